@@ -1,0 +1,104 @@
+//! The command line, as clap types only: no logic, no I/O. `config` turns these into a resolved `Config`.
+//! Doc comments here are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Who became what: rebuild AWS role-assumption sessions from CloudTrail logs.
+///
+/// trailscan reads CloudTrail files (gzipped or not, in any of the shapes exports come in), rebuilds every
+/// role-assumption session (AssumeRole, …WithSAML, …WithWebIdentity, GetSessionToken, GetFederationToken,
+/// AssumeRoot, console role switches), links every later call made with the issued credentials to its
+/// session, and answers who assumed what, from where, through which chain.
+#[derive(Debug, Parser)]
+#[command(name = "trailscan", version, about, max_term_width = 110)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One row per assumption of ROLE: who, when, from where, and what they did with the session.
+    WhoAssumed {
+        /// The role: a name (`James-custom-S3-role`), an ARN, or a glob over either (`*Admin*`).
+        role: String,
+    },
+    /// Per origin principal, the roles it became, directly or through chains.
+    WhoBecameWhat {
+        /// Only this principal: an ARN, a user or role name, a SAML/OIDC subject, or a glob over them.
+        principal: Option<String>,
+    },
+    /// The whole sessions table, optionally filtered.
+    Sessions {
+        /// Only sessions of roles matching this name, ARN or glob.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only sessions whose source or origin principal matches this ARN, name or glob.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only sessions whose role or caller is in this account (repeatable).
+        #[arg(long)]
+        account: Vec<String>,
+    },
+    /// One session's timeline: the assumption and every call made with its credentials.
+    Session {
+        /// An issued access key id, a session ARN, or the event id shown in the `event_id` column.
+        id: String,
+    },
+}
+
+/// Where to read and which events to keep.
+#[derive(Debug, Args, Default)]
+pub struct InputArgs {
+    /// A CloudTrail file or folder (read recursively). Repeatable. Without it, the `source` list of
+    /// trailscan.toml is used.
+    #[arg(long, short = 's', global = true, value_name = "PATH")]
+    pub source: Vec<PathBuf>,
+
+    /// Only events at or after this time: RFC 3339 (2026-11-20T10:00:00Z), a date, or a duration before now (7d, 12h).
+    #[arg(long, global = true, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events before this time: RFC 3339, a date, or a duration before now.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// The configuration file [default: ./trailscan.toml when it exists].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Exit with status 2 if any input file could not be read.
+    #[arg(long, global = true)]
+    pub strict: bool,
+
+    /// Worker threads for reading and decoding [default: one per core]. Output does not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// How to write results.
+#[derive(Debug, Args, Default)]
+pub struct OutputArgs {
+    /// Output format [default: table on a terminal, csv otherwise].
+    #[arg(long, short = 'f', global = true, value_enum)]
+    pub format: Option<FormatArg>,
+
+    /// Write results to FILE instead of standard output.
+    #[arg(long, short = 'o', global = true, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+}

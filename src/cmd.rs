@@ -1,0 +1,288 @@
+//! Commands: one function per subcommand, each `inputs → pipeline → correlate → report → write`. The run
+//! summary and the exit status are decided here.
+
+use crate::cli::Command;
+use crate::config::{Config, Format};
+use crate::correlate::{correlate, Session, Sessions};
+use crate::extract::{account_of, role_name, EventRow};
+use crate::messages;
+use crate::pipeline::{self, Retain};
+use crate::report;
+use crate::source::{self, FileReport, Status};
+use crate::write;
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Exit statuses.
+pub const EXIT_OK: u8 = 0;
+/// The lookup (`who-assumed`, `session`) found nothing.
+pub const EXIT_NOTHING_FOUND: u8 = 1;
+/// An error, or (with `--strict`) an input that could not be read.
+pub const EXIT_ERROR: u8 = 2;
+
+/// What a run read and rebuilt.
+struct Analysis {
+    sessions: Sessions,
+    files: Vec<FileReport>,
+    retained: Vec<EventRow>,
+    invalid_records: u64,
+    outside_window: u64,
+}
+
+pub fn run(cfg: Config) -> Result<ExitCode> {
+    match &cfg.command {
+        Command::WhoAssumed { role } => who_assumed(&cfg, role),
+        Command::WhoBecameWhat { principal } => who_became_what(&cfg, principal.as_deref()),
+        Command::Sessions { role, principal, account } => sessions(&cfg, role.as_deref(), principal.as_deref(), account),
+        Command::Session { id } => session(&cfg, id),
+    }
+}
+
+fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysis> {
+    let (objects, set_aside) = source::list(&cfg.sources)?;
+    let out = pipeline::run(&objects, set_aside, cfg.window, cfg.threads, retain)?;
+    let invalid_records = out.facts.invalid_records;
+    let outside_window = out.facts.outside_window;
+    let sessions = correlate(out.facts);
+    let a = Analysis { sessions, files: out.files, retained: out.retained, invalid_records, outside_window };
+    if !quiet {
+        messages::summary(&summary_lines(&a));
+    }
+    Ok(a)
+}
+
+fn counts_by_label(files: &[FileReport], status: Status) -> (usize, String) {
+    let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut n = 0;
+    for f in files.iter().filter(|f| f.status == status) {
+        n += 1;
+        *by.entry(f.label.as_deref().unwrap_or("other")).or_default() += 1;
+    }
+    let detail = by.iter().map(|(l, c)| format!("{c} {l}")).collect::<Vec<_>>().join(", ");
+    (n, if detail.is_empty() { String::new() } else { format!(" ({detail})") })
+}
+
+fn summary_lines(a: &Analysis) -> Vec<String> {
+    let read = a.files.iter().filter(|f| f.status == Status::Read).count();
+    let (skipped, skipped_why) = counts_by_label(&a.files, Status::Skipped);
+    let (failed, failed_why) = counts_by_label(&a.files, Status::Failed);
+    let st = &a.sessions.stats;
+    let failed_attempts = a.sessions.sessions.iter().filter(|s| !s.assumption.success()).count();
+    let mut records = format!("trailscan: records: {} ({} duplicates dropped", st.records, st.duplicates);
+    if a.invalid_records > 0 {
+        records.push_str(&format!(", {} without a readable eventTime", a.invalid_records));
+    }
+    if a.outside_window > 0 {
+        records.push_str(&format!(", {} outside --since/--until", a.outside_window));
+    }
+    records.push(')');
+    let mut sessions = format!("trailscan: sessions: {} ({failed_attempts} failed attempts", a.sessions.sessions.len());
+    if st.merged_copies > 0 {
+        sessions.push_str(&format!(", {} cross-account copies merged", st.merged_copies));
+    }
+    sessions.push_str(&format!(
+        "); events: {} linked to sessions, {} in no session",
+        st.linked_events, st.unlinked_events
+    ));
+    if st.ambiguous_links > 0 {
+        sessions.push_str(&format!(" ({} links ambiguous)", st.ambiguous_links));
+    }
+    vec![
+        format!("trailscan: files: {read} read, {skipped} skipped{skipped_why}, {failed} failed{failed_why}"),
+        records,
+        sessions,
+    ]
+}
+
+/// The exit status for a run whose output was written: `--strict` makes unreadable inputs an error.
+fn status(cfg: &Config, a: &Analysis, found: bool, lookup: bool) -> ExitCode {
+    let failed = a.files.iter().filter(|f| f.status == Status::Failed).count();
+    if cfg.strict && failed > 0 {
+        messages::warn(&format!("--strict: {failed} input file(s) could not be read"));
+        return ExitCode::from(EXIT_ERROR);
+    }
+    if lookup && !found {
+        return ExitCode::from(EXIT_NOTHING_FOUND);
+    }
+    ExitCode::from(EXIT_OK)
+}
+
+fn emit(cfg: &Config, df: &mut polars::prelude::DataFrame, table_columns: &[&str]) -> Result<()> {
+    match &cfg.output {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            write::write(df, cfg.format, table_columns, &mut w)?;
+            w.flush()?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            write::write(df, cfg.format, table_columns, &mut w)?;
+        }
+    }
+    Ok(())
+}
+
+/// A name, ARN or glob matcher, case-insensitive (IAM names are unique regardless of case).
+struct Pattern {
+    glob: Option<globset::GlobMatcher>,
+    exact: String,
+}
+
+impl Pattern {
+    fn new(p: &str) -> Result<Self> {
+        let glob = if p.contains(['*', '?', '[']) {
+            Some(
+                globset::GlobBuilder::new(p)
+                    .case_insensitive(true)
+                    .literal_separator(false)
+                    .build()
+                    .with_context(|| format!("{p:?} is not a valid glob"))?
+                    .compile_matcher(),
+            )
+        } else {
+            None
+        };
+        Ok(Pattern { glob, exact: p.to_lowercase() })
+    }
+
+    fn matches(&self, candidate: &str) -> bool {
+        match &self.glob {
+            Some(g) => g.is_match(candidate),
+            None => candidate.to_lowercase() == self.exact,
+        }
+    }
+
+    /// Matches a role by ARN, by name, or by path and name.
+    fn matches_role(&self, role_arn: &str) -> bool {
+        let path_and_name = role_arn.split_once(":role/").map(|(_, r)| r).unwrap_or(role_arn);
+        self.matches(role_arn) || self.matches(role_name(role_arn)) || self.matches(path_and_name)
+    }
+
+    /// Matches a principal string by itself or by its last `/` or `:` segment (a user or session name).
+    fn matches_principal(&self, p: &str) -> bool {
+        let tail = p.rsplit(['/', ':']).next().unwrap_or(p);
+        self.matches(p) || self.matches(tail)
+    }
+}
+
+fn role_of(s: &Session) -> Option<&str> {
+    s.assumption.role_arn.as_deref()
+}
+
+fn who_assumed(cfg: &Config, role: &str) -> Result<ExitCode> {
+    let pat = Pattern::new(role)?;
+    let a = analyse(cfg, None, false)?;
+    let all = &a.sessions.sessions;
+    let rows: Vec<&Session> = all.iter().filter(|s| role_of(s).is_some_and(|r| pat.matches_role(r))).collect();
+    if rows.is_empty() {
+        messages::warn(&format!("no assumption of a role matching {role:?} in the input"));
+    }
+    let mut df = report::sessions_frame(&rows, all)?;
+    emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
+    Ok(status(cfg, &a, !rows.is_empty(), true))
+}
+
+fn who_became_what(cfg: &Config, principal: Option<&str>) -> Result<ExitCode> {
+    let pat = principal.map(Pattern::new).transpose()?;
+    let a = analyse(cfg, None, false)?;
+    let rows: Vec<&Session> = a
+        .sessions
+        .sessions
+        .iter()
+        .filter(|s| pat.as_ref().is_none_or(|p| p.matches_principal(&s.origin_principal)))
+        .collect();
+    let mut df = report::who_became_what_frame(&rows)?;
+    emit(cfg, &mut df, &[])?;
+    Ok(status(cfg, &a, !rows.is_empty(), principal.is_some()))
+}
+
+fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts: &[String]) -> Result<ExitCode> {
+    let role = role.map(Pattern::new).transpose()?;
+    let principal = principal.map(Pattern::new).transpose()?;
+    let a = analyse(cfg, None, false)?;
+    let all = &a.sessions.sessions;
+    let rows: Vec<&Session> = all
+        .iter()
+        .filter(|s| role.as_ref().is_none_or(|p| role_of(s).is_some_and(|r| p.matches_role(r))))
+        .filter(|s| principal.as_ref().is_none_or(|p| p.matches_principal(&s.source_principal) || p.matches_principal(&s.origin_principal)))
+        .filter(|s| {
+            accounts.is_empty()
+                || accounts.iter().any(|acct| s.role_account() == Some(acct.as_str()) || s.caller_account() == Some(acct.as_str()))
+        })
+        .collect();
+    let mut df = report::sessions_frame(&rows, all)?;
+    emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
+    Ok(status(cfg, &a, !rows.is_empty(), false))
+}
+
+/// Finds the session an id names: an event id, an issued access key, or a session ARN.
+fn resolve<'a>(all: &'a [Session], id: &str) -> Result<Option<&'a Session>> {
+    let by_event: Vec<&Session> = all
+        .iter()
+        .filter(|s| s.assumption.event_id == id || s.switch.as_ref().is_some_and(|w| w.event_id == id))
+        .collect();
+    let found: Vec<&Session> = if !by_event.is_empty() {
+        by_event
+    } else {
+        all.iter()
+            .filter(|s| s.assumption.issued_key.as_deref() == Some(id) || s.assumption.session_arn.as_deref() == Some(id))
+            .collect()
+    };
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(Some(found[0])),
+        _ => {
+            let list: Vec<String> = found
+                .iter()
+                .map(|s| format!("  {}  {}  {}", s.assumption.event_id, crate::timefmt::format_rfc3339(s.assumption.at), s.source_principal))
+                .collect();
+            bail!("{id:?} names {} sessions; give one of their event ids:\n{}", found.len(), list.join("\n"))
+        }
+    }
+}
+
+fn session(cfg: &Config, id: &str) -> Result<ExitCode> {
+    let first = analyse(cfg, None, false)?;
+    let all = &first.sessions.sessions;
+    let Some(target) = resolve(all, id)? else {
+        messages::warn(&format!(
+            "no session matches {id:?}: give an issued access key (ASIA…), a session ARN, or an event id from the event_id column"
+        ));
+        return Ok(status(cfg, &first, false, true));
+    };
+    // Second pass: keep whole the calls made with the keys linked to this session.
+    let keys: HashSet<_> = target.linked_keys.iter().cloned().collect();
+    let key_ids: HashSet<String> = keys.iter().filter_map(|k| k.key.as_deref().map(str::to_owned)).collect();
+    let arns: HashSet<String> = keys.iter().filter_map(|k| k.arn.as_deref().map(str::to_owned)).collect();
+    let retain = move |r: &crate::record::Record| {
+        r.identity.access_key_id.get().is_some_and(|k| key_ids.contains(k)) || r.identity.arn.get().is_some_and(|a| arns.contains(a))
+    };
+    let second = analyse(cfg, Some(&retain), true)?;
+    let events: Vec<EventRow> = second.retained.into_iter().filter(|e| e.key.as_ref().is_some_and(|k| keys.contains(k))).collect();
+    let mut df = report::timeline_frame(target, &events)?;
+    if cfg.format == Format::Table && cfg.output.is_none() {
+        let mut out = std::io::stdout().lock();
+        let a = &target.assumption;
+        let head = [
+            ("session", a.session_arn.as_deref().unwrap_or("(unknown)")),
+            ("role", a.role_arn.as_deref().unwrap_or("(none)")),
+            ("assumed by", &target.source_principal),
+            ("origin", &target.origin_principal),
+            ("access key", a.issued_key.as_deref().unwrap_or("(none)")),
+        ];
+        for (k, v) in head {
+            writeln!(out, "{k:>11}: {}", messages::sanitize(v))?;
+        }
+        writeln!(out, "{:>11}: {}  (chain depth {})", "assumed at", crate::timefmt::format_rfc3339(a.at), target.chain_depth)?;
+        if let Some(acct) = a.role_arn.as_deref().and_then(account_of) {
+            writeln!(out, "{:>11}: {acct}", "account")?;
+        }
+        writeln!(out)?;
+    }
+    emit(cfg, &mut df, &[])?;
+    Ok(status(cfg, &first, true, true))
+}

@@ -1,0 +1,117 @@
+//! Config: what the user typed plus `trailscan.toml`, resolved once into plain values before any work.
+//! This is the only module that reads clap types; everything downstream sees [`Config`].
+
+use crate::cli::{Cli, Command, FormatArg};
+use crate::extract::TimeWindow;
+use crate::timefmt;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The file read from the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "trailscan.toml";
+
+/// `trailscan.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Default sources, relative to the config file's folder.
+    #[serde(default)]
+    pub source: Vec<PathBuf>,
+    /// Rule settings; read by the detections.
+    #[serde(default)]
+    pub detect: Option<toml::Table>,
+}
+
+/// Output format, resolved (the terminal default applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+}
+
+/// Everything a run needs, resolved and validated.
+#[derive(Debug)]
+pub struct Config {
+    pub command: Command,
+    pub sources: Vec<PathBuf>,
+    pub window: TimeWindow,
+    pub strict: bool,
+    pub threads: Option<usize>,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+    pub file: FileConfig,
+}
+
+impl Config {
+    /// Resolves the command line and the config file. `stdout_is_terminal` picks the default format.
+    pub fn resolve(cli: Cli, stdout_is_terminal: bool) -> Result<Config> {
+        let (file, config_dir) = load_file(cli.input.config.as_deref())?;
+        let sources = if !cli.input.source.is_empty() {
+            cli.input.source
+        } else if !file.source.is_empty() {
+            let dir = config_dir.unwrap_or_default();
+            file.source.iter().map(|s| if s.is_absolute() { s.clone() } else { dir.join(s) }).collect()
+        } else {
+            bail!(
+                "no input: give --source PATH (a CloudTrail file or folder, repeatable), or list sources in \
+                 {DEFAULT_CONFIG} (source = [\"path/to/AWSLogs\"]) or in a file named with --config"
+            );
+        };
+        let now = timefmt::now();
+        let since = cli.input.since.as_deref().map(|s| timefmt::parse_bound(s, now)).transpose().map_err(anyhow::Error::msg)
+            .context("--since")?;
+        let until = cli.input.until.as_deref().map(|s| timefmt::parse_bound(s, now)).transpose().map_err(anyhow::Error::msg)
+            .context("--until")?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                bail!(
+                    "--since ({}) is not before --until ({}): nothing could match",
+                    timefmt::format_rfc3339(s),
+                    timefmt::format_rfc3339(u)
+                );
+            }
+        }
+        if cli.input.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        let format = match cli.output.format {
+            Some(FormatArg::Table) => Format::Table,
+            Some(FormatArg::Csv) => Format::Csv,
+            Some(FormatArg::Json) => Format::Json,
+            Some(FormatArg::Ndjson) => Format::Ndjson,
+            None if stdout_is_terminal && cli.output.output.is_none() => Format::Table,
+            None => Format::Csv,
+        };
+        Ok(Config {
+            command: cli.command,
+            sources,
+            window: TimeWindow { since, until },
+            strict: cli.input.strict,
+            threads: cli.input.threads,
+            format,
+            output: cli.output.output,
+            file,
+        })
+    }
+}
+
+/// Reads `--config FILE`, or `./trailscan.toml` if present. Returns the folder relative sources resolve against.
+fn load_file(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = PathBuf::from(DEFAULT_CONFIG);
+            if !p.is_file() {
+                return Ok((FileConfig::default(), None));
+            }
+            p
+        }
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let file: FileConfig = toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok((file, Some(dir)))
+}

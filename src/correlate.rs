@@ -1,0 +1,536 @@
+//! Correlate: the run's [`Facts`] → [`Sessions`]. This is where the records of one session, scattered over
+//! files, days, regions and accounts, are put back together (see `cloudtrail-sts.md` §4):
+//!
+//! 1. Assumption records are de-duplicated by `eventID`, and the two copies of a cross-account assumption
+//!    (same `sharedEventID`, one in each account's trail) become one session whose caller is taken from the
+//!    caller-account copy. With only the role owner's copy, the caller is the outside account and principal id.
+//! 2. A console role switch (an AssumeRole made by `AWS Internal` plus the `signin` `SwitchRole` event in the
+//!    role's account, same session ARN and second) becomes one session, with the browser's address.
+//! 3. Activity is linked by issued access key *and* session creation time (key ids are recycled, so two
+//!    sessions sharing a key are two sessions), with the session ARN as tie-breaker; where the key used is
+//!    not the one issued (console sessions, AWS Config) or there is none, by session ARN + creation time;
+//!    where a record has no creation time, by key or ARN within the credentials' lifetime.
+//! 4. An assumption made with a session's credentials is that session's child: depth and origin follow.
+//!
+//! Linking happens only after every file is read, so it does not matter which file, day or account folder a
+//! record was delivered in, or whether a session's first use was delivered before its AssumeRole.
+
+use crate::extract::{Action, Activity, ActivityKey, AssumeKind, Assumption, Caller, ConsoleSwitch, Facts, Mark};
+use std::collections::HashMap;
+
+/// A reconstructed session: one assumption attempt and everything done with the credentials it issued.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The assumption record (the caller-account copy when there are two).
+    pub assumption: Assumption,
+    /// How many copies of the assumption were merged (2 for a cross-account assumption seen from both sides).
+    pub copies: u32,
+    /// The accounts whose trails hold a copy, sorted.
+    pub seen_in_accounts: Vec<String>,
+    /// The console `SwitchRole` event, for console role switches.
+    pub switch: Option<ConsoleSwitch>,
+    /// Index of the session whose credentials made this assumption.
+    pub parent: Option<usize>,
+    /// 1 when assumed by a principal that is not itself a session; parent's depth + 1 otherwise.
+    pub chain_depth: u32,
+    /// Who made the assumption, in one string (user or role-session ARN, service, SAML/OIDC subject, account).
+    pub source_principal: String,
+    /// The identity at the head of the chain.
+    pub origin_principal: String,
+    /// Calls made with the session, de-duplicated and in time order.
+    pub activity: SessionActivity,
+    /// The activity keys that were linked to this session (for finding its events again).
+    pub linked_keys: Vec<ActivityKey>,
+}
+
+impl Session {
+    /// The session's name for the `event_name` column: `SwitchRole` for console switches.
+    pub fn event_name(&self) -> &'static str {
+        if self.switch.is_some() {
+            "SwitchRole"
+        } else {
+            self.assumption.kind.event_name()
+        }
+    }
+
+    /// The caller's `userIdentity.type`, as logged.
+    pub fn source_type(&self) -> &str {
+        self.assumption.caller.kind.as_deref().unwrap_or("Unknown")
+    }
+
+    pub fn source_ip(&self) -> Option<&str> {
+        self.switch.as_ref().and_then(|s| s.source_ip.as_deref()).or(self.assumption.source_ip.as_deref())
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.switch.as_ref().and_then(|s| s.user_agent.as_deref()).or(self.assumption.user_agent.as_deref())
+    }
+
+    pub fn caller_account(&self) -> Option<&str> {
+        let c = &self.assumption.caller;
+        c.account_id
+            .as_deref()
+            .or_else(|| c.arn.as_deref().and_then(crate::extract::account_of))
+            .or_else(|| self.switch.as_ref()?.switch_from.as_deref().and_then(crate::extract::account_of))
+    }
+
+    pub fn role_account(&self) -> Option<&str> {
+        let a = &self.assumption;
+        a.role_arn.as_deref().or(a.session_arn.as_deref()).and_then(crate::extract::account_of)
+    }
+
+    pub fn cross_account(&self) -> bool {
+        matches!((self.caller_account(), self.role_account()), (Some(c), Some(r)) if c != r)
+    }
+
+    /// When the credentials stop working, as logged or as long as they could possibly last.
+    pub fn expires_at(&self) -> i64 {
+        let a = &self.assumption;
+        a.expires_at.unwrap_or(a.at + a.kind.max_lifetime())
+    }
+}
+
+/// The calls made with one session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionActivity {
+    pub actions: Vec<Action>,
+    pub ips: Vec<Box<str>>,
+    /// Sorted by time then event id hash; no two share an id.
+    pub marks: Vec<Mark>,
+}
+
+impl SessionActivity {
+    pub fn error_count(&self) -> usize {
+        self.marks.iter().filter(|m| m.failure != crate::extract::Failure::None).count()
+    }
+
+    pub fn distinct_actions(&self) -> usize {
+        let mut seen: Vec<u32> = self.marks.iter().map(|m| m.action).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    }
+
+    /// Source addresses in the order they were first used.
+    pub fn source_ips(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for m in &self.marks {
+            let ip = &*self.ips[m.ip as usize];
+            if !ip.is_empty() && !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        out
+    }
+
+    pub fn first_at(&self) -> Option<i64> {
+        self.marks.first().map(|m| m.at)
+    }
+
+    pub fn last_at(&self) -> Option<i64> {
+        self.marks.last().map(|m| m.at)
+    }
+}
+
+/// Counts that tell the user how much of the input was linked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkStats {
+    /// Unique records (by `eventID`).
+    pub records: u64,
+    pub duplicates: u64,
+    /// Records that are assumptions or console switches.
+    pub assumption_records: u64,
+    /// Cross-account copies merged into the session of the other copy.
+    pub merged_copies: u64,
+    /// Calls made with a session's credentials that were linked to it.
+    pub linked_events: u64,
+    /// Calls (other than assumptions) that belong to no session: long-term keys, IAM-user console logins,
+    /// services acting as themselves, and session activity whose assumption is not in the input.
+    pub unlinked_events: u64,
+    /// Links where more than one session fitted equally well (the earliest was chosen).
+    pub ambiguous_links: u64,
+}
+
+/// The result of correlation: sessions ordered by assumption time then event id.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    pub sessions: Vec<Session>,
+    pub stats: LinkStats,
+}
+
+/// Reconstructs sessions from everything extracted in a run.
+pub fn correlate(facts: Facts) -> Sessions {
+    let Facts { assumptions, switches, activity, mut ids, .. } = facts;
+    let mut stats = LinkStats::default();
+    ids.sort_unstable();
+    let all = ids.len() as u64;
+    ids.dedup();
+    stats.records = ids.len() as u64;
+    stats.duplicates = all - stats.records;
+
+    let mut assumption_hashes: Vec<u64> = assumptions.iter().map(|a| a.hash).chain(switches.iter().map(|s| s.hash)).collect();
+    assumption_hashes.sort_unstable();
+    assumption_hashes.dedup();
+    stats.assumption_records = assumption_hashes.len() as u64;
+
+    let (merged, merged_copies) = merge_copies(assumptions);
+    stats.merged_copies = merged_copies;
+    let mut sessions = attach_switches(merged, switches);
+    sessions.sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
+
+    let linker = Linker::new(&sessions);
+    link_parents(&mut sessions, &linker);
+
+    // Link activity. Keys are visited in sorted order so ambiguity counts and merge order are reproducible.
+    let mut keyed: Vec<(ActivityKey, Activity)> = activity.into_iter().collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut pending: Vec<Activity> = vec![Activity::default(); sessions.len()];
+    let mut unlinked_marks: Vec<u64> = Vec::new();
+    for (key, act) in keyed {
+        let first = act.marks.iter().map(|m| m.at).min().unwrap_or(0);
+        match linker.link(&key, first) {
+            Some((idx, ambiguous)) => {
+                stats.ambiguous_links += ambiguous as u64;
+                sessions[idx].linked_keys.push(key);
+                pending[idx].absorb(act);
+            }
+            None => unlinked_marks.extend(act.marks.iter().filter(|m| !m.is_assumption).map(|m| m.id)),
+        }
+    }
+    let mut linked_non_assumption = 0u64;
+    for (session, act) in sessions.iter_mut().zip(pending) {
+        session.activity = finish_activity(act);
+        stats.linked_events += session.activity.marks.len() as u64;
+        linked_non_assumption += session.activity.marks.iter().filter(|m| !m.is_assumption).count() as u64;
+    }
+    stats.unlinked_events = stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
+    Sessions { sessions, stats }
+}
+
+/// De-duplicates assumption records by `eventID` and merges cross-account copies (same `sharedEventID`).
+fn merge_copies(mut assumptions: Vec<Assumption>) -> (Vec<Session>, u64) {
+    assumptions.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    assumptions.dedup_by(|a, b| a.event_id == b.event_id);
+
+    let mut groups: HashMap<(String, AssumeKind), Vec<Assumption>> = HashMap::new();
+    let mut sessions = Vec::new();
+    for a in assumptions {
+        match a.shared_event_id.clone() {
+            Some(shared) => groups.entry((shared, a.kind)).or_default().push(a),
+            None => sessions.push(new_session(a, 1)),
+        }
+    }
+    let mut merged = 0;
+    let mut groups: Vec<_> = groups.into_values().collect();
+    groups.sort_by(|a, b| a[0].event_id.cmp(&b[0].event_id));
+    for mut copies in groups {
+        // The caller-account copy names the caller; the role owner's copy shows only `AWSAccount`.
+        copies.sort_by_key(|a| (a.caller.is("AWSAccount") || a.caller.kind.is_none(), a.event_id.clone()));
+        let mut accounts: Vec<String> = copies.iter().filter_map(|a| a.recipient_account.clone()).collect();
+        let n = copies.len() as u32;
+        merged += (n - 1) as u64;
+        let mut it = copies.into_iter();
+        let mut primary = it.next().expect("groups are never empty");
+        for other in it {
+            fill_from(&mut primary, other);
+        }
+        let mut s = new_session(primary, n);
+        accounts.sort();
+        accounts.dedup();
+        s.seen_in_accounts = accounts;
+        sessions.push(s);
+    }
+    (sessions, merged)
+}
+
+/// Fills what the primary copy lacks from another copy of the same assumption.
+fn fill_from(p: &mut Assumption, o: Assumption) {
+    macro_rules! fill {
+        ($($f:ident),*) => { $( if p.$f.is_none() { p.$f = o.$f; } )* };
+    }
+    fill!(role_arn, session_name, session_arn, issued_key, expires_at, source_ip, user_agent, source_identity, subject, provider, region);
+    p.mfa |= o.mfa;
+    p.external_id |= o.external_id;
+    p.session_policy |= o.session_policy;
+    p.by_console |= o.by_console;
+}
+
+fn new_session(assumption: Assumption, copies: u32) -> Session {
+    let source_principal = principal_of(&assumption);
+    Session {
+        seen_in_accounts: assumption.recipient_account.clone().into_iter().collect(),
+        assumption,
+        copies,
+        switch: None,
+        parent: None,
+        chain_depth: 1,
+        origin_principal: source_principal.clone(),
+        source_principal,
+        activity: SessionActivity::default(),
+        linked_keys: Vec::new(),
+    }
+}
+
+/// Who made an assumption, as one string.
+fn principal_of(a: &Assumption) -> String {
+    let c = &a.caller;
+    match c.kind.as_deref() {
+        Some("AWSService") => c.invoked_by.clone().unwrap_or_else(|| "AWS service".into()),
+        Some("SAMLUser") | Some("WebIdentityUser") => {
+            let provider = a.provider.as_deref().or(c.identity_provider.as_deref()).unwrap_or("unknown-provider");
+            let subject = a.subject.as_deref().or(c.user_name.as_deref()).unwrap_or("unknown-subject");
+            format!("{provider}:{subject}")
+        }
+        Some("AWSAccount") => format!(
+            "aws-account:{}/{}",
+            c.account_id.as_deref().unwrap_or("unknown"),
+            c.principal_id.as_deref().unwrap_or("unknown")
+        ),
+        _ => c
+            .arn
+            .clone()
+            .or_else(|| c.principal_id.clone())
+            .or_else(|| c.account_id.as_ref().map(|a| format!("aws-account:{a}")))
+            .unwrap_or_else(|| "unknown".into()),
+    }
+}
+
+/// Attaches each console `SwitchRole` to the AssumeRole of the same session ARN and second; a switch whose
+/// AssumeRole is not in the input becomes a session of its own.
+fn attach_switches(mut sessions: Vec<Session>, mut switches: Vec<ConsoleSwitch>) -> Vec<Session> {
+    switches.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
+    switches.dedup_by(|a, b| a.event_id == b.event_id);
+    let mut by_arn: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in sessions.iter().enumerate() {
+        if let (AssumeKind::AssumeRole, Some(arn)) = (s.assumption.kind, s.assumption.session_arn.as_deref()) {
+            by_arn.entry(arn).or_default().push(i);
+        }
+    }
+    let mut attach: Vec<(usize, ConsoleSwitch)> = Vec::new();
+    let mut alone = Vec::new();
+    let mut taken = vec![false; sessions.len()];
+    for sw in switches {
+        let best = sw.session_arn.as_deref().and_then(|arn| by_arn.get(arn)).and_then(|cands| {
+            cands
+                .iter()
+                .copied()
+                .filter(|&i| !taken[i] && (sessions[i].assumption.at - sw.at).abs() <= 5)
+                .min_by_key(|&i| (!sessions[i].assumption.by_console, (sessions[i].assumption.at - sw.at).abs(), i))
+        });
+        match best {
+            Some(i) => {
+                taken[i] = true;
+                attach.push((i, sw));
+            }
+            None => alone.push(sw),
+        }
+    }
+    for (i, sw) in attach {
+        let s = &mut sessions[i];
+        if s.assumption.caller.is("AWSAccount") || s.assumption.caller.kind.is_none() {
+            // Only the role owner's copy: SwitchFrom names the user who switched.
+            if let Some(from) = &sw.switch_from {
+                s.source_principal = from.clone();
+                s.origin_principal = from.clone();
+            }
+        }
+        s.assumption.mfa |= sw.mfa_authenticated;
+        s.switch = Some(sw);
+    }
+    for sw in alone {
+        sessions.push(session_from_switch(sw));
+    }
+    sessions
+}
+
+/// A console switch whose AssumeRole record is missing: the session is rebuilt from the SwitchRole event.
+fn session_from_switch(sw: ConsoleSwitch) -> Session {
+    let session_arn = sw.session_arn.clone();
+    let (role_arn, session_name) = match session_arn.as_deref().and_then(|a| a.split_once(":assumed-role/")) {
+        Some((head, rest)) => {
+            let (role, name) = rest.split_once('/').unwrap_or((rest, ""));
+            (Some(format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1))), Some(name.to_owned()))
+        }
+        None => (None, None),
+    };
+    let caller = Caller {
+        kind: sw.switch_from.as_ref().map(|from| if from.contains(":user/") { "IAMUser" } else { "Unknown" }.to_owned()),
+        arn: sw.switch_from.clone(),
+        account_id: sw.switch_from.as_deref().and_then(crate::extract::account_of).map(str::to_owned),
+        mfa_authenticated: sw.mfa_authenticated,
+        ..Caller::default()
+    };
+    let assumption = Assumption {
+        event_id: sw.event_id.clone(),
+        hash: sw.hash,
+        shared_event_id: None,
+        at: sw.at,
+        kind: AssumeKind::AssumeRole,
+        region: sw.region.clone(),
+        recipient_account: sw.account.clone(),
+        error_code: (!sw.success).then(|| "Failure".to_owned()),
+        caller,
+        role_arn,
+        session_name,
+        session_arn,
+        issued_key: None,
+        expires_at: None,
+        source_ip: sw.source_ip.clone(),
+        user_agent: sw.user_agent.clone(),
+        mfa: sw.mfa_authenticated,
+        source_identity: None,
+        subject: None,
+        provider: None,
+        external_id: false,
+        session_policy: false,
+        duration_seconds: None,
+        by_console: true,
+    };
+    let mut s = new_session(assumption, 1);
+    if let Some(from) = &sw.switch_from {
+        s.source_principal = from.clone();
+        s.origin_principal = from.clone();
+    }
+    s.switch = Some(sw);
+    s
+}
+
+/// Finds the session a set of credentials belongs to.
+pub struct Linker {
+    by_key: HashMap<Box<str>, Vec<usize>>,
+    by_arn: HashMap<Box<str>, Vec<usize>>,
+    /// (start, expiry, session ARN) per session.
+    spans: Vec<(i64, i64, Option<Box<str>>)>,
+}
+
+impl Linker {
+    pub fn new(sessions: &[Session]) -> Self {
+        let mut by_key: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        let mut by_arn: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        let mut spans = Vec::with_capacity(sessions.len());
+        for (i, s) in sessions.iter().enumerate() {
+            let a = &s.assumption;
+            spans.push((a.at, s.expires_at().max(a.at + 900), a.session_arn.as_deref().map(Into::into)));
+            if !a.success() {
+                continue;
+            }
+            if let Some(k) = &a.issued_key {
+                by_key.entry(k.as_str().into()).or_default().push(i);
+            }
+            if let Some(arn) = &a.session_arn {
+                by_arn.entry(arn.as_str().into()).or_default().push(i);
+            }
+        }
+        Linker { by_key, by_arn, spans }
+    }
+
+    /// The session `key` belongs to, and whether another fitted equally well. `first_use` is the earliest
+    /// call seen with the key, for records that carry no creation time.
+    pub fn link(&self, key: &ActivityKey, first_use: i64) -> Option<(usize, bool)> {
+        let arn = key.arn.as_deref();
+        let arn_matches = |i: usize| arn.is_none() || self.spans[i].2.as_deref().is_none_or(|s| Some(s) == arn);
+        if let Some(k) = key.key.as_deref() {
+            if let Some(cands) = self.by_key.get(k) {
+                let hit = match key.created {
+                    // Same key and same start: the session (ARN only breaks ties, e.g. derived ARNs).
+                    Some(created) => pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), arn_matches),
+                    // No creation time: the session whose lifetime covers the first use, latest start first.
+                    None => pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), arn_matches),
+                };
+                if hit.is_some() {
+                    return hit;
+                }
+            }
+        }
+        let cands = self.by_arn.get(arn?)?;
+        match key.created {
+            Some(created) => pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), |_| true).or_else(|| {
+                // Creation time a second or two off the AssumeRole's eventTime.
+                pick(cands.iter().copied().filter(|&i| (self.spans[i].0 - created).abs() <= 2), |_| true)
+            }),
+            None => pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), |_| true),
+        }
+    }
+
+    fn in_span(&self, i: usize, t: i64) -> bool {
+        let (start, end, _) = self.spans[i];
+        // CloudTrail's clock is per host: allow a minute before the recorded start.
+        t >= start - 60 && t <= end
+    }
+}
+
+/// The preferred candidate (ARN match first, then the lowest index, i.e. earliest), and whether the choice
+/// was ambiguous.
+fn pick(cands: impl Iterator<Item = usize>, arn_matches: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
+    let mut all: Vec<usize> = cands.collect();
+    all.sort_by_key(|&i| (!arn_matches(i), i));
+    let first = *all.first()?;
+    let ambiguous = all.get(1).is_some_and(|&j| arn_matches(j) == arn_matches(first));
+    Some((first, ambiguous))
+}
+
+fn pick_latest(cands: impl Iterator<Item = usize>, arn_matches: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
+    let mut all: Vec<usize> = cands.collect();
+    all.sort_by_key(|&i| (!arn_matches(i), std::cmp::Reverse(i)));
+    all.first().map(|&i| (i, false))
+}
+
+/// Callers that are sessions by their identity type, even when the session's assumption is not in the input.
+fn caller_is_session(c: &Caller) -> bool {
+    matches!(c.kind.as_deref(), Some("AssumedRole") | Some("FederatedUser"))
+}
+
+/// Sets each session's parent, chain depth and origin principal.
+fn link_parents(sessions: &mut [Session], linker: &Linker) {
+    let parents: Vec<Option<usize>> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let key = s.assumption.caller.activity_key()?;
+            let (p, _) = linker.link(&key, s.assumption.at)?;
+            // A parent starts no later than its child (sessions are sorted by start, then event id).
+            (p < i).then_some(p)
+        })
+        .collect();
+    for i in 0..sessions.len() {
+        let (depth, origin) = match parents[i] {
+            // Parents come earlier in the order, so they are final by now.
+            Some(p) => (sessions[p].chain_depth + 1, sessions[p].origin_principal.clone()),
+            None if caller_is_session(&sessions[i].assumption.caller) => {
+                // Made from a session whose assumption is not in the input: at least two hops, and the
+                // furthest identity we can name is the calling session itself.
+                (2, sessions[i].source_principal.clone())
+            }
+            None => (1, sessions[i].origin_principal.clone()),
+        };
+        sessions[i].parent = parents[i];
+        sessions[i].chain_depth = depth;
+        sessions[i].origin_principal = origin;
+    }
+}
+
+/// De-duplicates marks by event id and orders them by time; tables are re-indexed in first-use order so
+/// the result does not depend on which file or thread saw a call first.
+fn finish_activity(act: Activity) -> SessionActivity {
+    let Activity { actions, ips, mut marks } = act;
+    marks.sort_by_key(|m| (m.id, m.at));
+    marks.dedup_by_key(|m| m.id);
+    marks.sort_by(|a, b| {
+        (a.at, &actions[a.action as usize], &ips[a.ip as usize], a.id).cmp(&(b.at, &actions[b.action as usize], &ips[b.ip as usize], b.id))
+    });
+    let mut out = SessionActivity::default();
+    let mut action_map: HashMap<u32, u32> = HashMap::new();
+    let mut ip_map: HashMap<u32, u32> = HashMap::new();
+    for m in marks {
+        let action = *action_map.entry(m.action).or_insert_with(|| {
+            out.actions.push(actions[m.action as usize].clone());
+            (out.actions.len() - 1) as u32
+        });
+        let ip = *ip_map.entry(m.ip).or_insert_with(|| {
+            out.ips.push(ips[m.ip as usize].clone());
+            (out.ips.len() - 1) as u32
+        });
+        out.marks.push(Mark { action, ip, ..m });
+    }
+    out
+}

@@ -1,0 +1,522 @@
+//! Decode: the bytes of one input file or object → CloudTrail events, handed one at a time to a sink.
+//!
+//! Shapes are recognised by content, compressed or not: CloudTrail deliveries `{"Records":[…]}`, NDJSON,
+//! JSON arrays, single events, `aws cloudtrail lookup-events` output (`{"Events":[{"CloudTrailEvent":"…"}]}`,
+//! where each event is a JSON string to parse again), EventBridge envelopes (`{"detail-type":…,"detail":{…}}`)
+//! and test-suite wrappers that hold events a few levels down (Panther's `tests[].Log`, Sekoia's
+//! `input.message`). The `Records` path, which is nearly all real volume, deserialises each element straight
+//! into a borrowed [`Record`] with no intermediate tree; the other shapes walk the document generically.
+//!
+//! A file either decodes or it does not: a syntax error, a truncated stream or absurd nesting fails the
+//! whole file (the caller discards what it saw of it), except in NDJSON, where each line stands alone and a
+//! bad line costs only itself.
+
+use crate::record::{Key, Record};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::io::Read;
+
+/// Files that decompress to more than this are refused rather than risking memory: CloudTrail caps a
+/// delivery at 50 MB compressed, which inflates to well under this.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// How deep inside wrappers (arrays of objects, test-suite envelopes, JSON strings) events are looked for.
+const MAX_WRAPPER_DEPTH: u8 = 8;
+
+/// The container shape a file turned out to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    #[default]
+    Unknown,
+    Records,
+    Ndjson,
+    Array,
+    Event,
+    LookupEvents,
+    EventBridge,
+    Wrapper,
+    Concatenated,
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Unknown => "unknown",
+            Shape::Records => "cloudtrail-records",
+            Shape::Ndjson => "ndjson",
+            Shape::Array => "json-array",
+            Shape::Event => "single-event",
+            Shape::LookupEvents => "lookup-events",
+            Shape::EventBridge => "eventbridge",
+            Shape::Wrapper => "wrapper",
+            Shape::Concatenated => "concatenated-json",
+        }
+    }
+}
+
+/// What one file held, beyond the events given to the sink.
+#[derive(Debug, Default, Clone)]
+pub struct Scan {
+    pub shape: Shape,
+    pub compressed: bool,
+    /// Events given to the sink.
+    pub events: u64,
+    /// CloudTrail Insights records, which describe API-call rates, not calls: not given to the sink.
+    pub insight_records: u64,
+    /// Lines or embedded events that could not be read (NDJSON lines, lookup-events strings), with the first problem.
+    pub bad_records: u64,
+    pub first_bad: Option<String>,
+    /// The body is a CloudTrail digest (`digestStartTime`, `logFiles`), not events.
+    pub digest: bool,
+}
+
+/// Why a file could not be decoded at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    Empty,
+    NotJson,
+    TruncatedGzip,
+    CorruptGzip(String),
+    TooLarge,
+    TruncatedJson(String),
+    TooDeep,
+    InvalidJson(String),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            DecodeError::Empty => f.write_str("empty file"),
+            DecodeError::NotJson => f.write_str("not JSON or gzip"),
+            DecodeError::TruncatedGzip => f.write_str("truncated gzip: the file ends before the compressed stream does"),
+            DecodeError::CorruptGzip(e) => write!(f, "corrupt gzip: {e}"),
+            DecodeError::TooLarge => {
+                write!(f, "decompresses to more than {} MiB; split it or check it is a CloudTrail file", MAX_DECOMPRESSED >> 20)
+            }
+            DecodeError::TruncatedJson(e) => write!(f, "truncated JSON: {e}"),
+            DecodeError::TooDeep => f.write_str("JSON nested too deeply (more than 128 levels)"),
+            DecodeError::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
+        }
+    }
+}
+
+impl DecodeError {
+    /// A short, stable label for summaries (`truncated gzip`, `invalid JSON`, …).
+    pub fn label(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty file",
+            DecodeError::NotJson => "not JSON or gzip",
+            DecodeError::TruncatedGzip => "truncated gzip",
+            DecodeError::CorruptGzip(_) => "corrupt gzip",
+            DecodeError::TooLarge => "too large",
+            DecodeError::TruncatedJson(_) => "truncated JSON",
+            DecodeError::TooDeep => "nested too deeply",
+            DecodeError::InvalidJson(_) => "invalid JSON",
+        }
+    }
+
+    fn from_json(e: serde_json::Error) -> Self {
+        let text = e.to_string();
+        if text.contains("recursion limit") {
+            DecodeError::TooDeep
+        } else if e.is_eof() {
+            DecodeError::TruncatedJson(text)
+        } else {
+            DecodeError::InvalidJson(text)
+        }
+    }
+}
+
+/// A reusable decoder: one per worker thread, so the decompression buffer is allocated once and reused.
+#[derive(Default)]
+pub struct Decoder {
+    inflated: Vec<u8>,
+}
+
+impl Decoder {
+    /// Decodes one file's bytes, giving each event to `sink`. On `Err` the caller must discard whatever the
+    /// sink received for this file.
+    pub fn decode(&mut self, raw: &[u8], sink: &mut dyn FnMut(&Record)) -> Result<Scan, DecodeError> {
+        let mut scan = Scan::default();
+        let result = if raw.starts_with(&[0x1f, 0x8b]) {
+            scan.compressed = true;
+            self.inflated.clear();
+            let inflated = &mut self.inflated;
+            gunzip(raw, inflated).and_then(|_| decode_json(inflated, &mut scan, sink))
+        } else {
+            decode_json(raw, &mut scan, sink)
+        };
+        // Keep one ordinary file's worth of buffer, not the largest ever seen.
+        if self.inflated.capacity() > 64 << 20 {
+            self.inflated = Vec::new();
+        }
+        result.map(|_| scan)
+    }
+}
+
+fn gunzip(raw: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let mut gz = flate2::read::MultiGzDecoder::new(raw).take(MAX_DECOMPRESSED + 1);
+    match gz.read_to_end(out) {
+        Ok(_) if out.len() as u64 > MAX_DECOMPRESSED => Err(DecodeError::TooLarge),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(DecodeError::TruncatedGzip),
+        Err(e) => Err(DecodeError::CorruptGzip(e.to_string())),
+    }
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let b = b.strip_prefix(b"\xef\xbb\xbf").unwrap_or(b);
+    let i = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    &b[i..]
+}
+
+/// Decodes uncompressed JSON text of any supported shape.
+pub fn decode_json(text: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> Result<(), DecodeError> {
+    let body = trim_start(text);
+    match body.first() {
+        None => return Err(DecodeError::Empty),
+        Some(b'{') | Some(b'[') => {}
+        Some(_) => return Err(DecodeError::NotJson),
+    }
+    if is_ndjson(body) {
+        scan.shape = Shape::Ndjson;
+        return decode_lines(body, scan, sink);
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut events = Events { scan: &mut *scan, sink: &mut *sink };
+    Find { events: &mut events, depth: 0 }.deserialize(&mut de).map_err(DecodeError::from_json)?;
+    if de.end().is_ok() {
+        return Ok(());
+    }
+    // Several JSON documents one after another (pretty-printed objects, say): the first is done, read the rest.
+    scan.shape = Shape::Concatenated;
+    decode_concatenated(body, scan, sink)
+}
+
+/// NDJSON: more than one line, and the first line is a complete JSON value on its own. A CloudTrail
+/// delivery is a single line, and a pretty-printed document's first line is not complete.
+fn is_ndjson(body: &[u8]) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', body) else { return false };
+    if trim_start(&body[nl + 1..]).is_empty() {
+        return false;
+    }
+    serde_json::from_slice::<IgnoredAny>(&body[..nl]).is_ok()
+}
+
+fn decode_lines(body: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> Result<(), DecodeError> {
+    for (n, line) in body.split(|&c| c == b'\n').enumerate() {
+        if trim_start(line).is_empty() {
+            continue;
+        }
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let mut events = Events { scan: &mut *scan, sink: &mut *sink };
+        let res = Find { events: &mut events, depth: 1 }.deserialize(&mut de).and_then(|_| de.end());
+        if let Err(e) = res {
+            scan.note_bad(format!("line {}: {}", n + 1, DecodeError::from_json(e)));
+        }
+    }
+    Ok(())
+}
+
+fn decode_concatenated(body: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> Result<(), DecodeError> {
+    let stream = serde_json::Deserializer::from_slice(body).into_iter::<&serde_json::value::RawValue>();
+    for value in stream.skip(1) {
+        let value = value.map_err(DecodeError::from_json)?;
+        let mut de = serde_json::Deserializer::from_str(value.get());
+        let mut events = Events { scan: &mut *scan, sink: &mut *sink };
+        Find { events: &mut events, depth: 1 }.deserialize(&mut de).map_err(DecodeError::from_json)?;
+    }
+    Ok(())
+}
+
+impl Scan {
+    fn note_bad(&mut self, why: String) {
+        self.bad_records += 1;
+        if self.first_bad.is_none() {
+            self.first_bad = Some(why);
+        }
+    }
+}
+
+/// Where found events go: counts them, drops Insights records, calls the sink.
+struct Events<'s> {
+    scan: &'s mut Scan,
+    sink: &'s mut dyn FnMut(&Record),
+}
+
+impl Events<'_> {
+    fn emit(&mut self, rec: &Record) {
+        if rec.event_type.is("AwsCloudTrailInsight") {
+            self.scan.insight_records += 1;
+            return;
+        }
+        self.scan.events += 1;
+        (self.sink)(rec);
+    }
+    fn set_shape(&mut self, shape: Shape, depth: u8) {
+        if depth == 0 || self.scan.shape == Shape::Unknown {
+            self.scan.shape = shape;
+        }
+    }
+}
+
+/// Looks for events in any JSON value: an event object, a `Records` or `Events` container, an EventBridge
+/// `detail`, or a wrapper holding any of those further down.
+struct Find<'e, 's> {
+    events: &'e mut Events<'s>,
+    depth: u8,
+}
+
+impl<'de> DeserializeSeed<'de> for Find<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Find<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("CloudTrail events")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Find { events, depth } = self;
+        let mut rec = Record::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                "Records" => {
+                    events.set_shape(Shape::Records, depth);
+                    map.next_value_seed(RecordsSeq { events: &mut *events })?;
+                }
+                "detail" => {
+                    events.set_shape(Shape::EventBridge, depth);
+                    map.next_value_seed(Find { events: &mut *events, depth: depth + 1 })?;
+                }
+                "Events" => {
+                    events.set_shape(Shape::LookupEvents, depth);
+                    map.next_value_seed(Find { events: &mut *events, depth: depth + 1 })?;
+                }
+                "CloudTrailEvent" => {
+                    let text = map.next_value::<crate::record::Text>()?;
+                    if let Some(json) = text.get() {
+                        let mut de = serde_json::Deserializer::from_str(json);
+                        let res = Find { events: &mut *events, depth: depth + 1 }.deserialize(&mut de);
+                        if let Err(e) = res.and_then(|_| de.end()) {
+                            events.scan.note_bad(format!("CloudTrailEvent: {}", DecodeError::from_json(e)));
+                        }
+                    }
+                }
+                "digestStartTime" | "digestEndTime" | "logFiles" if depth == 0 => {
+                    events.scan.digest = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                k => {
+                    if !rec.read_field(k, &mut map)? {
+                        if depth < MAX_WRAPPER_DEPTH {
+                            map.next_value_seed(Find { events: &mut *events, depth: depth + 1 })?;
+                        } else {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+            }
+        }
+        if rec.looks_like_event() {
+            events.set_shape(if depth == 0 { Shape::Event } else { Shape::Wrapper }, depth);
+            events.emit(&rec);
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Find { events, depth } = self;
+        events.set_shape(if depth == 0 { Shape::Array } else { Shape::Wrapper }, depth);
+        if depth >= MAX_WRAPPER_DEPTH {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
+        while seq.next_element_seed(Find { events: &mut *events, depth: depth + 1 })?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        // An event serialised into a string field (Sekoia's `input.message`). Anything that does not parse
+        // as JSON is ordinary text and is ignored.
+        let t = v.trim_start();
+        if self.depth > 0 && self.depth < MAX_WRAPPER_DEPTH && t.starts_with('{') && t.contains("\"eventName\"") {
+            let mut de = serde_json::Deserializer::from_str(t);
+            let depth = self.depth + 1;
+            if (Find { events: &mut *self.events, depth }).deserialize(&mut de).is_err() {
+                self.events.scan.note_bad("an embedded event is not valid JSON".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// The `Records` array of a CloudTrail delivery: each element becomes a `Record` directly.
+struct RecordsSeq<'e, 's> {
+    events: &'e mut Events<'s>,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordsSeq<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeq<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of CloudTrail records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(rec) = seq.next_element::<Record<'de>>()? {
+            if rec.looks_like_event() {
+                self.events.emit(&rec);
+            }
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(input: &[u8]) -> (Result<Scan, DecodeError>, Vec<String>) {
+        let mut seen = Vec::new();
+        let res = Decoder::default().decode(input, &mut |r| seen.push(r.event_name.owned().unwrap_or_default()));
+        (res, seen)
+    }
+
+    const EV: &str = r#"{"eventName":"A","eventSource":"s3.amazonaws.com","eventTime":"2026-11-20T10:00:00Z"}"#;
+
+    #[test]
+    fn every_shape_yields_its_events() {
+        let lookup = format!(r#"{{"Events":[{{"EventId":"x","CloudTrailEvent":{}}}]}}"#, serde_json::to_string(EV).unwrap());
+        let cases = [
+            (format!(r#"{{"Records":[{EV},{EV}]}}"#), Shape::Records, 2),
+            (format!("{EV}\n{EV}\n\n{EV}\n"), Shape::Ndjson, 3),
+            (format!("[{EV},{EV}]"), Shape::Array, 2),
+            (format!("  {EV}  "), Shape::Event, 1),
+            (lookup, Shape::LookupEvents, 1),
+            (format!(r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{EV}}}"#), Shape::EventBridge, 1),
+            (format!(r#"{{"source_path":"x","tests":[{{"Name":"n","Log":{EV}}}]}}"#), Shape::Wrapper, 1),
+            (
+                format!(r#"{{"input":{{"message":{}}},"expected":{{}}}}"#, serde_json::to_string(EV).unwrap()),
+                Shape::Wrapper,
+                1,
+            ),
+            (format!("{{\n\"Records\": [\n{EV}\n]\n}}\n{{\n\"Records\": [{EV}]}}"), Shape::Concatenated, 2),
+        ];
+        for (input, shape, n) in cases {
+            let (res, seen) = names(input.as_bytes());
+            let scan = res.unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(scan.shape, shape, "{input}");
+            assert_eq!(seen.len(), n, "{input}");
+        }
+    }
+
+    #[test]
+    fn gzip_is_detected_by_content() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(format!(r#"{{"Records":[{EV}]}}"#).as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        let (res, seen) = names(&bytes);
+        assert!(res.unwrap().compressed);
+        assert_eq!(seen, ["A"]);
+        let (res, _) = names(&bytes[..bytes.len() - 10]);
+        assert_eq!(res.unwrap_err(), DecodeError::TruncatedGzip);
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        assert_eq!(names(b"").0.unwrap_err(), DecodeError::Empty);
+        assert_eq!(names(b"  \n").0.unwrap_err(), DecodeError::Empty);
+        assert_eq!(names(b"hello").0.unwrap_err(), DecodeError::NotJson);
+        assert!(matches!(names(br#"{"Records":[{"eventName":"A""#).0, Err(DecodeError::TruncatedJson(_))));
+        assert!(matches!(names(br#"{"Records":[}"#).0, Err(DecodeError::InvalidJson(_))));
+        // Unbalanced nesting is truncated JSON; balanced nesting, however deep, is skipped without recursion.
+        let deep = "[".repeat(100_000);
+        assert!(matches!(names(deep.as_bytes()).0, Err(DecodeError::TruncatedJson(_))));
+        let balanced = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(names(balanced.as_bytes()).0.unwrap().events, 0);
+        let deep_in_record =
+            format!(r#"{{"Records":[{{"eventName":"A","eventSource":"s","x":{}1{}}}]}}"#, "[{\"a\":".repeat(50_000), "}]".repeat(50_000));
+        let (res, seen) = names(deep_in_record.as_bytes());
+        assert_eq!((res.unwrap().events, seen.len()), (1, 1));
+        assert!(matches!(names(b"{\"Records\":[{\"eventName\":\"\xff\xfe\"}]}").0, Err(DecodeError::InvalidJson(_))));
+    }
+
+    #[test]
+    fn ndjson_bad_lines_cost_only_themselves() {
+        let input = format!("{EV}\n{{not json\n{EV}\n");
+        let (res, seen) = names(input.as_bytes());
+        let scan = res.unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(scan.bad_records, 1);
+        assert!(scan.first_bad.unwrap().starts_with("line 2:"));
+    }
+
+    #[test]
+    fn digests_and_insights_hold_no_events() {
+        let (res, seen) = names(br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#);
+        assert!(res.unwrap().digest);
+        assert!(seen.is_empty());
+        let insight = r#"{"Records":[{"eventName":"A","eventTime":"t","eventType":"AwsCloudTrailInsight"}]}"#;
+        let (res, seen) = names(insight.as_bytes());
+        assert_eq!(res.unwrap().insight_records, 1);
+        assert!(seen.is_empty());
+    }
+
+    #[test]
+    fn wrong_types_in_a_record_do_not_fail_the_file() {
+        let input = format!(r#"{{"Records":[{{"eventName":7,"eventSource":"s","eventTime":[1],"userIdentity":"x"}},{EV}]}}"#);
+        let (res, seen) = names(input.as_bytes());
+        assert_eq!(res.unwrap().events, 2);
+        assert_eq!(seen, ["7", "A"]);
+    }
+}

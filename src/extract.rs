@@ -1,0 +1,686 @@
+//! Extract: one decoded [`Record`] → the owned, compact facts that session reconstruction needs.
+//!
+//! Three kinds of fact come out of a record: an [`Assumption`] (an STS call that creates, or failed to
+//! create, a session), a [`ConsoleSwitch`] (the `signin` SwitchRole event that accompanies a console role
+//! switch) and [`Mark`]s of *activity*: any call made with session-like credentials, grouped by the
+//! [`ActivityKey`] (access key, principal ARN, session creation time) that the linker later joins to
+//! sessions. A chained AssumeRole is both an assumption and activity of the session that made it.
+//! Nothing here looks across records: that is `correlate`'s job, after every file is read.
+
+use crate::record::Record;
+use crate::timefmt;
+use std::hash::{Hash, Hasher};
+
+/// The STS calls that issue credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AssumeKind {
+    AssumeRole,
+    AssumeRoleWithSaml,
+    AssumeRoleWithWebIdentity,
+    GetSessionToken,
+    GetFederationToken,
+    AssumeRoot,
+}
+
+impl AssumeKind {
+    pub fn from_event_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "AssumeRole" => AssumeKind::AssumeRole,
+            "AssumeRoleWithSAML" => AssumeKind::AssumeRoleWithSaml,
+            "AssumeRoleWithWebIdentity" => AssumeKind::AssumeRoleWithWebIdentity,
+            "GetSessionToken" => AssumeKind::GetSessionToken,
+            "GetFederationToken" => AssumeKind::GetFederationToken,
+            "AssumeRoot" => AssumeKind::AssumeRoot,
+            _ => return None,
+        })
+    }
+
+    pub fn event_name(self) -> &'static str {
+        match self {
+            AssumeKind::AssumeRole => "AssumeRole",
+            AssumeKind::AssumeRoleWithSaml => "AssumeRoleWithSAML",
+            AssumeKind::AssumeRoleWithWebIdentity => "AssumeRoleWithWebIdentity",
+            AssumeKind::GetSessionToken => "GetSessionToken",
+            AssumeKind::GetFederationToken => "GetFederationToken",
+            AssumeKind::AssumeRoot => "AssumeRoot",
+        }
+    }
+
+    /// The longest these credentials can live, for linking activity that carries no creation time.
+    pub fn max_lifetime(self) -> i64 {
+        match self {
+            AssumeKind::AssumeRoot => 900,
+            AssumeKind::GetSessionToken | AssumeKind::GetFederationToken => 36 * 3600,
+            _ => 12 * 3600,
+        }
+    }
+}
+
+/// The identity that made a call (`userIdentity`), owned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Caller {
+    /// `userIdentity.type` as logged (`IAMUser`, `AssumedRole`, `AWSService`, `AWSAccount`, `SAMLUser`, …).
+    pub kind: Option<String>,
+    pub arn: Option<String>,
+    pub principal_id: Option<String>,
+    pub account_id: Option<String>,
+    pub access_key_id: Option<String>,
+    pub user_name: Option<String>,
+    pub invoked_by: Option<String>,
+    pub identity_provider: Option<String>,
+    /// `sessionContext.attributes.creationDate`: when the caller's own session began.
+    pub created: Option<i64>,
+    pub mfa_authenticated: bool,
+    pub source_identity: Option<String>,
+    /// `sessionContext.sessionIssuer.arn`: for a role session, the role (with its path).
+    pub issuer_arn: Option<String>,
+}
+
+impl Caller {
+    fn from_record(r: &Record) -> Self {
+        let id = &r.identity;
+        let ctx = &id.session;
+        Caller {
+            kind: id.kind.owned(),
+            arn: id.arn.owned(),
+            principal_id: id.principal_id.owned(),
+            account_id: id.account_id.owned(),
+            access_key_id: id.access_key_id.owned(),
+            user_name: id.user_name.owned(),
+            invoked_by: id.invoked_by.owned(),
+            identity_provider: id.identity_provider.owned(),
+            created: ctx.attributes.creation_date.get().and_then(timefmt::parse_iso),
+            mfa_authenticated: ctx.attributes.mfa_authenticated.is_true(),
+            source_identity: ctx.source_identity.owned(),
+            issuer_arn: ctx.issuer.arn.owned(),
+        }
+    }
+
+    pub fn is(&self, kind: &str) -> bool {
+        self.kind.as_deref() == Some(kind)
+    }
+
+    /// The key the linker uses to find the session this caller was acting in, if it could be one.
+    pub fn activity_key(&self) -> Option<ActivityKey> {
+        ActivityKey::new(self.access_key_id.as_deref(), self.arn.as_deref(), self.created)
+    }
+}
+
+/// One STS call that issued (or failed to issue) temporary credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assumption {
+    pub event_id: String,
+    /// [`event_hash`] of the record, to tell assumption records apart from other records in the counts.
+    pub hash: u64,
+    pub shared_event_id: Option<String>,
+    pub at: i64,
+    pub kind: AssumeKind,
+    pub region: Option<String>,
+    /// The account whose trail holds this copy of the record.
+    pub recipient_account: Option<String>,
+    pub error_code: Option<String>,
+    pub caller: Caller,
+    pub role_arn: Option<String>,
+    pub session_name: Option<String>,
+    /// The ARN later calls carry: `assumedRoleUser.arn`, derived for AWS-service assumptions, the user for
+    /// GetSessionToken, the federated user for GetFederationToken, the member account's root for AssumeRoot.
+    pub session_arn: Option<String>,
+    pub issued_key: Option<String>,
+    pub expires_at: Option<i64>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub mfa: bool,
+    pub source_identity: Option<String>,
+    /// The SAML or web-identity subject (`alice@example.com`, `repo:org/app:ref:refs/heads/main`).
+    pub subject: Option<String>,
+    /// The SAML or OIDC provider that vouched for the subject.
+    pub provider: Option<String>,
+    pub external_id: bool,
+    pub session_policy: bool,
+    pub duration_seconds: Option<i64>,
+    /// Made by the console on a user's behalf (`AWS Internal`): the AssumeRole half of a console role switch.
+    pub by_console: bool,
+}
+
+impl Assumption {
+    pub fn success(&self) -> bool {
+        self.error_code.is_none()
+    }
+}
+
+/// The `signin.amazonaws.com` `SwitchRole` event of a console role switch, logged in the role's account
+/// with the browser's address and the user it switched from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleSwitch {
+    pub event_id: String,
+    pub hash: u64,
+    pub at: i64,
+    pub session_arn: Option<String>,
+    pub switch_from: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub success: bool,
+    pub mfa_authenticated: bool,
+}
+
+/// What identifies the credentials a call was made with: the access key, the principal ARN and the
+/// session's creation time. Any part may be missing (console SwitchRole has no key, some records have no
+/// `sessionContext`), so the linker matches on what is there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActivityKey {
+    pub key: Option<Box<str>>,
+    pub arn: Option<Box<str>>,
+    pub created: Option<i64>,
+}
+
+impl ActivityKey {
+    /// A key for credentials that could belong to a session: an access key, or an ARN with a creation time.
+    pub fn new(key: Option<&str>, arn: Option<&str>, created: Option<i64>) -> Option<Self> {
+        if key.is_none() && (arn.is_none() || created.is_none()) {
+            return None;
+        }
+        Some(ActivityKey { key: key.map(Into::into), arn: arn.map(Into::into), created })
+    }
+}
+
+/// How a call failed, if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Failure {
+    #[default]
+    None,
+    /// AccessDenied, UnauthorizedOperation and their kin: the caller lacked permission.
+    Denied,
+    Other,
+}
+
+impl Failure {
+    pub fn of(error_code: Option<&str>) -> Self {
+        match error_code {
+            None => Failure::None,
+            Some(code) if is_access_denied(code) => Failure::Denied,
+            Some(_) => Failure::Other,
+        }
+    }
+}
+
+/// Error codes that mean "not allowed" across services (`AccessDenied`, `AccessDeniedException`,
+/// `Client.UnauthorizedOperation`, `UnauthorizedAccess`, `Forbidden`, …).
+pub fn is_access_denied(code: &str) -> bool {
+    let c = code.to_ascii_lowercase();
+    c.contains("accessdenied") || c.contains("unauthorized") || c.contains("forbidden") || c == "authfailure"
+}
+
+/// One call made with some credentials. Actions and addresses are indices into the owning
+/// [`Activity`]'s tables, so a mark is small and fixed-size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// A hash of `eventID`, for de-duplication.
+    pub id: u64,
+    pub at: i64,
+    pub action: u32,
+    pub ip: u32,
+    pub failure: Failure,
+    /// The call is itself an assumption (a chained AssumeRole): counted as activity of its caller's session.
+    pub is_assumption: bool,
+}
+
+/// An API call name: `(eventSource, eventName)`.
+pub type Action = (Box<str>, Box<str>);
+
+/// The calls made with one [`ActivityKey`].
+#[derive(Debug, Clone, Default)]
+pub struct Activity {
+    pub actions: Vec<Action>,
+    pub ips: Vec<Box<str>>,
+    pub marks: Vec<Mark>,
+}
+
+impl Activity {
+    fn intern_action(&mut self, source: &str, name: &str) -> u32 {
+        if let Some(i) = self.actions.iter().rposition(|(s, n)| &**s == source && &**n == name) {
+            return i as u32;
+        }
+        self.actions.push((source.into(), name.into()));
+        (self.actions.len() - 1) as u32
+    }
+
+    fn intern_ip(&mut self, ip: &str) -> u32 {
+        if let Some(i) = self.ips.iter().rposition(|x| &**x == ip) {
+            return i as u32;
+        }
+        self.ips.push(ip.into());
+        (self.ips.len() - 1) as u32
+    }
+
+    /// Appends another activity's marks, re-indexing its actions and addresses into this one's tables.
+    pub fn absorb(&mut self, other: Activity) {
+        let actions: Vec<u32> = other.actions.iter().map(|(s, n)| self.intern_action(s, n)).collect();
+        let ips: Vec<u32> = other.ips.iter().map(|ip| self.intern_ip(ip)).collect();
+        self.marks.extend(other.marks.into_iter().map(|m| Mark {
+            action: actions[m.action as usize],
+            ip: ips[m.ip as usize],
+            ..m
+        }));
+    }
+}
+
+/// Which records to keep, by event time (inclusive `since`, exclusive `until`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TimeWindow {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+impl TimeWindow {
+    pub fn contains(&self, t: i64) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+}
+
+/// Everything extracted from some records: one file's worth while it is read (merged into the run's
+/// totals only if the whole file decoded), then the whole run's.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub assumptions: Vec<Assumption>,
+    pub switches: Vec<ConsoleSwitch>,
+    pub activity: hashbrown::HashMap<ActivityKey, Activity>,
+    /// The id hash of every record kept, for counting unique records and duplicates.
+    pub ids: Vec<u64>,
+    /// Records dropped because their `eventTime` is missing or unreadable, with the first example.
+    pub invalid_records: u64,
+    pub first_invalid: Option<String>,
+    /// Records outside `--since`/`--until`.
+    pub outside_window: u64,
+}
+
+impl Facts {
+    /// Adds another set of facts to this one (files merged in any order give the same totals).
+    pub fn absorb(&mut self, other: Facts) {
+        if self.ids.is_empty() && self.assumptions.is_empty() && self.activity.is_empty() {
+            let (invalid, first, outside) = (self.invalid_records, self.first_invalid.take(), self.outside_window);
+            *self = other;
+            self.invalid_records += invalid;
+            self.first_invalid = first.or(self.first_invalid.take());
+            self.outside_window += outside;
+            return;
+        }
+        self.assumptions.extend(other.assumptions);
+        self.switches.extend(other.switches);
+        self.ids.extend(other.ids);
+        self.invalid_records += other.invalid_records;
+        self.outside_window += other.outside_window;
+        if self.first_invalid.is_none() {
+            self.first_invalid = other.first_invalid;
+        }
+        for (key, act) in other.activity {
+            match self.activity.get_mut(&key) {
+                Some(mine) => mine.absorb(act),
+                None => {
+                    self.activity.insert(key, act);
+                }
+            }
+        }
+    }
+
+    /// Extracts the facts of one record.
+    pub fn add(&mut self, r: &Record, window: TimeWindow) {
+        let Some(at) = r.time_text().and_then(timefmt::parse_iso) else {
+            self.invalid_records += 1;
+            if self.first_invalid.is_none() {
+                self.first_invalid = Some(match r.time_text() {
+                    Some(t) => format!("eventTime {t:?} is not a timestamp"),
+                    None => "a record has no eventTime".to_owned(),
+                });
+            }
+            return;
+        };
+        if !window.contains(at) {
+            self.outside_window += 1;
+            return;
+        }
+        let id = event_hash(r);
+        self.ids.push(id);
+        let source = r.event_source.get().unwrap_or("");
+        let name = r.event_name.get().unwrap_or("");
+        let mut is_assumption = false;
+        if source == "sts.amazonaws.com" {
+            if let Some(kind) = AssumeKind::from_event_name(name) {
+                self.assumptions.push(assumption(r, kind, at));
+                is_assumption = true;
+            }
+        } else if source == "signin.amazonaws.com" && name == "SwitchRole" {
+            self.switches.push(switch(r, at));
+            return;
+        }
+        let ident = &r.identity;
+        let created = ident.session.attributes.creation_date.get().and_then(timefmt::parse_iso);
+        let (key, arn) = (ident.access_key_id.get(), ident.arn.get());
+        if key.is_none() && (arn.is_none() || created.is_none()) {
+            return;
+        }
+        let probe = KeyRef { key, arn, created };
+        let act = match self.activity.get_mut(&probe) {
+            Some(a) => a,
+            None => self.activity.entry(ActivityKey::new(key, arn, created).expect("checked above")).or_default(),
+        };
+        let action = act.intern_action(source, name);
+        let ip = act.intern_ip(r.source_ip.get().unwrap_or(""));
+        act.marks.push(Mark { id, at, action, ip, failure: Failure::of(r.error_code.get()), is_assumption });
+    }
+}
+
+/// A borrowed view of an [`ActivityKey`], so looking up an existing key allocates nothing.
+#[derive(Hash)]
+struct KeyRef<'a> {
+    key: Option<&'a str>,
+    arn: Option<&'a str>,
+    created: Option<i64>,
+}
+
+impl hashbrown::Equivalent<ActivityKey> for KeyRef<'_> {
+    fn equivalent(&self, k: &ActivityKey) -> bool {
+        self.key == k.key.as_deref() && self.arn == k.arn.as_deref() && self.created == k.created
+    }
+}
+
+// `KeyRef` must hash exactly as `ActivityKey` does: `Option<&str>` and `Option<Box<str>>` hash alike.
+#[cfg(test)]
+#[test]
+fn key_ref_hashes_like_activity_key() {
+    use std::hash::BuildHasher;
+    let s = hashbrown::DefaultHashBuilder::default();
+    let k = ActivityKey::new(Some("ASIA1"), Some("arn:x"), Some(5)).unwrap();
+    assert_eq!(s.hash_one(&k), s.hash_one(KeyRef { key: Some("ASIA1"), arn: Some("arn:x"), created: Some(5) }));
+}
+
+/// A 64-bit FNV-1a hash of the event id (or, for records without one, of the fields that identify it).
+pub fn event_hash(r: &Record) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    match r.event_id.get() {
+        Some(id) => h.write(id.as_bytes()),
+        None => {
+            for part in [r.time_text(), r.event_source.get(), r.event_name.get(), r.request_id.get(), r.identity.arn.get()] {
+                h.write(part.unwrap_or("").as_bytes());
+                h.write(&[0xff]);
+            }
+        }
+    }
+    h.finish()
+}
+
+/// A hash of an event id string, matching [`event_hash`] for records that have one.
+pub fn id_hash(event_id: &str) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    h.write(event_id.as_bytes());
+    h.finish()
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn assumption(r: &Record, kind: AssumeKind, at: i64) -> Assumption {
+    let caller = Caller::from_record(r);
+    let req = &r.request;
+    let resp = &r.response;
+    let role_arn = match kind {
+        AssumeKind::GetSessionToken | AssumeKind::GetFederationToken => None,
+        AssumeKind::AssumeRoot => req.target_principal.get().map(|t| root_arn_of(t, caller.arn.as_deref())),
+        _ => req
+            .role_arn
+            .owned()
+            .or_else(|| r.resources.role_arn.owned())
+            .or_else(|| r.error_message.get().and_then(role_from_error)),
+    };
+    let session_name = match kind {
+        AssumeKind::GetFederationToken => req.name.owned(),
+        AssumeKind::GetSessionToken | AssumeKind::AssumeRoot => None,
+        _ => req.role_session_name.owned(),
+    };
+    let session_arn = match kind {
+        AssumeKind::GetSessionToken => caller.arn.clone(),
+        AssumeKind::GetFederationToken => resp.federated_user.arn.owned().or_else(|| {
+            let acct = caller.account_id.as_deref()?;
+            Some(format!("arn:{}:sts::{acct}:federated-user/{}", partition(caller.arn.as_deref()), session_name.as_deref()?))
+        }),
+        AssumeKind::AssumeRoot => role_arn.clone(),
+        _ => resp.assumed_role_user.arn.owned().or_else(|| session_arn_for(role_arn.as_deref()?, session_name.as_deref()?)),
+    };
+    let (subject, provider) = match kind {
+        AssumeKind::AssumeRoleWithSaml => (
+            resp.subject.owned().or_else(|| caller.user_name.clone()),
+            req.principal_arn.owned().or_else(|| caller.identity_provider.clone()),
+        ),
+        AssumeKind::AssumeRoleWithWebIdentity => (
+            resp.subject_from_web_identity_token.owned().or_else(|| caller.user_name.clone()),
+            caller.identity_provider.clone().or_else(|| resp.provider.owned()),
+        ),
+        _ => (None, None),
+    };
+    let source_ip = r.source_ip.owned();
+    let user_agent = r.user_agent.owned();
+    let by_console = kind == AssumeKind::AssumeRole
+        && user_agent.as_deref() == Some("AWS Internal")
+        && (caller.invoked_by.as_deref() == Some("AWS Internal") || caller.is("AWSAccount"));
+    Assumption {
+        event_id: r.event_id.owned().unwrap_or_else(|| format!("{:016x}", event_hash(r))),
+        hash: event_hash(r),
+        shared_event_id: r.shared_event_id.owned(),
+        at,
+        kind,
+        region: r.region.owned(),
+        recipient_account: r.recipient_account.owned(),
+        error_code: r.error_code.owned(),
+        role_arn,
+        session_name,
+        session_arn,
+        issued_key: resp.credentials.access_key_id.owned(),
+        expires_at: resp.credentials.expiration.get().and_then(timefmt::parse_expiration),
+        source_ip,
+        user_agent,
+        mfa: req.serial_number.get().is_some() || caller.mfa_authenticated,
+        source_identity: req
+            .source_identity
+            .owned()
+            .or_else(|| resp.source_identity.owned())
+            .or_else(|| caller.source_identity.clone()),
+        subject,
+        provider,
+        external_id: req.external_id.get().is_some(),
+        session_policy: req.policy.0 || req.policy_arns.0,
+        duration_seconds: req.duration_seconds.get().and_then(|d| d.parse().ok()),
+        by_console,
+        caller,
+    }
+}
+
+fn switch(r: &Record, at: i64) -> ConsoleSwitch {
+    ConsoleSwitch {
+        event_id: r.event_id.owned().unwrap_or_else(|| format!("{:016x}", event_hash(r))),
+        hash: event_hash(r),
+        at,
+        session_arn: r.identity.arn.owned(),
+        switch_from: r.additional.switch_from.owned(),
+        source_ip: r.source_ip.owned(),
+        user_agent: r.user_agent.owned(),
+        account: r.recipient_account.owned().or_else(|| r.identity.account_id.owned()),
+        region: r.region.owned(),
+        success: r.error_code.get().is_none() && r.response.switch_role.get().is_none_or(|v| v.eq_ignore_ascii_case("success")),
+        mfa_authenticated: r.identity.session.attributes.mfa_authenticated.is_true(),
+    }
+}
+
+/// The partition (`aws`, `aws-us-gov`, `aws-cn`) of an ARN, `aws` when unknown.
+pub fn partition(arn: Option<&str>) -> &str {
+    arn.and_then(|a| a.split(':').nth(1)).filter(|p| !p.is_empty()).unwrap_or("aws")
+}
+
+/// The account field of an ARN (`arn:aws:iam::123456789012:role/x` → `123456789012`).
+pub fn account_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// The role's name without its path (`arn:aws:iam::1:role/service-role/x` → `x`).
+pub fn role_name(role_arn: &str) -> &str {
+    let resource = role_arn.splitn(6, ':').nth(5).unwrap_or(role_arn);
+    resource.rsplit('/').next().unwrap_or(resource)
+}
+
+/// The session ARN CloudTrail shows for calls made with a role session: the role's path is dropped.
+pub fn session_arn_for(role_arn: &str, session_name: &str) -> Option<String> {
+    let mut parts = role_arn.splitn(6, ':');
+    let (_arn, part, _svc, _region, acct, resource) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    resource.starts_with("role/").then(|| format!("arn:{part}:sts::{acct}:assumed-role/{}/{session_name}", role_name(role_arn)))
+}
+
+/// `targetPrincipal` of AssumeRoot (an account id or an ARN) → the member account's root ARN.
+fn root_arn_of(target: &str, caller_arn: Option<&str>) -> String {
+    let acct = if target.starts_with("arn:") { account_of(target).unwrap_or(target) } else { target };
+    format!("arn:{}:iam::{acct}:root", partition(caller_arn))
+}
+
+/// The role a denied AssumeRole was aimed at, from `... sts:AssumeRole on resource: arn:aws:iam::1:role/x`.
+fn role_from_error(msg: &str) -> Option<String> {
+    let at = msg.find("on resource: ")? + "on resource: ".len();
+    let arn: &str = msg[at..].split(|c: char| c.is_whitespace() || c == '"' || c == ',').next()?;
+    let arn = arn.trim_end_matches(['.', ';', ')']);
+    (arn.starts_with("arn:") && arn.contains(":role/")).then(|| arn.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(json: &str) -> Record<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn arn_helpers() {
+        assert_eq!(role_name("arn:aws:iam::1:role/service-role/level1"), "level1");
+        assert_eq!(
+            session_arn_for("arn:aws-us-gov:iam::123:role/MyApp/MyS3Access", "s").as_deref(),
+            Some("arn:aws-us-gov:sts::123:assumed-role/MyS3Access/s")
+        );
+        assert_eq!(session_arn_for("arn:aws:iam::123:user/bob", "s"), None);
+        assert_eq!(
+            role_from_error("User: arn:aws:iam::1:user/u is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::2:role/Admin")
+                .as_deref(),
+            Some("arn:aws:iam::2:role/Admin")
+        );
+        assert_eq!(root_arn_of("arn:aws:iam::222233334444:root", None), "arn:aws:iam::222233334444:root");
+        assert_eq!(root_arn_of("222233334444", Some("arn:aws-cn:iam::1:user/x")), "arn:aws-cn:iam::222233334444:root");
+    }
+
+    #[test]
+    fn service_assumption_derives_the_session_arn() {
+        let r = rec(r#"{"eventTime":"2018-11-28T23:03:12Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole",
+            "userIdentity":{"type":"AWSService","invokedBy":"lambda.amazonaws.com"},"eventID":"e1","sharedEventID":"s1",
+            "requestParameters":{"roleArn":"arn:aws:iam::653711331788:role/service-role/level1","roleSessionName":"level1"},
+            "responseElements":{"credentials":{"accessKeyId":"ASIAZQNB3KHGIGYQXVVG","sessionToken":"SECRET","expiration":"Nov 29, 2018 11:03:12 AM"}}}"#);
+        let mut f = Facts::default();
+        f.add(&r, TimeWindow::default());
+        let a = &f.assumptions[0];
+        assert_eq!(a.session_arn.as_deref(), Some("arn:aws:sts::653711331788:assumed-role/level1/level1"));
+        assert_eq!(a.issued_key.as_deref(), Some("ASIAZQNB3KHGIGYQXVVG"));
+        assert_eq!(a.expires_at.map(timefmt::format_rfc3339).as_deref(), Some("2018-11-29T11:03:12Z"));
+        assert!(f.activity.is_empty(), "a service's own call is not activity of any session");
+        assert!(!format!("{a:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn failed_assumption_names_the_role_from_the_error() {
+        let r = rec(r#"{"eventTime":"2026-11-20T10:00:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole",
+            "errorCode":"AccessDenied","errorMessage":"User: arn:aws:iam::1:user/u is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::1:role/Admin",
+            "requestParameters":null,"responseElements":null,
+            "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u","accessKeyId":"AKIAX"}}"#);
+        let mut f = Facts::default();
+        f.add(&r, TimeWindow::default());
+        let a = &f.assumptions[0];
+        assert_eq!(a.role_arn.as_deref(), Some("arn:aws:iam::1:role/Admin"));
+        assert!(!a.success());
+        assert_eq!(f.activity.len(), 1, "the caller's own key is activity (of no session, here)");
+    }
+
+    #[test]
+    fn activity_groups_by_key_arn_and_creation() {
+        let mut f = Facts::default();
+        for (id, key, ip, err) in [("1", "ASIA1", "1.1.1.1", ""), ("2", "ASIA1", "2.2.2.2", "AccessDenied"), ("3", "ASIA2", "1.1.1.1", "")] {
+            let json = format!(
+                r#"{{"eventID":"{id}","eventTime":"2026-11-20T10:00:0{id}Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets",
+                "sourceIPAddress":"{ip}","errorCode":{err},
+                "userIdentity":{{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s","accessKeyId":"{key}",
+                "sessionContext":{{"attributes":{{"creationDate":"2026-11-20T09:59:00Z"}}}}}}}}"#,
+                err = if err.is_empty() { "null".to_string() } else { format!("\"{err}\"") }
+            );
+            f.add(&rec(&json), TimeWindow::default());
+        }
+        assert_eq!(f.activity.len(), 2);
+        let k = ActivityKey::new(Some("ASIA1"), Some("arn:aws:sts::1:assumed-role/r/s"), timefmt::parse_iso("2026-11-20T09:59:00Z")).unwrap();
+        let a = &f.activity[&k];
+        assert_eq!(a.marks.len(), 2);
+        assert_eq!(a.actions.len(), 1);
+        assert_eq!(a.ips.len(), 2);
+        assert_eq!(a.marks[1].failure, Failure::Denied);
+    }
+
+    #[test]
+    fn time_window_and_bad_times() {
+        let mut f = Facts::default();
+        let w = TimeWindow { since: timefmt::parse_iso("2026-11-20T00:00:00Z"), until: None };
+        f.add(&rec(r#"{"eventName":"X","eventTime":"2026-11-19T10:00:00Z"}"#), w);
+        f.add(&rec(r#"{"eventName":"X","eventTime":"yesterday"}"#), w);
+        f.add(&rec(r#"{"eventName":"X","eventTime":"2026-11-20T10:00:00Z"}"#), w);
+        assert_eq!((f.outside_window, f.invalid_records, f.ids.len()), (1, 1, 1));
+        assert!(f.first_invalid.unwrap().contains("yesterday"));
+    }
+}
+
+/// One call, owned and complete enough for a timeline (kept only for the sessions a user asked about).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventRow {
+    pub at: i64,
+    pub event_id: String,
+    pub hash: u64,
+    pub event_source: String,
+    pub event_name: String,
+    pub region: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub access_key_id: Option<String>,
+    pub key: Option<ActivityKey>,
+}
+
+impl EventRow {
+    pub fn from_record(r: &Record) -> Option<EventRow> {
+        let at = r.time_text().and_then(timefmt::parse_iso)?;
+        let ident = &r.identity;
+        let created = ident.session.attributes.creation_date.get().and_then(timefmt::parse_iso);
+        Some(EventRow {
+            at,
+            event_id: r.event_id.owned().unwrap_or_default(),
+            hash: event_hash(r),
+            event_source: r.event_source.owned().unwrap_or_default(),
+            event_name: r.event_name.owned().unwrap_or_default(),
+            region: r.region.owned(),
+            source_ip: r.source_ip.owned(),
+            user_agent: r.user_agent.owned(),
+            error_code: r.error_code.owned(),
+            access_key_id: ident.access_key_id.owned(),
+            key: ActivityKey::new(ident.access_key_id.get(), ident.arn.get(), created),
+        })
+    }
+}

@@ -1,0 +1,34 @@
+//! trailscan: who became what, from CloudTrail.
+//!
+//! # Layout
+//!
+//! Data flows one way; each module owns one stage and the types it produces:
+//!
+//! ```text
+//! cli ─► config ─► source (list) ─► pipeline ─┬─ decode (bytes → Record)      ─► correlate ─► report ─► write
+//!                                             └─ extract (Record → Facts)         (Sessions)   (DataFrame)
+//! ```
+//!
+//! * [`cli`]: clap types only. [`config`]: the one place CLI and `trailscan.toml` are resolved.
+//! * [`source`]: lists inputs and sets aside non-event CloudTrail products by name.
+//! * [`pipeline`]: the only module with threads; reads and decodes inputs in parallel.
+//! * [`decode`]: gzip and container shapes → borrowed [`record::Record`]s.
+//! * [`extract`]: one record → owned facts (assumptions, console switches, activity marks).
+//! * [`correlate`]: all facts → sessions, chains, cross-account merges, console sessions.
+//! * [`report`]: sessions → Polars DataFrames. [`write`]: DataFrames → table, CSV, JSON, NDJSON.
+//! * [`messages`]: all of stderr, and the sanitising of hostile strings. [`timefmt`]: every time parsed or printed.
+//! * [`cmd`]: one function per subcommand, gluing the stages.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod correlate;
+pub mod decode;
+pub mod extract;
+pub mod messages;
+pub mod pipeline;
+pub mod record;
+pub mod report;
+pub mod source;
+pub mod timefmt;
+pub mod write;

@@ -1,0 +1,92 @@
+//! All talk on standard error: per-file warnings, errors, the run summary and the progress bar. Only this
+//! module writes to stderr, and every string that came from a log passes through [`sanitize`] first:
+//! log fields are attacker-controlled, and a session name must not be able to drive the user's terminal.
+
+use std::borrow::Cow;
+use std::io::{IsTerminal, Write};
+
+/// Whether a character could change what a terminal shows beyond itself: C0/C1 controls, DEL, bidi
+/// overrides and isolates, zero-width characters and Unicode line separators.
+fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}')
+}
+
+/// Replaces every hostile character with U+FFFD, so the reader sees that something was there.
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_hostile) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.chars().map(|c| if is_hostile(c) { '\u{FFFD}' } else { c }).collect())
+}
+
+/// A warning about one input (a file that could not be read, records that were skipped). The run goes on.
+pub fn warn(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "trailscan: {}", sanitize(msg));
+}
+
+/// The run's closing summary lines.
+pub fn summary(lines: &[String]) {
+    let mut err = std::io::stderr().lock();
+    for l in lines {
+        let _ = writeln!(err, "{}", sanitize(l));
+    }
+}
+
+/// A fatal error, with its causes, one per line.
+pub fn fatal(e: &anyhow::Error) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "trailscan: error: {}", sanitize(&e.to_string()));
+    for cause in e.chain().skip(1) {
+        let _ = writeln!(err, "  caused by: {}", sanitize(&cause.to_string()));
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    pub fn new(files: u64, bytes: u64) -> Self {
+        let bar = if std::io::stderr().is_terminal() && files > 1 {
+            let bar = indicatif::ProgressBar::new(bytes);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("0/{files} files"));
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Progress { bar }
+    }
+
+    pub fn advance(&self, bytes: u64, files_done: u64, files: u64, records: u64) {
+        self.bar.inc(bytes);
+        if !self.bar.is_hidden() {
+            self.bar.set_message(format!("{files_done}/{files} files, {records} records"));
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_characters_are_replaced() {
+        assert_eq!(sanitize("plain-name@example.com"), "plain-name@example.com");
+        assert!(matches!(sanitize("plain"), Cow::Borrowed(_)));
+        assert_eq!(sanitize("a\x1b[31mred\x07"), "a\u{FFFD}[31mred\u{FFFD}");
+        assert_eq!(sanitize("evil\u{202E}txt.exe\r\n"), "evil\u{FFFD}txt.exe\u{FFFD}\u{FFFD}");
+        assert_eq!(sanitize("zero\u{200B}width\u{9b}"), "zero\u{FFFD}width\u{FFFD}");
+    }
+}

@@ -1,0 +1,474 @@
+//! `Record<'a>`: the typed subset of a CloudTrail event that trailscan reads, borrowed from the input
+//! buffer. Every field is optional and lenient: a field of the wrong JSON type (a number where a string
+//! belongs, an object where an ARN belongs) reads as absent instead of failing the record or the file, and
+//! a repeated key keeps its last value. Unknown fields are skipped without allocating. That is what lets
+//! one hostile or odd record cost only itself (see `cloudtrail-sts.md` §6: every field is optional and types drift).
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A JSON scalar read as text: strings are borrowed when they hold no escapes, booleans and numbers are
+/// kept as their text, and `null`, objects and arrays read as absent. Empty strings read as absent too,
+/// because CloudTrail writes `"accessKeyId": ""` where there is no key.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Text<'a>(pub Option<Cow<'a, str>>);
+
+impl<'a> Text<'a> {
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref().filter(|s| !s.is_empty())
+    }
+    pub fn is(&self, v: &str) -> bool {
+        self.get() == Some(v)
+    }
+    pub fn is_true(&self) -> bool {
+        self.get().is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+    pub fn owned(&self) -> Option<String> {
+        self.get().map(str::to_owned)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON scalar")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// Whether a field holds anything but `null` (used for `policy`, `policyArns`: we note their presence only).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Present(pub bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Present;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Present, E> {
+                Ok(Present(true))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Present, E> {
+                Ok(Present(true))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Present, E> {
+                Ok(Present(true))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Present, E> {
+                Ok(Present(true))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Present, E> {
+                Ok(Present(!v.is_empty()))
+            }
+            fn visit_unit<E>(self) -> Result<Present, E> {
+                Ok(Present(false))
+            }
+            fn visit_none<E>(self) -> Result<Present, E> {
+                Ok(Present(false))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Present, A::Error> {
+                let mut any = false;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    any = true;
+                }
+                Ok(Present(any))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Present, A::Error> {
+                let mut any = false;
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                    any = true;
+                }
+                Ok(Present(any))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object key, borrowed unless it holds escapes.
+pub struct Key<'de>(pub Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Visitor methods that turn every non-object JSON value into the type's default ("absent").
+macro_rules! absent_unless_object {
+    () => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Default::default())
+        }
+    };
+}
+
+/// Declares a lenient borrowed struct: listed JSON keys map to fields, anything else is skipped, a
+/// non-object value reads as all-absent.
+macro_rules! lenient_struct {
+    ($(#[$meta:meta])* $name:ident { $($json:literal => $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, Clone)]
+        pub struct $name<'a> {
+            $(pub $field: $ty,)*
+            _borrow: PhantomData<&'a ()>,
+        }
+
+        impl<'a> $name<'a> {
+            /// Reads the value of `key` into its field; `false` (value not consumed) for keys this type does not know.
+            pub fn read_field<'de: 'a, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+                match key {
+                    $($json => {
+                        self.$field = map.next_value()?;
+                        Ok(true)
+                    })*
+                    _ => Ok(false),
+                }
+            }
+        }
+
+        impl<'de: 'a, 'a> Deserialize<'de> for $name<'a> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V<'a>(PhantomData<&'a ()>);
+                impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                    type Value = $name<'a>;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name), " object"))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<Key<'de>>()? {
+                            if !out.read_field(&key.0, &mut map)? {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        }
+                        Ok(out)
+                    }
+                    absent_unless_object!();
+                }
+                d.deserialize_any(V(PhantomData))
+            }
+        }
+    };
+}
+
+lenient_struct!(
+    /// One CloudTrail event, reduced to what session reconstruction needs.
+    Record {
+        "eventTime" => event_time: Text<'a>,
+        "@timestamp" => alt_time: Text<'a>,
+        "eventSource" => event_source: Text<'a>,
+        "eventName" => event_name: Text<'a>,
+        "awsRegion" => region: Text<'a>,
+        "sourceIPAddress" => source_ip: Text<'a>,
+        "userAgent" => user_agent: Text<'a>,
+        "errorCode" => error_code: Text<'a>,
+        "errorMessage" => error_message: Text<'a>,
+        "requestID" => request_id: Text<'a>,
+        "eventID" => event_id: Text<'a>,
+        "sharedEventID" => shared_event_id: Text<'a>,
+        "recipientAccountId" => recipient_account: Text<'a>,
+        "eventType" => event_type: Text<'a>,
+        "sessionCredentialFromConsole" => from_console: Text<'a>,
+        "userIdentity" => identity: Identity<'a>,
+        "requestParameters" => request: Request<'a>,
+        "responseElements" => response: Response<'a>,
+        "additionalEventData" => additional: Additional<'a>,
+        "resources" => resources: Resources<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `userIdentity`: who made the call.
+    Identity {
+        "type" => kind: Text<'a>,
+        "principalId" => principal_id: Text<'a>,
+        "arn" => arn: Text<'a>,
+        "accountId" => account_id: Text<'a>,
+        "accessKeyId" => access_key_id: Text<'a>,
+        "userName" => user_name: Text<'a>,
+        "invokedBy" => invoked_by: Text<'a>,
+        "identityProvider" => identity_provider: Text<'a>,
+        "sessionContext" => session: SessionContext<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `userIdentity.sessionContext`.
+    SessionContext {
+        "sessionIssuer" => issuer: Issuer<'a>,
+        "attributes" => attributes: Attributes<'a>,
+        "sourceIdentity" => source_identity: Text<'a>,
+        "ec2RoleDelivery" => ec2_role_delivery: Text<'a>,
+        "assumedRoot" => assumed_root: Text<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `sessionContext.sessionIssuer`: the role, user or root that issued a session.
+    Issuer {
+        "type" => kind: Text<'a>,
+        "principalId" => principal_id: Text<'a>,
+        "arn" => arn: Text<'a>,
+        "accountId" => account_id: Text<'a>,
+        "userName" => user_name: Text<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `sessionContext.attributes`.
+    Attributes {
+        "creationDate" => creation_date: Text<'a>,
+        "mfaAuthenticated" => mfa_authenticated: Text<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `requestParameters` of the STS calls.
+    Request {
+        "roleArn" => role_arn: Text<'a>,
+        "roleSessionName" => role_session_name: Text<'a>,
+        "durationSeconds" => duration_seconds: Text<'a>,
+        "externalId" => external_id: Text<'a>,
+        "serialNumber" => serial_number: Text<'a>,
+        "sourceIdentity" => source_identity: Text<'a>,
+        "policy" => policy: Present,
+        "policyArns" => policy_arns: Present,
+        "principalArn" => principal_arn: Text<'a>,
+        "name" => name: Text<'a>,
+        "targetPrincipal" => target_principal: Text<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `responseElements` of the STS calls and of sign-in events.
+    Response {
+        "credentials" => credentials: Credentials<'a>,
+        "assumedRoleUser" => assumed_role_user: AssumedRoleUser<'a>,
+        "federatedUser" => federated_user: AssumedRoleUser<'a>,
+        "sourceIdentity" => source_identity: Text<'a>,
+        "subject" => subject: Text<'a>,
+        "subjectFromWebIdentityToken" => subject_from_web_identity_token: Text<'a>,
+        "provider" => provider: Text<'a>,
+        "SwitchRole" => switch_role: Text<'a>,
+        "ConsoleLogin" => console_login: Text<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `responseElements.credentials`. The session token is deliberately not read: trailscan never holds it.
+    Credentials {
+        "accessKeyId" => access_key_id: Text<'a>,
+        "expiration" => expiration: Text<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `responseElements.assumedRoleUser` (and `federatedUser`, whose id field differs).
+    AssumedRoleUser {
+        "assumedRoleId" => assumed_role_id: Text<'a>,
+        "federatedUserId" => federated_user_id: Text<'a>,
+        "arn" => arn: Text<'a>,
+    }
+);
+
+lenient_struct!(
+    /// `additionalEventData` of sign-in events.
+    Additional {
+        "SwitchFrom" => switch_from: Text<'a>,
+        "MFAUsed" => mfa_used: Text<'a>,
+    }
+);
+
+lenient_struct!(
+    /// One entry of `resources[]` (note the upper-case `ARN`).
+    Resource {
+        "ARN" => arn: Text<'a>,
+        "type" => kind: Text<'a>,
+    }
+);
+
+/// `resources[]`, reduced to the first IAM role it names, without allocating a vector.
+#[derive(Debug, Default, Clone)]
+pub struct Resources<'a> {
+    pub role_arn: Text<'a>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Resources<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Resources<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a resources array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Resources::default();
+                while let Some(r) = seq.next_element::<Resource<'a>>()? {
+                    if out.role_arn.get().is_none() && r.kind.is("AWS::IAM::Role") {
+                        out.role_arn = r.arn;
+                    }
+                }
+                Ok(out)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Resources::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl Record<'_> {
+    /// Whether this object is a CloudTrail event rather than a wrapper or some other document.
+    pub fn looks_like_event(&self) -> bool {
+        self.event_name.get().is_some() && (self.event_source.get().is_some() || self.event_time.get().is_some())
+    }
+
+    /// `eventTime`, or the `@timestamp` Logstash exports put in its place.
+    pub fn time_text(&self) -> Option<&str> {
+        self.event_time.get().or_else(|| self.alt_time.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_types_read_as_absent() {
+        let json = r#"{"eventTime": 5, "eventName": "AssumeRole", "eventSource": ["x"],
+            "userIdentity": "oops", "requestParameters": {"roleArn": {"a": 1}, "durationSeconds": 900,
+            "roleSessionName": "s\u0031"}, "readOnly": "true", "resources": {"ARN": "x"}}"#;
+        let r: Record = serde_json::from_str(json).unwrap();
+        assert_eq!(r.event_time.get(), Some("5"));
+        assert_eq!(r.event_source.get(), None);
+        assert_eq!(r.identity.arn.get(), None);
+        assert_eq!(r.request.role_arn.get(), None);
+        assert_eq!(r.request.duration_seconds.get(), Some("900"));
+        assert_eq!(r.request.role_session_name.get(), Some("s1"));
+        assert_eq!(r.resources.role_arn.get(), None);
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value() {
+        let r: Record = serde_json::from_str(r#"{"eventName":"A","eventName":"B"}"#).unwrap();
+        assert_eq!(r.event_name.get(), Some("B"));
+    }
+
+    #[test]
+    fn strings_are_borrowed_without_escapes() {
+        let json = r#"{"eventName":"AssumeRole"}"#.to_string();
+        let r: Record = serde_json::from_str(&json).unwrap();
+        assert!(matches!(r.event_name.0, Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn resources_keep_the_first_role() {
+        let r: Record = serde_json::from_str(
+            r#"{"resources":[{"ARN":"arn:aws:iam::1:saml-provider/x","type":"AWS::IAM::SAMLProvider"},
+                {"ARN":"arn:aws:iam::1:role/r","type":"AWS::IAM::Role"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.resources.role_arn.get(), Some("arn:aws:iam::1:role/r"));
+    }
+}

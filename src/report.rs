@@ -1,0 +1,264 @@
+//! Report: sessions → Polars DataFrames with stable column names. The column lists here are the contract
+//! documented in the README; formats and escaping are `write`'s business.
+
+use crate::correlate::Session;
+use crate::extract::EventRow;
+use crate::timefmt::format_rfc3339;
+use polars::prelude::*;
+
+/// The sessions table, in order. Also the rows of `who-assumed`.
+pub const SESSION_COLUMNS: [&str; 29] = [
+    "assumed_at",
+    "event_name",
+    "success",
+    "error_code",
+    "source_type",
+    "source_principal",
+    "origin_principal",
+    "role_arn",
+    "session_name",
+    "session_arn",
+    "access_key_id",
+    "parent_access_key_id",
+    "chain_depth",
+    "source_ip",
+    "user_agent",
+    "mfa",
+    "source_identity",
+    "caller_account",
+    "role_account",
+    "cross_account",
+    "event_count",
+    "distinct_actions",
+    "error_count",
+    "first_event_at",
+    "last_event_at",
+    "source_ips",
+    "event_id",
+    "expires_at",
+    "aws_region",
+];
+
+/// The columns a terminal table shows for sessions (all of them go to CSV and JSON).
+pub const SESSION_TABLE_COLUMNS: [&str; 12] = [
+    "assumed_at",
+    "event_name",
+    "success",
+    "source_principal",
+    "role_arn",
+    "session_name",
+    "chain_depth",
+    "source_ip",
+    "mfa",
+    "event_count",
+    "error_count",
+    "event_id",
+];
+
+fn ts(t: Option<i64>) -> Option<String> {
+    t.map(format_rfc3339)
+}
+
+fn str_col(name: &str, v: Vec<Option<String>>) -> Column {
+    Column::new(name.into(), v)
+}
+
+/// The sessions table for `sessions` (given in output order), with the parent of each looked up in `all`.
+pub fn sessions_frame(rows: &[&Session], all: &[Session]) -> PolarsResult<DataFrame> {
+    let mut cols: Vec<Column> = Vec::with_capacity(SESSION_COLUMNS.len());
+    let s = |f: &dyn Fn(&Session) -> Option<String>| rows.iter().map(|x| f(x)).collect::<Vec<Option<String>>>();
+    let b = |f: &dyn Fn(&Session) -> bool| rows.iter().map(|x| f(x)).collect::<Vec<bool>>();
+    let n = |f: &dyn Fn(&Session) -> u64| rows.iter().map(|x| f(x)).collect::<Vec<u64>>();
+    cols.push(str_col("assumed_at", s(&|x| ts(Some(x.assumption.at)))));
+    cols.push(str_col("event_name", s(&|x| Some(x.event_name().to_owned()))));
+    cols.push(Column::new("success".into(), b(&|x| x.assumption.success())));
+    cols.push(str_col("error_code", s(&|x| x.assumption.error_code.clone())));
+    cols.push(str_col("source_type", s(&|x| Some(x.source_type().to_owned()))));
+    cols.push(str_col("source_principal", s(&|x| Some(x.source_principal.clone()))));
+    cols.push(str_col("origin_principal", s(&|x| Some(x.origin_principal.clone()))));
+    cols.push(str_col("role_arn", s(&|x| x.assumption.role_arn.clone())));
+    cols.push(str_col("session_name", s(&|x| x.assumption.session_name.clone())));
+    cols.push(str_col("session_arn", s(&|x| x.assumption.session_arn.clone())));
+    cols.push(str_col("access_key_id", s(&|x| x.assumption.issued_key.clone())));
+    cols.push(str_col(
+        "parent_access_key_id",
+        s(&|x| match x.parent {
+            Some(p) => all[p].assumption.issued_key.clone().or_else(|| x.assumption.caller.access_key_id.clone()),
+            None if x.chain_depth > 1 => x.assumption.caller.access_key_id.clone(),
+            None => None,
+        }),
+    ));
+    cols.push(Column::new("chain_depth".into(), rows.iter().map(|x| x.chain_depth).collect::<Vec<u32>>()));
+    cols.push(str_col("source_ip", s(&|x| x.source_ip().map(str::to_owned))));
+    cols.push(str_col("user_agent", s(&|x| x.user_agent().map(str::to_owned))));
+    cols.push(Column::new("mfa".into(), b(&|x| x.assumption.mfa)));
+    cols.push(str_col("source_identity", s(&|x| x.assumption.source_identity.clone())));
+    cols.push(str_col("caller_account", s(&|x| x.caller_account().map(str::to_owned))));
+    cols.push(str_col("role_account", s(&|x| x.role_account().map(str::to_owned))));
+    cols.push(Column::new("cross_account".into(), b(&|x| x.cross_account())));
+    cols.push(Column::new("event_count".into(), n(&|x| x.activity.marks.len() as u64)));
+    cols.push(Column::new("distinct_actions".into(), n(&|x| x.activity.distinct_actions() as u64)));
+    cols.push(Column::new("error_count".into(), n(&|x| x.activity.error_count() as u64)));
+    cols.push(str_col("first_event_at", s(&|x| ts(x.activity.first_at()))));
+    cols.push(str_col("last_event_at", s(&|x| ts(x.activity.last_at()))));
+    cols.push(str_col(
+        "source_ips",
+        s(&|x| {
+            let ips = x.activity.source_ips();
+            (!ips.is_empty()).then(|| ips.join(";"))
+        }),
+    ));
+    cols.push(str_col("event_id", s(&|x| Some(x.assumption.event_id.clone()))));
+    cols.push(str_col("expires_at", s(&|x| x.assumption.success().then(|| ts(x.assumption.expires_at)).flatten())));
+    cols.push(str_col("aws_region", s(&|x| x.assumption.region.clone())));
+    DataFrame::new(rows.len(), cols)
+}
+
+/// The columns of `who-became-what`.
+pub const WHO_BECAME_WHAT_COLUMNS: [&str; 10] = [
+    "origin_principal",
+    "role_arn",
+    "via",
+    "sessions",
+    "successful",
+    "failed",
+    "max_chain_depth",
+    "first_assumed_at",
+    "last_assumed_at",
+    "event_count",
+];
+
+/// Per origin principal and role: how often it became that role, directly or through chains.
+pub fn who_became_what_frame(rows: &[&Session]) -> PolarsResult<DataFrame> {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Agg {
+        direct: bool,
+        chained: bool,
+        sessions: u64,
+        ok: u64,
+        failed: u64,
+        depth: u32,
+        first: i64,
+        last: i64,
+        events: u64,
+    }
+    let mut groups: BTreeMap<(String, String), Agg> = BTreeMap::new();
+    for s in rows {
+        let became = s.assumption.role_arn.clone().or_else(|| s.assumption.session_arn.clone()).unwrap_or_default();
+        let g = groups.entry((s.origin_principal.clone(), became)).or_insert_with(|| Agg { first: i64::MAX, last: i64::MIN, ..Agg::default() });
+        g.direct |= s.chain_depth <= 1;
+        g.chained |= s.chain_depth > 1;
+        g.sessions += 1;
+        if s.assumption.success() {
+            g.ok += 1;
+        } else {
+            g.failed += 1;
+        }
+        g.depth = g.depth.max(s.chain_depth);
+        g.first = g.first.min(s.assumption.at);
+        g.last = g.last.max(s.assumption.at);
+        g.events += s.activity.marks.len() as u64;
+    }
+    let keys: Vec<&(String, String)> = groups.keys().collect();
+    let vals: Vec<&Agg> = groups.values().collect();
+    let cols = vec![
+        str_col("origin_principal", keys.iter().map(|k| Some(k.0.clone())).collect()),
+        str_col("role_arn", keys.iter().map(|k| Some(k.1.clone()).filter(|s| !s.is_empty())).collect()),
+        str_col(
+            "via",
+            vals.iter()
+                .map(|g| Some(match (g.direct, g.chained) {
+                    (true, true) => "direct+chain",
+                    (false, true) => "chain",
+                    _ => "direct",
+                }
+                .to_owned()))
+                .collect(),
+        ),
+        Column::new("sessions".into(), vals.iter().map(|g| g.sessions).collect::<Vec<u64>>()),
+        Column::new("successful".into(), vals.iter().map(|g| g.ok).collect::<Vec<u64>>()),
+        Column::new("failed".into(), vals.iter().map(|g| g.failed).collect::<Vec<u64>>()),
+        Column::new("max_chain_depth".into(), vals.iter().map(|g| g.depth).collect::<Vec<u32>>()),
+        str_col("first_assumed_at", vals.iter().map(|g| ts(Some(g.first))).collect()),
+        str_col("last_assumed_at", vals.iter().map(|g| ts(Some(g.last))).collect()),
+        Column::new("event_count".into(), vals.iter().map(|g| g.events).collect::<Vec<u64>>()),
+    ];
+    DataFrame::new(keys.len(), cols)
+}
+
+/// The columns of one session's timeline.
+pub const TIMELINE_COLUMNS: [&str; 10] =
+    ["at", "kind", "event_source", "event_name", "aws_region", "source_ip", "user_agent", "error_code", "access_key_id", "event_id"];
+
+/// A session's timeline: its assumption (and console switch), then every call made with it, in time order.
+pub fn timeline_frame(s: &Session, events: &[EventRow]) -> PolarsResult<DataFrame> {
+    struct Row {
+        at: i64,
+        kind: &'static str,
+        source: String,
+        name: String,
+        region: Option<String>,
+        ip: Option<String>,
+        ua: Option<String>,
+        error: Option<String>,
+        key: Option<String>,
+        id: String,
+    }
+    let a = &s.assumption;
+    let mut rows = vec![Row {
+        at: a.at,
+        kind: "assumption",
+        source: "sts.amazonaws.com".into(),
+        name: a.kind.event_name().into(),
+        region: a.region.clone(),
+        ip: a.source_ip.clone(),
+        ua: a.user_agent.clone(),
+        error: a.error_code.clone(),
+        key: a.caller.access_key_id.clone(),
+        id: a.event_id.clone(),
+    }];
+    if let Some(sw) = &s.switch {
+        if sw.event_id != a.event_id {
+            rows.push(Row {
+                at: sw.at,
+                kind: "console-switch",
+                source: "signin.amazonaws.com".into(),
+                name: "SwitchRole".into(),
+                region: sw.region.clone(),
+                ip: sw.source_ip.clone(),
+                ua: sw.user_agent.clone(),
+                error: (!sw.success).then(|| "Failure".into()),
+                key: None,
+                id: sw.event_id.clone(),
+            });
+        }
+    }
+    for e in events {
+        rows.push(Row {
+            at: e.at,
+            kind: "call",
+            source: e.event_source.clone(),
+            name: e.event_name.clone(),
+            region: e.region.clone(),
+            ip: e.source_ip.clone(),
+            ua: e.user_agent.clone(),
+            error: e.error_code.clone(),
+            key: e.access_key_id.clone(),
+            id: e.event_id.clone(),
+        });
+    }
+    let cols = vec![
+        str_col("at", rows.iter().map(|r| ts(Some(r.at))).collect()),
+        str_col("kind", rows.iter().map(|r| Some(r.kind.to_owned())).collect()),
+        str_col("event_source", rows.iter().map(|r| Some(r.source.clone())).collect()),
+        str_col("event_name", rows.iter().map(|r| Some(r.name.clone())).collect()),
+        str_col("aws_region", rows.iter().map(|r| r.region.clone()).collect()),
+        str_col("source_ip", rows.iter().map(|r| r.ip.clone()).collect()),
+        str_col("user_agent", rows.iter().map(|r| r.ua.clone()).collect()),
+        str_col("error_code", rows.iter().map(|r| r.error.clone()).collect()),
+        str_col("access_key_id", rows.iter().map(|r| r.key.clone()).collect()),
+        str_col("event_id", rows.iter().map(|r| Some(r.id.clone())).collect()),
+    ];
+    DataFrame::new(rows.len(), cols)
+}

@@ -1,0 +1,60 @@
+//! Local files and folders: folders are walked recursively in sorted order. Hidden entries (`.git`,
+//! `.DS_Store`) are not inputs. Symbolic links to files are followed; links to folders are not, so a link
+//! cycle cannot make the walk endless.
+
+use super::{not_event_log, FileReport, ObjectRef};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+pub fn list(root: &Path, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) -> Result<()> {
+    let meta = std::fs::metadata(root).with_context(|| format!("cannot read source {}", root.display()))?;
+    if meta.is_file() {
+        push(root, meta.len(), objects, skipped);
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        bail!("source {} is neither a file nor a folder", root.display());
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                let path = dir.display().to_string();
+                skipped.push(FileReport {
+                    path,
+                    status: super::Status::Failed,
+                    records: 0,
+                    reason: Some(format!("cannot list folder: {e}")),
+                    label: Some("unreadable folder".into()),
+                    shape: None,
+                });
+                continue;
+            }
+        };
+        let mut names: Vec<_> = entries.filter_map(|e| e.ok()).collect();
+        names.sort_by_key(|e| e.file_name());
+        for entry in names.into_iter().rev() {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                push(&path, size, objects, skipped);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push(path: &Path, size: u64, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) {
+    let display = path.display().to_string();
+    match not_event_log(&display) {
+        Some(label) => skipped.push(FileReport::skipped(display, label, format!("{label} file, not API events"))),
+        None => objects.push(ObjectRef { display, path: path.to_path_buf(), size }),
+    }
+}

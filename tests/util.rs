@@ -1,0 +1,126 @@
+//! Test helpers: a scratch folder to build inputs in, and a runner for the real binary.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The output of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Parses `--format json` output.
+    pub fn json(&self) -> Vec<Value> {
+        match serde_json::from_str(&self.stdout) {
+            Ok(Value::Array(rows)) => rows,
+            other => panic!("not a JSON array: {other:?}\nstdout: {}\nstderr: {}", self.stdout, self.stderr),
+        }
+    }
+}
+
+/// Runs trailscan in `cwd` with `args`.
+pub fn trailscan(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_trailscan")).current_dir(cwd).args(args).output().expect("run trailscan");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The repository root (for sample-logs and trailscan.toml).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary folder for one test's inputs.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Workdir { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    pub fn write_gz(&self, rel: &str, text: &str) -> PathBuf {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        self.write(rel, gz.finish().unwrap())
+    }
+
+    /// Writes events as a CloudTrail delivery `{"Records":[...]}`, gzipped.
+    pub fn trail(&self, rel: &str, events: &[Value]) -> PathBuf {
+        self.write_gz(rel, &serde_json::json!({ "Records": events }).to_string())
+    }
+
+    /// Runs trailscan here.
+    pub fn run(&self, args: &[&str]) -> Run {
+        trailscan(self.path(), args)
+    }
+}
+
+/// Finds the rows whose `col` equals `value`.
+pub fn rows_where<'a>(rows: &'a [Value], col: &str, value: &str) -> Vec<&'a Value> {
+    rows.iter().filter(|r| r[col].as_str() == Some(value)).collect()
+}
+
+/// A typical event made with some credentials.
+pub fn call(id: &str, time: &str, name: &str, identity: Value, ip: &str) -> Value {
+    serde_json::json!({
+        "eventVersion": "1.08", "eventID": id, "eventTime": time, "eventSource": "s3.amazonaws.com",
+        "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": ip, "userAgent": "aws-cli/2.15.0",
+        "userIdentity": identity, "requestParameters": null, "responseElements": null, "eventType": "AwsApiCall"
+    })
+}
+
+/// `userIdentity` of a call made with a role session.
+pub fn role_session(arn: &str, key: &str, created: &str) -> Value {
+    serde_json::json!({
+        "type": "AssumedRole", "principalId": "AROAEXAMPLE:s", "arn": arn, "accountId": arn.split(':').nth(4).unwrap(),
+        "accessKeyId": key,
+        "sessionContext": {"sessionIssuer": {"type": "Role"}, "attributes": {"creationDate": created, "mfaAuthenticated": "false"}}
+    })
+}
+
+/// `userIdentity` of an IAM user with a long-term key.
+pub fn iam_user(account: &str, name: &str, key: &str) -> Value {
+    serde_json::json!({
+        "type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": format!("arn:aws:iam::{account}:user/{name}"),
+        "accountId": account, "accessKeyId": key, "userName": name
+    })
+}
+
+/// A successful AssumeRole.
+#[allow(clippy::too_many_arguments)]
+pub fn assume_role(id: &str, time: &str, caller: Value, role_arn: &str, session: &str, key: &str, expires: &str) -> Value {
+    let acct = role_arn.split(':').nth(4).unwrap();
+    let role = role_arn.rsplit('/').next().unwrap();
+    serde_json::json!({
+        "eventVersion": "1.08", "eventID": id, "eventTime": time, "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.10",
+        "userAgent": "aws-cli/2.15.0", "userIdentity": caller,
+        "requestParameters": {"roleArn": role_arn, "roleSessionName": session},
+        "responseElements": {
+            "credentials": {"accessKeyId": key, "sessionToken": "IQoJb3JpZ2luX2VjSECRETTOKEN", "expiration": expires},
+            "assumedRoleUser": {"assumedRoleId": format!("AROAEXAMPLE:{session}"), "arn": format!("arn:aws:sts::{acct}:assumed-role/{role}/{session}")}
+        },
+        "readOnly": true, "eventType": "AwsApiCall", "recipientAccountId": acct
+    })
+}
