@@ -79,6 +79,9 @@ fn summary_lines(a: &Analysis) -> Vec<String> {
     }
     records.push(')');
     let mut sessions = format!("trailscan: sessions: {} ({failed_attempts} failed attempts", a.sessions.sessions.len());
+    if st.inferred_sessions > 0 {
+        sessions.push_str(&format!(", {} inferred from calls whose assumption is not in the input", st.inferred_sessions));
+    }
     if st.merged_copies > 0 {
         sessions.push_str(&format!(", {} cross-account copies merged", st.merged_copies));
     }

@@ -41,12 +41,16 @@ pub struct Session {
     pub activity: SessionActivity,
     /// The activity keys that were linked to this session (for finding its events again).
     pub linked_keys: Vec<ActivityKey>,
+    /// No assumption record: the session was inferred from calls made with its credentials.
+    pub inferred: bool,
 }
 
 impl Session {
     /// The session's name for the `event_name` column: `SwitchRole` for console switches.
     pub fn event_name(&self) -> &'static str {
-        if self.switch.is_some() {
+        if self.inferred {
+            "inferred"
+        } else if self.switch.is_some() {
             "SwitchRole"
         } else {
             self.assumption.kind.event_name()
@@ -144,6 +148,8 @@ pub struct LinkStats {
     pub merged_copies: u64,
     /// Calls made with a session's credentials that were linked to it.
     pub linked_events: u64,
+    /// Sessions inferred from calls whose assumption is not in the input.
+    pub inferred_sessions: u64,
     /// Calls (other than assumptions) that belong to no session: long-term keys, IAM-user console logins,
     /// services acting as themselves, and session activity whose assumption is not in the input.
     pub unlinked_events: u64,
@@ -178,6 +184,12 @@ pub fn correlate(facts: Facts) -> Sessions {
     let mut sessions = attach_switches(merged, switches);
     sessions.sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
 
+    // Calls made with role-session credentials whose assumption is not in the input (made before --since,
+    // or logged in a trail that was not read) still form sessions: infer one per session ARN and start.
+    let first_pass = Linker::new(&sessions);
+    sessions.extend(infer_sessions(&activity, &first_pass));
+    sessions.sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
+
     let linker = Linker::new(&sessions);
     link_parents(&mut sessions, &linker);
 
@@ -203,6 +215,7 @@ pub fn correlate(facts: Facts) -> Sessions {
         stats.linked_events += session.activity.marks.len() as u64;
         linked_non_assumption += session.activity.marks.iter().filter(|m| !m.is_assumption).count() as u64;
     }
+    stats.inferred_sessions = sessions.iter().filter(|s| s.inferred).count() as u64;
     stats.unlinked_events = stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
     Sessions { sessions, stats }
 }
@@ -268,7 +281,74 @@ fn new_session(assumption: Assumption, copies: u32) -> Session {
         source_principal,
         activity: SessionActivity::default(),
         linked_keys: Vec::new(),
+        inferred: false,
     }
+}
+
+/// Sessions for role-session and federated-user calls that no assumption in the input explains, one per
+/// (session ARN, creation time). Their start is the calls' `creationDate`, their role the `sessionIssuer`.
+fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: &Linker) -> Vec<Session> {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<(&str, i64), Vec<(&ActivityKey, &Activity)>> = BTreeMap::new();
+    for (key, act) in activity {
+        let (Some(arn), Some(created)) = (key.arn.as_deref(), key.created) else { continue };
+        if !(arn.contains(":assumed-role/") || arn.contains(":federated-user/")) {
+            continue;
+        }
+        let first = act.marks.iter().map(|m| m.at).min().unwrap_or(created);
+        if linker.link(key, first).is_none() {
+            groups.entry((arn, created)).or_default().push((key, act));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((arn, created), mut members)| {
+            members.sort_by(|a, b| a.0.cmp(b.0));
+            let mut keys: Vec<&str> = members.iter().filter_map(|(k, _)| k.key.as_deref()).collect();
+            keys.dedup();
+            let act = members[0].1;
+            let role_arn = act.issuer_arn.as_deref().map(str::to_owned).or_else(|| {
+                let (head, rest) = arn.split_once(":assumed-role/")?;
+                Some(format!("{}:role/{}", head.replacen(":sts:", ":iam:", 1), rest.split('/').next()?))
+            });
+            let session_name = arn.rsplit('/').next().map(str::to_owned);
+            let kind = if arn.contains(":federated-user/") { AssumeKind::GetFederationToken } else { AssumeKind::AssumeRole };
+            let event_id = format!("inferred:{arn}@{}", crate::timefmt::format_rfc3339(created));
+            let assumption = Assumption {
+                hash: crate::extract::id_hash(&event_id),
+                event_id,
+                shared_event_id: None,
+                at: created,
+                kind,
+                region: None,
+                recipient_account: None,
+                error_code: None,
+                caller: Caller::default(),
+                role_arn,
+                session_name,
+                session_arn: Some(arn.to_owned()),
+                issued_key: (keys.len() == 1).then(|| keys[0].to_owned()),
+                expires_at: None,
+                source_ip: None,
+                user_agent: None,
+                mfa: false,
+                source_identity: None,
+                subject: None,
+                provider: None,
+                external_id: false,
+                session_policy: false,
+                duration_seconds: None,
+                by_console: false,
+            };
+            let mut s = new_session(assumption, 0);
+            s.seen_in_accounts.clear();
+            s.inferred = true;
+            // The furthest identity we can name is the session itself.
+            s.source_principal = "unknown".to_owned();
+            s.origin_principal = arn.to_owned();
+            s
+        })
+        .collect()
 }
 
 /// Who made an assumption, as one string.
@@ -427,6 +507,10 @@ impl Linker {
     /// The session `key` belongs to, and whether another fitted equally well. `first_use` is the earliest
     /// call seen with the key, for records that carry no creation time.
     pub fn link(&self, key: &ActivityKey, first_use: i64) -> Option<(usize, bool)> {
+        // Long-term user keys (AKIA…) are never issued by STS: such calls belong to no session.
+        if key.key.as_deref().is_some_and(|k| k.starts_with("AKIA")) {
+            return None;
+        }
         let arn = key.arn.as_deref();
         let arn_matches = |i: usize| arn.is_none() || self.spans[i].2.as_deref().is_none_or(|s| Some(s) == arn);
         if let Some(k) = key.key.as_deref() {
@@ -448,7 +532,10 @@ impl Linker {
                 // Creation time a second or two off the AssumeRole's eventTime.
                 pick(cands.iter().copied().filter(|&i| (self.spans[i].0 - created).abs() <= 2), |_| true)
             }),
-            None => pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), |_| true),
+            // Neither creation time nor key: the session of that ARN whose lifetime covers the call. A call
+            // with a key that no assumption issued and no creation time is not linked on the ARN alone.
+            None if key.key.is_none() => pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), |_| true),
+            None => None,
         }
     }
 
@@ -512,7 +599,7 @@ fn link_parents(sessions: &mut [Session], linker: &Linker) {
 /// De-duplicates marks by event id and orders them by time; tables are re-indexed in first-use order so
 /// the result does not depend on which file or thread saw a call first.
 fn finish_activity(act: Activity) -> SessionActivity {
-    let Activity { actions, ips, mut marks } = act;
+    let Activity { actions, ips, mut marks, .. } = act;
     marks.sort_by_key(|m| (m.id, m.at));
     marks.dedup_by_key(|m| m.id);
     marks.sort_by(|a, b| {

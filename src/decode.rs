@@ -23,6 +23,18 @@ pub const MAX_DECOMPRESSED: u64 = 1 << 30;
 /// How deep inside wrappers (arrays of objects, test-suite envelopes, JSON strings) events are looked for.
 const MAX_WRAPPER_DEPTH: u8 = 8;
 
+/// Fields of a CloudTrail event that never hold events themselves, so the wrapper search skips them.
+const NEVER_EVENTS: [&str; 8] = [
+    "insightDetails",
+    "serviceEventDetails",
+    "tlsDetails",
+    "addendum",
+    "edgeDeviceDetails",
+    "eventVersion",
+    "readOnly",
+    "eventCategory",
+];
+
 /// The container shape a file turned out to have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Shape {
@@ -314,7 +326,7 @@ impl<'de> Visitor<'de> for Find<'_, '_> {
                 }
                 k => {
                     if !rec.read_field(k, &mut map)? {
-                        if depth < MAX_WRAPPER_DEPTH {
+                        if depth < MAX_WRAPPER_DEPTH && !NEVER_EVENTS.contains(&k) {
                             map.next_value_seed(Find { events: &mut *events, depth: depth + 1 })?;
                         } else {
                             map.next_value::<IgnoredAny>()?;
@@ -323,7 +335,12 @@ impl<'de> Visitor<'de> for Find<'_, '_> {
                 }
             }
         }
-        if rec.looks_like_event() {
+        // Wrappers must hold whole events: `insightDetails` and the like name an eventSource and eventName too.
+        let whole = rec.event_source.get().is_some()
+            && (rec.time_text().is_some() || rec.event_type.get().is_some() || rec.recipient_account.get().is_some());
+        if rec.event_type.is("AwsCloudTrailInsight") {
+            events.scan.insight_records += 1;
+        } else if rec.looks_like_event() && (depth == 0 || whole) {
             events.set_shape(if depth == 0 { Shape::Event } else { Shape::Wrapper }, depth);
             events.emit(&rec);
         }
@@ -391,7 +408,7 @@ impl<'de> Visitor<'de> for RecordsSeq<'_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(rec) = seq.next_element::<Record<'de>>()? {
-            if rec.looks_like_event() {
+            if rec.looks_like_event() || rec.event_type.is("AwsCloudTrailInsight") {
                 self.events.emit(&rec);
             }
         }
@@ -506,7 +523,7 @@ mod tests {
         let (res, seen) = names(br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#);
         assert!(res.unwrap().digest);
         assert!(seen.is_empty());
-        let insight = r#"{"Records":[{"eventName":"A","eventTime":"t","eventType":"AwsCloudTrailInsight"}]}"#;
+        let insight = r#"{"Records":[{"eventTime":"t","eventType":"AwsCloudTrailInsight","insightDetails":{"eventName":"A"}}]}"#;
         let (res, seen) = names(insight.as_bytes());
         assert_eq!(res.unwrap().insight_records, 1);
         assert!(seen.is_empty());

@@ -235,6 +235,10 @@ pub struct Activity {
     pub actions: Vec<Action>,
     pub ips: Vec<Box<str>>,
     pub marks: Vec<Mark>,
+    /// What the records say about the identity, for sessions whose assumption is not in the input:
+    /// `userIdentity.type` and `sessionContext.sessionIssuer.arn`.
+    pub identity_type: Option<Box<str>>,
+    pub issuer_arn: Option<Box<str>>,
 }
 
 impl Activity {
@@ -256,6 +260,12 @@ impl Activity {
 
     /// Appends another activity's marks, re-indexing its actions and addresses into this one's tables.
     pub fn absorb(&mut self, other: Activity) {
+        if self.identity_type.is_none() {
+            self.identity_type = other.identity_type.clone();
+        }
+        if self.issuer_arn.is_none() {
+            self.issuer_arn = other.issuer_arn.clone();
+        }
         let actions: Vec<u32> = other.actions.iter().map(|(s, n)| self.intern_action(s, n)).collect();
         let ips: Vec<u32> = other.ips.iter().map(|ip| self.intern_ip(ip)).collect();
         self.marks.extend(other.marks.into_iter().map(|m| Mark {
@@ -331,7 +341,7 @@ impl Facts {
             if self.first_invalid.is_none() {
                 self.first_invalid = Some(match r.time_text() {
                     Some(t) => format!("eventTime {t:?} is not a timestamp"),
-                    None => "a record has no eventTime".to_owned(),
+                    None => "a record has no readable eventTime".to_owned(),
                 });
             }
             return;
@@ -363,7 +373,12 @@ impl Facts {
         let probe = KeyRef { key, arn, created };
         let act = match self.activity.get_mut(&probe) {
             Some(a) => a,
-            None => self.activity.entry(ActivityKey::new(key, arn, created).expect("checked above")).or_default(),
+            None => {
+                let act = self.activity.entry(ActivityKey::new(key, arn, created).expect("checked above")).or_default();
+                act.identity_type = ident.kind.get().map(Into::into);
+                act.issuer_arn = ident.session.issuer.arn.get().map(Into::into);
+                act
+            }
         };
         let action = act.intern_action(source, name);
         let ip = act.intern_ip(r.source_ip.get().unwrap_or(""));

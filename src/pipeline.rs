@@ -149,44 +149,29 @@ fn classify(report: &mut FileReport, scan: &Scan, facts: &Facts) {
     report.shape = Some(scan.shape.name());
     let kept = scan.events.saturating_sub(facts.invalid_records);
     report.records = kept;
-    let (label, reason) = if scan.events > 0 {
-        let mut problems = Vec::new();
-        if scan.bad_records > 0 {
-            problems.push(format!("{} unreadable record(s), first: {}", scan.bad_records, scan.first_bad.as_deref().unwrap_or("?")));
-        }
-        if facts.invalid_records > 0 {
-            problems.push(format!(
-                "{} record(s) skipped, first: {}",
-                facts.invalid_records,
-                facts.first_invalid.as_deref().unwrap_or("?")
-            ));
-        }
+    let mut problems = Vec::new();
+    if scan.bad_records > 0 {
+        problems.push(format!("{} unreadable record(s), first: {}", scan.bad_records, scan.first_bad.as_deref().unwrap_or("?")));
+    }
+    if facts.invalid_records > 0 {
+        problems.push(format!("{} record(s) skipped, first: {}", facts.invalid_records, facts.first_invalid.as_deref().unwrap_or("?")));
+    }
+    let problems = problems.join("; ");
+    let (status, label, reason) = if kept > 0 {
         if problems.is_empty() {
             return;
         }
-        report.reason = Some(problems.join("; "));
-        report.label = Some("some records unreadable".into());
-        if kept > 0 {
-            return;
-        }
-        ("no readable events", "no record has a readable eventTime".to_owned())
+        (Status::Read, "some records unreadable", problems)
+    } else if !problems.is_empty() {
+        (Status::Failed, "no readable events", format!("no readable events: {problems}"))
     } else if scan.digest {
-        ("CloudTrail digest", "CloudTrail digest file, not API events".to_owned())
+        (Status::Skipped, "CloudTrail digest", "CloudTrail digest file, not API events".to_owned())
     } else if scan.insight_records > 0 {
-        ("CloudTrail Insights", "CloudTrail Insights events, not API calls".to_owned())
-    } else if scan.bad_records > 0 {
-        report.status = Status::Failed;
-        report.label = Some("invalid JSON".into());
-        report.reason = Some(format!("no readable events: {}", scan.first_bad.as_deref().unwrap_or("?")));
-        return;
+        (Status::Skipped, "CloudTrail Insights", "CloudTrail Insights events, not API calls".to_owned())
     } else {
-        ("no events", "holds no CloudTrail events".to_owned())
+        (Status::Skipped, "no events", "holds no CloudTrail events".to_owned())
     };
-    report.status = if label == "no readable events" { Status::Failed } else { Status::Skipped };
+    report.status = status;
     report.label = Some(label.to_owned());
-    report.reason = Some(match report.reason.take() {
-        Some(r) if label == "no readable events" => r,
-        _ => reason,
-    });
-    report.records = 0;
+    report.reason = Some(reason);
 }

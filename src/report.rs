@@ -206,7 +206,8 @@ pub fn timeline_frame(s: &Session, events: &[EventRow]) -> PolarsResult<DataFram
         id: String,
     }
     let a = &s.assumption;
-    let mut rows = vec![Row {
+    let mut rows = Vec::new();
+    rows.extend((!s.inferred).then(|| Row {
         at: a.at,
         kind: "assumption",
         source: "sts.amazonaws.com".into(),
@@ -217,7 +218,7 @@ pub fn timeline_frame(s: &Session, events: &[EventRow]) -> PolarsResult<DataFram
         error: a.error_code.clone(),
         key: a.caller.access_key_id.clone(),
         id: a.event_id.clone(),
-    }];
+    }));
     if let Some(sw) = &s.switch {
         if sw.event_id != a.event_id {
             rows.push(Row {

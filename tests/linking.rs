@@ -46,9 +46,15 @@ fn console_sessions_link_by_arn_and_creation_date_with_new_keys() {
         ],
     );
     let rows = w.run(&["sessions", "-s", ".", "-f", "json"]).json();
-    assert_eq!(rows.len(), 1);
+    assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["event_count"], 2);
     assert_eq!(rows[0]["access_key_id"], "ASIAISSUED");
+    // The later session's AssumeRole is not in the input: it is inferred from its calls.
+    assert_eq!(rows[1]["event_name"], "inferred");
+    assert_eq!(rows[1]["assumed_at"], "2026-11-20T12:00:00Z");
+    assert_eq!(rows[1]["role_arn"], "arn:aws:iam::111122223333:role/Deploy");
+    assert_eq!(rows[1]["access_key_id"], "ASIAOTHER");
+    assert_eq!(rows[1]["event_count"], 1);
 }
 
 #[test]
@@ -239,8 +245,13 @@ fn duplicates_and_time_window() {
     assert_eq!(rows[0]["event_count"], 1);
     assert!(r.stderr.contains("records: 2 (2 duplicates dropped"), "{}", r.stderr);
 
+    // The AssumeRole is before --since: its calls still make a session, inferred, started at creationDate.
     let r = w.run(&["sessions", "-s", ".", "-f", "json", "--since", "2026-11-20T10:01:00Z"]);
-    assert_eq!(r.json().len(), 0);
+    let rows = r.json();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0]["event_name"].as_str(), rows[0]["assumed_at"].as_str()), (Some("inferred"), Some("2026-11-20T10:00:00Z")));
+    assert_eq!(rows[0]["event_count"], 1);
+    assert!(r.stderr.contains("1 inferred from calls"), "{}", r.stderr);
     let r = w.run(&["sessions", "-s", ".", "-f", "json", "--until", "2026-11-20T10:01:00Z"]);
     let rows = r.json();
     assert_eq!(rows.len(), 1);

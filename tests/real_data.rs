@@ -49,7 +49,10 @@ fn every_real_file_is_accounted_for_and_nothing_panics() {
             assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
             let (read, skipped, failed) = file_counts(&r.stderr);
             assert_eq!(read + skipped + failed, files, "{}: {}", dir.display(), r.stderr);
-            assert_eq!(failed, 0, "real exports should all be readable: {}", r.stderr);
+            // Only Panther's hand-written rule tests carry events no reader can place in time (`"eventTime": "..."`).
+            if !dir.ends_with("panther-analysis") {
+                assert_eq!(failed, 0, "real exports should all be readable: {}", r.stderr);
+            }
         }
     }
 }
@@ -80,7 +83,8 @@ fn flaws2_stolen_lambda_keys_are_linked_to_their_session() {
 #[test]
 fn opensearch_aws_config_sessions_link_by_arn_and_creation_date() {
     let Some(dir) = real("opensearch-catalog") else { return };
-    let (rows, run) = sessions(&dir);
+    let (all, run) = sessions(&dir);
+    let rows: Vec<Value> = all.iter().filter(|r| r["event_name"] != "inferred").cloned().collect();
     assert_eq!(rows.len(), 65);
     let config: Vec<_> = rows_where(&rows, "source_principal", "config.amazonaws.com");
     assert_eq!(config.len(), 50);
@@ -100,4 +104,11 @@ fn stratus_federation_token_session_is_linked() {
     assert_eq!(gft[0]["session_name"], "stratus_red_team");
     assert_eq!(gft[0]["event_count"], 1);
     assert!(rows.iter().any(|r| r["success"] == false && r["error_code"] == "AccessDenied"));
+    // The stolen instance credentials: the instance profile's AssumeRole is not in the recording, so the
+    // session is inferred from its calls.
+    let stolen = rows_where(&rows, "session_name", "i-786a3A8B5C0d92eF4");
+    assert_eq!(stolen.len(), 1);
+    assert_eq!(stolen[0]["event_name"], "inferred");
+    assert_eq!(stolen[0]["access_key_id"], "ASIAP5CT9NN8EYVU1FXV");
+    assert_eq!(stolen[0]["event_count"], 2);
 }
