@@ -35,7 +35,9 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
     match &cfg.command {
         Command::WhoAssumed { role } => who_assumed(&cfg, role),
         Command::WhoBecameWhat { principal } => who_became_what(&cfg, principal.as_deref()),
-        Command::Sessions { role, principal, account } => sessions(&cfg, role.as_deref(), principal.as_deref(), account),
+        Command::Sessions { role, principal, account } => {
+            sessions(&cfg, role.as_deref(), principal.as_deref(), account)
+        }
         Command::Session { id } => session(&cfg, id),
     }
 }
@@ -80,15 +82,14 @@ fn summary_lines(a: &Analysis) -> Vec<String> {
     records.push(')');
     let mut sessions = format!("trailscan: sessions: {} ({failed_attempts} failed attempts", a.sessions.sessions.len());
     if st.inferred_sessions > 0 {
-        sessions.push_str(&format!(", {} inferred from calls whose assumption is not in the input", st.inferred_sessions));
+        sessions
+            .push_str(&format!(", {} inferred from calls whose assumption is not in the input", st.inferred_sessions));
     }
     if st.merged_copies > 0 {
         sessions.push_str(&format!(", {} cross-account copies merged", st.merged_copies));
     }
-    sessions.push_str(&format!(
-        "); events: {} linked to sessions, {} in no session",
-        st.linked_events, st.unlinked_events
-    ));
+    sessions
+        .push_str(&format!("); events: {} linked to sessions, {} in no session", st.linked_events, st.unlinked_events));
     if st.ambiguous_links > 0 {
         sessions.push_str(&format!(" ({} links ambiguous)", st.ambiguous_links));
     }
@@ -211,10 +212,16 @@ fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts:
     let rows: Vec<&Session> = all
         .iter()
         .filter(|s| role.as_ref().is_none_or(|p| role_of(s).is_some_and(|r| p.matches_role(r))))
-        .filter(|s| principal.as_ref().is_none_or(|p| p.matches_principal(&s.source_principal) || p.matches_principal(&s.origin_principal)))
+        .filter(|s| {
+            principal
+                .as_ref()
+                .is_none_or(|p| p.matches_principal(&s.source_principal) || p.matches_principal(&s.origin_principal))
+        })
         .filter(|s| {
             accounts.is_empty()
-                || accounts.iter().any(|acct| s.role_account() == Some(acct.as_str()) || s.caller_account() == Some(acct.as_str()))
+                || accounts
+                    .iter()
+                    .any(|acct| s.role_account() == Some(acct.as_str()) || s.caller_account() == Some(acct.as_str()))
         })
         .collect();
     let mut df = report::sessions_frame(&rows, all)?;
@@ -232,7 +239,9 @@ fn resolve<'a>(all: &'a [Session], id: &str) -> Result<Option<&'a Session>> {
         by_event
     } else {
         all.iter()
-            .filter(|s| s.assumption.issued_key.as_deref() == Some(id) || s.assumption.session_arn.as_deref() == Some(id))
+            .filter(|s| {
+                s.assumption.issued_key.as_deref() == Some(id) || s.assumption.session_arn.as_deref() == Some(id)
+            })
             .collect()
     };
     match found.len() {
@@ -241,7 +250,14 @@ fn resolve<'a>(all: &'a [Session], id: &str) -> Result<Option<&'a Session>> {
         _ => {
             let list: Vec<String> = found
                 .iter()
-                .map(|s| format!("  {}  {}  {}", s.assumption.event_id, crate::timefmt::format_rfc3339(s.assumption.at), s.source_principal))
+                .map(|s| {
+                    format!(
+                        "  {}  {}  {}",
+                        s.assumption.event_id,
+                        crate::timefmt::format_rfc3339(s.assumption.at),
+                        s.source_principal
+                    )
+                })
                 .collect();
             bail!("{id:?} names {} sessions; give one of their event ids:\n{}", found.len(), list.join("\n"))
         }
@@ -262,10 +278,12 @@ fn session(cfg: &Config, id: &str) -> Result<ExitCode> {
     let key_ids: HashSet<String> = keys.iter().filter_map(|k| k.key.as_deref().map(str::to_owned)).collect();
     let arns: HashSet<String> = keys.iter().filter_map(|k| k.arn.as_deref().map(str::to_owned)).collect();
     let retain = move |r: &crate::record::Record| {
-        r.identity.access_key_id.get().is_some_and(|k| key_ids.contains(k)) || r.identity.arn.get().is_some_and(|a| arns.contains(a))
+        r.identity.access_key_id.get().is_some_and(|k| key_ids.contains(k))
+            || r.identity.arn.get().is_some_and(|a| arns.contains(a))
     };
     let second = analyse(cfg, Some(&retain), true)?;
-    let events: Vec<EventRow> = second.retained.into_iter().filter(|e| e.key.as_ref().is_some_and(|k| keys.contains(k))).collect();
+    let events: Vec<EventRow> =
+        second.retained.into_iter().filter(|e| e.key.as_ref().is_some_and(|k| keys.contains(k))).collect();
     let mut df = report::timeline_frame(target, &events)?;
     if cfg.format == Format::Table && cfg.output.is_none() {
         let mut out = std::io::stdout().lock();
@@ -280,7 +298,13 @@ fn session(cfg: &Config, id: &str) -> Result<ExitCode> {
         for (k, v) in head {
             writeln!(out, "{k:>11}: {}", messages::sanitize(v))?;
         }
-        writeln!(out, "{:>11}: {}  (chain depth {})", "assumed at", crate::timefmt::format_rfc3339(a.at), target.chain_depth)?;
+        writeln!(
+            out,
+            "{:>11}: {}  (chain depth {})",
+            "assumed at",
+            crate::timefmt::format_rfc3339(a.at),
+            target.chain_depth
+        )?;
         if let Some(acct) = a.role_arn.as_deref().and_then(account_of) {
             writeln!(out, "{:>11}: {acct}", "account")?;
         }

@@ -61,9 +61,21 @@ impl Config {
             );
         };
         let now = timefmt::now();
-        let since = cli.input.since.as_deref().map(|s| timefmt::parse_bound(s, now)).transpose().map_err(anyhow::Error::msg)
+        let since = cli
+            .input
+            .since
+            .as_deref()
+            .map(|s| timefmt::parse_bound(s, now))
+            .transpose()
+            .map_err(anyhow::Error::msg)
             .context("--since")?;
-        let until = cli.input.until.as_deref().map(|s| timefmt::parse_bound(s, now)).transpose().map_err(anyhow::Error::msg)
+        let until = cli
+            .input
+            .until
+            .as_deref()
+            .map(|s| timefmt::parse_bound(s, now))
+            .transpose()
+            .map_err(anyhow::Error::msg)
             .context("--until")?;
         if let (Some(s), Some(u)) = (since, until) {
             if s >= u {
@@ -111,7 +123,8 @@ fn load_file(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> {
         }
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let file: FileConfig = toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))?;
+    let file: FileConfig =
+        toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok((file, Some(dir)))
 }

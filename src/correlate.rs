@@ -99,11 +99,27 @@ impl Session {
 pub struct SessionActivity {
     pub actions: Vec<Action>,
     pub ips: Vec<Box<str>>,
+    /// Event ids of notable calls, indexed by `Mark::note`.
+    pub event_ids: Vec<Box<str>>,
     /// Sorted by time then event id hash; no two share an id.
     pub marks: Vec<Mark>,
 }
 
 impl SessionActivity {
+    /// The event id of a call, when it was notable enough to keep.
+    pub fn event_id(&self, m: &Mark) -> Option<&str> {
+        (m.note != crate::extract::NO_EVENT_ID).then(|| self.event_ids.get(m.note as usize).map(|s| &**s)).flatten()
+    }
+
+    pub fn action(&self, m: &Mark) -> (&str, &str) {
+        let (s, n) = &self.actions[m.action as usize];
+        (s, n)
+    }
+
+    pub fn ip(&self, m: &Mark) -> &str {
+        &self.ips[m.ip as usize]
+    }
+
     pub fn error_count(&self) -> usize {
         self.marks.iter().filter(|m| m.failure != crate::extract::Failure::None).count()
     }
@@ -174,7 +190,8 @@ pub fn correlate(facts: Facts) -> Sessions {
     stats.records = ids.len() as u64;
     stats.duplicates = all - stats.records;
 
-    let mut assumption_hashes: Vec<u64> = assumptions.iter().map(|a| a.hash).chain(switches.iter().map(|s| s.hash)).collect();
+    let mut assumption_hashes: Vec<u64> =
+        assumptions.iter().map(|a| a.hash).chain(switches.iter().map(|s| s.hash)).collect();
     assumption_hashes.sort_unstable();
     assumption_hashes.dedup();
     stats.assumption_records = assumption_hashes.len() as u64;
@@ -216,7 +233,8 @@ pub fn correlate(facts: Facts) -> Sessions {
         linked_non_assumption += session.activity.marks.iter().filter(|m| !m.is_assumption).count() as u64;
     }
     stats.inferred_sessions = sessions.iter().filter(|s| s.inferred).count() as u64;
-    stats.unlinked_events = stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
+    stats.unlinked_events =
+        stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
     Sessions { sessions, stats }
 }
 
@@ -261,7 +279,19 @@ fn fill_from(p: &mut Assumption, o: Assumption) {
     macro_rules! fill {
         ($($f:ident),*) => { $( if p.$f.is_none() { p.$f = o.$f; } )* };
     }
-    fill!(role_arn, session_name, session_arn, issued_key, expires_at, source_ip, user_agent, source_identity, subject, provider, region);
+    fill!(
+        role_arn,
+        session_name,
+        session_arn,
+        issued_key,
+        expires_at,
+        source_ip,
+        user_agent,
+        source_identity,
+        subject,
+        provider,
+        region
+    );
     p.mfa |= o.mfa;
     p.external_id |= o.external_id;
     p.session_policy |= o.session_policy;
@@ -291,7 +321,9 @@ fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: 
     use std::collections::BTreeMap;
     let mut groups: BTreeMap<(&str, i64), Vec<(&ActivityKey, &Activity)>> = BTreeMap::new();
     for (key, act) in activity {
-        let (Some(arn), Some(created)) = (key.arn.as_deref(), key.created) else { continue };
+        let (Some(arn), Some(created)) = (key.arn.as_deref(), key.created) else {
+            continue;
+        };
         if !(arn.contains(":assumed-role/") || arn.contains(":federated-user/")) {
             continue;
         }
@@ -312,7 +344,8 @@ fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: 
                 Some(format!("{}:role/{}", head.replacen(":sts:", ":iam:", 1), rest.split('/').next()?))
             });
             let session_name = arn.rsplit('/').next().map(str::to_owned);
-            let kind = if arn.contains(":federated-user/") { AssumeKind::GetFederationToken } else { AssumeKind::AssumeRole };
+            let kind =
+                if arn.contains(":federated-user/") { AssumeKind::GetFederationToken } else { AssumeKind::AssumeRole };
             let event_id = format!("inferred:{arn}@{}", crate::timefmt::format_rfc3339(created));
             let assumption = Assumption {
                 hash: crate::extract::id_hash(&event_id),
@@ -434,7 +467,10 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
         None => (None, None),
     };
     let caller = Caller {
-        kind: sw.switch_from.as_ref().map(|from| if from.contains(":user/") { "IAMUser" } else { "Unknown" }.to_owned()),
+        kind: sw
+            .switch_from
+            .as_ref()
+            .map(|from| if from.contains(":user/") { "IAMUser" } else { "Unknown" }.to_owned()),
         arn: sw.switch_from.clone(),
         account_id: sw.switch_from.as_deref().and_then(crate::extract::account_of).map(str::to_owned),
         mfa_authenticated: sw.mfa_authenticated,
@@ -528,13 +564,17 @@ impl Linker {
         }
         let cands = self.by_arn.get(arn?)?;
         match key.created {
-            Some(created) => pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), |_| true).or_else(|| {
-                // Creation time a second or two off the AssumeRole's eventTime.
-                pick(cands.iter().copied().filter(|&i| (self.spans[i].0 - created).abs() <= 2), |_| true)
-            }),
+            Some(created) => {
+                pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), |_| true).or_else(|| {
+                    // Creation time a second or two off the AssumeRole's eventTime.
+                    pick(cands.iter().copied().filter(|&i| (self.spans[i].0 - created).abs() <= 2), |_| true)
+                })
+            }
             // Neither creation time nor key: the session of that ARN whose lifetime covers the call. A call
             // with a key that no assumption issued and no creation time is not linked on the ARN alone.
-            None if key.key.is_none() => pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), |_| true),
+            None if key.key.is_none() => {
+                pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), |_| true)
+            }
             None => None,
         }
     }
@@ -599,13 +639,18 @@ fn link_parents(sessions: &mut [Session], linker: &Linker) {
 /// De-duplicates marks by event id and orders them by time; tables are re-indexed in first-use order so
 /// the result does not depend on which file or thread saw a call first.
 fn finish_activity(act: Activity) -> SessionActivity {
-    let Activity { actions, ips, mut marks, .. } = act;
-    marks.sort_by_key(|m| (m.id, m.at));
+    let Activity { actions, ips, mut marks, event_ids, .. } = act;
+    marks.sort_by_key(|m| (m.id, m.at, m.note));
     marks.dedup_by_key(|m| m.id);
     marks.sort_by(|a, b| {
-        (a.at, &actions[a.action as usize], &ips[a.ip as usize], a.id).cmp(&(b.at, &actions[b.action as usize], &ips[b.ip as usize], b.id))
+        (a.at, &actions[a.action as usize], &ips[a.ip as usize], a.id).cmp(&(
+            b.at,
+            &actions[b.action as usize],
+            &ips[b.ip as usize],
+            b.id,
+        ))
     });
-    let mut out = SessionActivity::default();
+    let mut out = SessionActivity { event_ids, ..SessionActivity::default() };
     let mut action_map: HashMap<u32, u32> = HashMap::new();
     let mut ip_map: HashMap<u32, u32> = HashMap::new();
     for m in marks {

@@ -100,10 +100,16 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Empty => f.write_str("empty file"),
             DecodeError::NotJson => f.write_str("not JSON or gzip"),
-            DecodeError::TruncatedGzip => f.write_str("truncated gzip: the file ends before the compressed stream does"),
+            DecodeError::TruncatedGzip => {
+                f.write_str("truncated gzip: the file ends before the compressed stream does")
+            }
             DecodeError::CorruptGzip(e) => write!(f, "corrupt gzip: {e}"),
             DecodeError::TooLarge => {
-                write!(f, "decompresses to more than {} MiB; split it or check it is a CloudTrail file", MAX_DECOMPRESSED >> 20)
+                write!(
+                    f,
+                    "decompresses to more than {} MiB; split it or check it is a CloudTrail file",
+                    MAX_DECOMPRESSED >> 20
+                )
             }
             DecodeError::TruncatedJson(e) => write!(f, "truncated JSON: {e}"),
             DecodeError::TooDeep => f.write_str("JSON nested too deeply (more than 128 levels)"),
@@ -208,7 +214,9 @@ pub fn decode_json(text: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) 
 /// NDJSON: more than one line, and the first line is a complete JSON value on its own. A CloudTrail
 /// delivery is a single line, and a pretty-printed document's first line is not complete.
 fn is_ndjson(body: &[u8]) -> bool {
-    let Some(nl) = memchr::memchr(b'\n', body) else { return false };
+    let Some(nl) = memchr::memchr(b'\n', body) else {
+        return false;
+    };
     if trim_start(&body[nl + 1..]).is_empty() {
         return false;
     }
@@ -452,14 +460,19 @@ mod tests {
 
     #[test]
     fn every_shape_yields_its_events() {
-        let lookup = format!(r#"{{"Events":[{{"EventId":"x","CloudTrailEvent":{}}}]}}"#, serde_json::to_string(EV).unwrap());
+        let lookup =
+            format!(r#"{{"Events":[{{"EventId":"x","CloudTrailEvent":{}}}]}}"#, serde_json::to_string(EV).unwrap());
         let cases = [
             (format!(r#"{{"Records":[{EV},{EV}]}}"#), Shape::Records, 2),
             (format!("{EV}\n{EV}\n\n{EV}\n"), Shape::Ndjson, 3),
             (format!("[{EV},{EV}]"), Shape::Array, 2),
             (format!("  {EV}  "), Shape::Event, 1),
             (lookup, Shape::LookupEvents, 1),
-            (format!(r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{EV}}}"#), Shape::EventBridge, 1),
+            (
+                format!(r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{EV}}}"#),
+                Shape::EventBridge,
+                1,
+            ),
             (format!(r#"{{"source_path":"x","tests":[{{"Name":"n","Log":{EV}}}]}}"#), Shape::Wrapper, 1),
             (
                 format!(r#"{{"input":{{"message":{}}},"expected":{{}}}}"#, serde_json::to_string(EV).unwrap()),
@@ -501,8 +514,11 @@ mod tests {
         assert!(matches!(names(deep.as_bytes()).0, Err(DecodeError::TruncatedJson(_))));
         let balanced = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(names(balanced.as_bytes()).0.unwrap().events, 0);
-        let deep_in_record =
-            format!(r#"{{"Records":[{{"eventName":"A","eventSource":"s","x":{}1{}}}]}}"#, "[{\"a\":".repeat(50_000), "}]".repeat(50_000));
+        let deep_in_record = format!(
+            r#"{{"Records":[{{"eventName":"A","eventSource":"s","x":{}1{}}}]}}"#,
+            "[{\"a\":".repeat(50_000),
+            "}]".repeat(50_000)
+        );
         let (res, seen) = names(deep_in_record.as_bytes());
         assert_eq!((res.unwrap().events, seen.len()), (1, 1));
         assert!(matches!(names(b"{\"Records\":[{\"eventName\":\"\xff\xfe\"}]}").0, Err(DecodeError::InvalidJson(_))));
@@ -523,7 +539,8 @@ mod tests {
         let (res, seen) = names(br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#);
         assert!(res.unwrap().digest);
         assert!(seen.is_empty());
-        let insight = r#"{"Records":[{"eventTime":"t","eventType":"AwsCloudTrailInsight","insightDetails":{"eventName":"A"}}]}"#;
+        let insight =
+            r#"{"Records":[{"eventTime":"t","eventType":"AwsCloudTrailInsight","insightDetails":{"eventName":"A"}}]}"#;
         let (res, seen) = names(insight.as_bytes());
         assert_eq!(res.unwrap().insight_records, 1);
         assert!(seen.is_empty());
@@ -531,7 +548,8 @@ mod tests {
 
     #[test]
     fn wrong_types_in_a_record_do_not_fail_the_file() {
-        let input = format!(r#"{{"Records":[{{"eventName":7,"eventSource":"s","eventTime":[1],"userIdentity":"x"}},{EV}]}}"#);
+        let input =
+            format!(r#"{{"Records":[{{"eventName":7,"eventSource":"s","eventTime":[1],"userIdentity":"x"}},{EV}]}}"#);
         let (res, seen) = names(input.as_bytes());
         assert_eq!(res.unwrap().events, 2);
         assert_eq!(seen, ["7", "A"]);

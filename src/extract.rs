@@ -224,6 +224,44 @@ pub struct Mark {
     pub failure: Failure,
     /// The call is itself an assumption (a chained AssumeRole): counted as activity of its caller's session.
     pub is_assumption: bool,
+    /// Index into the owning activity's `event_ids` for notable calls (failures, the first call from each
+    /// address, privileged actions), [`NO_EVENT_ID`] otherwise: findings cite event ids, and keeping every
+    /// id would cost memory in proportion to the input.
+    pub note: u32,
+}
+
+/// [`Mark::note`] of a call whose event id is not kept.
+pub const NO_EVENT_ID: u32 = u32::MAX;
+
+/// API calls that grant access or blind logging: their event ids are always kept, and the detections
+/// look for them.
+pub const PRIVILEGED_ACTIONS: [(&str, &str); 22] = [
+    ("iam.amazonaws.com", "CreateUser"),
+    ("iam.amazonaws.com", "CreateAccessKey"),
+    ("iam.amazonaws.com", "CreateLoginProfile"),
+    ("iam.amazonaws.com", "UpdateLoginProfile"),
+    ("iam.amazonaws.com", "AttachUserPolicy"),
+    ("iam.amazonaws.com", "AttachRolePolicy"),
+    ("iam.amazonaws.com", "AttachGroupPolicy"),
+    ("iam.amazonaws.com", "PutUserPolicy"),
+    ("iam.amazonaws.com", "PutRolePolicy"),
+    ("iam.amazonaws.com", "PutGroupPolicy"),
+    ("iam.amazonaws.com", "AddUserToGroup"),
+    ("iam.amazonaws.com", "UpdateAssumeRolePolicy"),
+    ("iam.amazonaws.com", "CreateRole"),
+    ("iam.amazonaws.com", "CreatePolicyVersion"),
+    ("iam.amazonaws.com", "SetDefaultPolicyVersion"),
+    ("iam.amazonaws.com", "CreateVirtualMFADevice"),
+    ("iam.amazonaws.com", "DeactivateMFADevice"),
+    ("cloudtrail.amazonaws.com", "StopLogging"),
+    ("cloudtrail.amazonaws.com", "DeleteTrail"),
+    ("cloudtrail.amazonaws.com", "UpdateTrail"),
+    ("cloudtrail.amazonaws.com", "PutEventSelectors"),
+    ("sts.amazonaws.com", "AssumeRoot"),
+];
+
+pub fn is_privileged(source: &str, name: &str) -> bool {
+    PRIVILEGED_ACTIONS.iter().any(|(s, n)| *s == source && *n == name)
 }
 
 /// An API call name: `(eventSource, eventName)`.
@@ -235,6 +273,8 @@ pub struct Activity {
     pub actions: Vec<Action>,
     pub ips: Vec<Box<str>>,
     pub marks: Vec<Mark>,
+    /// Event ids of notable calls, indexed by [`Mark::note`].
+    pub event_ids: Vec<Box<str>>,
     /// What the records say about the identity, for sessions whose assumption is not in the input:
     /// `userIdentity.type` and `sessionContext.sessionIssuer.arn`.
     pub identity_type: Option<Box<str>>,
@@ -268,9 +308,12 @@ impl Activity {
         }
         let actions: Vec<u32> = other.actions.iter().map(|(s, n)| self.intern_action(s, n)).collect();
         let ips: Vec<u32> = other.ips.iter().map(|ip| self.intern_ip(ip)).collect();
+        let base = self.event_ids.len() as u32;
+        self.event_ids.extend(other.event_ids);
         self.marks.extend(other.marks.into_iter().map(|m| Mark {
             action: actions[m.action as usize],
             ip: ips[m.ip as usize],
+            note: if m.note == NO_EVENT_ID { NO_EVENT_ID } else { base + m.note },
             ..m
         }));
     }
@@ -381,8 +424,19 @@ impl Facts {
             }
         };
         let action = act.intern_action(source, name);
+        let known_ips = act.ips.len();
         let ip = act.intern_ip(r.source_ip.get().unwrap_or(""));
-        act.marks.push(Mark { id, at, action, ip, failure: Failure::of(r.error_code.get()), is_assumption });
+        let failure = Failure::of(r.error_code.get());
+        let notable =
+            failure != Failure::None || act.ips.len() > known_ips || is_assumption || is_privileged(source, name);
+        let note = match (notable, r.event_id.get()) {
+            (true, Some(eid)) => {
+                act.event_ids.push(eid.into());
+                (act.event_ids.len() - 1) as u32
+            }
+            _ => NO_EVENT_ID,
+        };
+        act.marks.push(Mark { id, at, action, ip, failure, is_assumption, note });
     }
 }
 
@@ -416,7 +470,9 @@ pub fn event_hash(r: &Record) -> u64 {
     match r.event_id.get() {
         Some(id) => h.write(id.as_bytes()),
         None => {
-            for part in [r.time_text(), r.event_source.get(), r.event_name.get(), r.request_id.get(), r.identity.arn.get()] {
+            for part in
+                [r.time_text(), r.event_source.get(), r.event_name.get(), r.request_id.get(), r.identity.arn.get()]
+            {
                 h.write(part.unwrap_or("").as_bytes());
                 h.write(&[0xff]);
             }
@@ -467,10 +523,18 @@ fn assumption(r: &Record, kind: AssumeKind, at: i64) -> Assumption {
         AssumeKind::GetSessionToken => caller.arn.clone(),
         AssumeKind::GetFederationToken => resp.federated_user.arn.owned().or_else(|| {
             let acct = caller.account_id.as_deref()?;
-            Some(format!("arn:{}:sts::{acct}:federated-user/{}", partition(caller.arn.as_deref()), session_name.as_deref()?))
+            Some(format!(
+                "arn:{}:sts::{acct}:federated-user/{}",
+                partition(caller.arn.as_deref()),
+                session_name.as_deref()?
+            ))
         }),
         AssumeKind::AssumeRoot => role_arn.clone(),
-        _ => resp.assumed_role_user.arn.owned().or_else(|| session_arn_for(role_arn.as_deref()?, session_name.as_deref()?)),
+        _ => resp
+            .assumed_role_user
+            .arn
+            .owned()
+            .or_else(|| session_arn_for(role_arn.as_deref()?, session_name.as_deref()?)),
     };
     let (subject, provider) = match kind {
         AssumeKind::AssumeRoleWithSaml => (
@@ -531,7 +595,8 @@ fn switch(r: &Record, at: i64) -> ConsoleSwitch {
         user_agent: r.user_agent.owned(),
         account: r.recipient_account.owned().or_else(|| r.identity.account_id.owned()),
         region: r.region.owned(),
-        success: r.error_code.get().is_none() && r.response.switch_role.get().is_none_or(|v| v.eq_ignore_ascii_case("success")),
+        success: r.error_code.get().is_none()
+            && r.response.switch_role.get().is_none_or(|v| v.eq_ignore_ascii_case("success")),
         mfa_authenticated: r.identity.session.attributes.mfa_authenticated.is_true(),
     }
 }
@@ -557,7 +622,9 @@ pub fn session_arn_for(role_arn: &str, session_name: &str) -> Option<String> {
     let mut parts = role_arn.splitn(6, ':');
     let (_arn, part, _svc, _region, acct, resource) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    resource.starts_with("role/").then(|| format!("arn:{part}:sts::{acct}:assumed-role/{}/{session_name}", role_name(role_arn)))
+    resource
+        .starts_with("role/")
+        .then(|| format!("arn:{part}:sts::{acct}:assumed-role/{}/{session_name}", role_name(role_arn)))
 }
 
 /// `targetPrincipal` of AssumeRoot (an account id or an ARN) → the member account's root ARN.
@@ -632,7 +699,9 @@ mod tests {
     #[test]
     fn activity_groups_by_key_arn_and_creation() {
         let mut f = Facts::default();
-        for (id, key, ip, err) in [("1", "ASIA1", "1.1.1.1", ""), ("2", "ASIA1", "2.2.2.2", "AccessDenied"), ("3", "ASIA2", "1.1.1.1", "")] {
+        for (id, key, ip, err) in
+            [("1", "ASIA1", "1.1.1.1", ""), ("2", "ASIA1", "2.2.2.2", "AccessDenied"), ("3", "ASIA2", "1.1.1.1", "")]
+        {
             let json = format!(
                 r#"{{"eventID":"{id}","eventTime":"2026-11-20T10:00:0{id}Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets",
                 "sourceIPAddress":"{ip}","errorCode":{err},
@@ -643,7 +712,12 @@ mod tests {
             f.add(&rec(&json), TimeWindow::default());
         }
         assert_eq!(f.activity.len(), 2);
-        let k = ActivityKey::new(Some("ASIA1"), Some("arn:aws:sts::1:assumed-role/r/s"), timefmt::parse_iso("2026-11-20T09:59:00Z")).unwrap();
+        let k = ActivityKey::new(
+            Some("ASIA1"),
+            Some("arn:aws:sts::1:assumed-role/r/s"),
+            timefmt::parse_iso("2026-11-20T09:59:00Z"),
+        )
+        .unwrap();
         let a = &f.activity[&k];
         assert_eq!(a.marks.len(), 2);
         assert_eq!(a.actions.len(), 1);

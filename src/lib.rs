@@ -24,6 +24,7 @@ pub mod cmd;
 pub mod config;
 pub mod correlate;
 pub mod decode;
+pub mod detect;
 pub mod extract;
 pub mod messages;
 pub mod pipeline;

@@ -91,8 +91,20 @@ struct Worker {
 }
 
 impl Worker {
-    fn process(&mut self, obj: &ObjectRef, window: TimeWindow, retain: Option<&Retain>) -> (FileReport, Facts, Vec<EventRow>) {
-        let mut report = FileReport { path: obj.display.clone(), status: Status::Read, records: 0, reason: None, label: None, shape: None };
+    fn process(
+        &mut self,
+        obj: &ObjectRef,
+        window: TimeWindow,
+        retain: Option<&Retain>,
+    ) -> (FileReport, Facts, Vec<EventRow>) {
+        let mut report = FileReport {
+            path: obj.display.clone(),
+            status: Status::Read,
+            records: 0,
+            reason: None,
+            label: None,
+            shape: None,
+        };
         self.raw.clear();
         let read = std::fs::File::open(&obj.path).and_then(|mut f| f.read_to_end(&mut self.raw));
         if let Err(e) = read {
@@ -151,10 +163,18 @@ fn classify(report: &mut FileReport, scan: &Scan, facts: &Facts) {
     report.records = kept;
     let mut problems = Vec::new();
     if scan.bad_records > 0 {
-        problems.push(format!("{} unreadable record(s), first: {}", scan.bad_records, scan.first_bad.as_deref().unwrap_or("?")));
+        problems.push(format!(
+            "{} unreadable record(s), first: {}",
+            scan.bad_records,
+            scan.first_bad.as_deref().unwrap_or("?")
+        ));
     }
     if facts.invalid_records > 0 {
-        problems.push(format!("{} record(s) skipped, first: {}", facts.invalid_records, facts.first_invalid.as_deref().unwrap_or("?")));
+        problems.push(format!(
+            "{} record(s) skipped, first: {}",
+            facts.invalid_records,
+            facts.first_invalid.as_deref().unwrap_or("?")
+        ));
     }
     let problems = problems.join("; ");
     let (status, label, reason) = if kept > 0 {

@@ -146,7 +146,11 @@ pub fn who_became_what_frame(rows: &[&Session]) -> PolarsResult<DataFrame> {
     let mut groups: BTreeMap<(String, String), Agg> = BTreeMap::new();
     for s in rows {
         let became = s.assumption.role_arn.clone().or_else(|| s.assumption.session_arn.clone()).unwrap_or_default();
-        let g = groups.entry((s.origin_principal.clone(), became)).or_insert_with(|| Agg { first: i64::MAX, last: i64::MIN, ..Agg::default() });
+        let g = groups.entry((s.origin_principal.clone(), became)).or_insert_with(|| Agg {
+            first: i64::MAX,
+            last: i64::MIN,
+            ..Agg::default()
+        });
         g.direct |= s.chain_depth <= 1;
         g.chained |= s.chain_depth > 1;
         g.sessions += 1;
@@ -168,12 +172,16 @@ pub fn who_became_what_frame(rows: &[&Session]) -> PolarsResult<DataFrame> {
         str_col(
             "via",
             vals.iter()
-                .map(|g| Some(match (g.direct, g.chained) {
-                    (true, true) => "direct+chain",
-                    (false, true) => "chain",
-                    _ => "direct",
-                }
-                .to_owned()))
+                .map(|g| {
+                    Some(
+                        match (g.direct, g.chained) {
+                            (true, true) => "direct+chain",
+                            (false, true) => "chain",
+                            _ => "direct",
+                        }
+                        .to_owned(),
+                    )
+                })
                 .collect(),
         ),
         Column::new("sessions".into(), vals.iter().map(|g| g.sessions).collect::<Vec<u64>>()),
@@ -188,8 +196,18 @@ pub fn who_became_what_frame(rows: &[&Session]) -> PolarsResult<DataFrame> {
 }
 
 /// The columns of one session's timeline.
-pub const TIMELINE_COLUMNS: [&str; 10] =
-    ["at", "kind", "event_source", "event_name", "aws_region", "source_ip", "user_agent", "error_code", "access_key_id", "event_id"];
+pub const TIMELINE_COLUMNS: [&str; 10] = [
+    "at",
+    "kind",
+    "event_source",
+    "event_name",
+    "aws_region",
+    "source_ip",
+    "user_agent",
+    "error_code",
+    "access_key_id",
+    "event_id",
+];
 
 /// A session's timeline: its assumption (and console switch), then every call made with it, in time order.
 pub fn timeline_frame(s: &Session, events: &[EventRow]) -> PolarsResult<DataFrame> {

@@ -71,7 +71,8 @@ fn cell_text(v: AnyValue) -> String {
 const MAX_CELL: usize = 64;
 
 fn write_table(df: &DataFrame, columns: &[&str], out: &mut dyn Write) -> anyhow::Result<()> {
-    let names: Vec<&str> = if columns.is_empty() { df.get_column_names().iter().map(|n| n.as_str()).collect() } else { columns.to_vec() };
+    let names: Vec<&str> =
+        if columns.is_empty() { df.get_column_names().iter().map(|n| n.as_str()).collect() } else { columns.to_vec() };
     let cols: Vec<&Column> = names.iter().map(|n| df.column(n)).collect::<PolarsResult<_>>()?;
     let mut cells: Vec<Vec<String>> = Vec::with_capacity(df.height() + 1);
     cells.push(names.iter().map(|n| n.to_string()).collect());
@@ -90,7 +91,8 @@ fn write_table(df: &DataFrame, columns: &[&str], out: &mut dyn Write) -> anyhow:
             .collect();
         cells.push(row);
     }
-    let widths: Vec<usize> = (0..names.len()).map(|j| cells.iter().map(|r| r[j].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..names.len()).map(|j| cells.iter().map(|r| r[j].chars().count()).max().unwrap_or(0)).collect();
     for row in &cells {
         let mut line = String::new();
         for (j, c) in row.iter().enumerate() {
@@ -105,7 +107,13 @@ fn write_table(df: &DataFrame, columns: &[&str], out: &mut dyn Write) -> anyhow:
         writeln!(out, "{}", line.trim_end())?;
     }
     if columns.len() < df.width() && !columns.is_empty() {
-        writeln!(out, "({} rows; {} of {} columns shown, all with --format csv or json)", df.height(), columns.len(), df.width())?;
+        writeln!(
+            out,
+            "({} rows; {} of {} columns shown, all with --format csv or json)",
+            df.height(),
+            columns.len(),
+            df.width()
+        )?;
     } else {
         writeln!(out, "({} rows)", df.height())?;
     }
@@ -130,7 +138,10 @@ mod tests {
     fn csv_neutralises_formulas_and_table_strips_controls() {
         let mut df = DataFrame::new(
             2,
-            vec![Column::new("name".into(), vec![Some("=HYPERLINK(\"x\")"), Some("evil\x1b[2J")]), Column::new("n".into(), vec![1u64, 2])],
+            vec![
+                Column::new("name".into(), vec![Some("=HYPERLINK(\"x\")"), Some("evil\x1b[2J")]),
+                Column::new("n".into(), vec![1u64, 2]),
+            ],
         )
         .unwrap();
         let mut csv = Vec::new();

@@ -45,7 +45,10 @@ fn hostile_fields_are_neutralised_in_every_format() {
             args.extend(["-s", ".", "-f", format]);
             let r = w.run(&args);
             for out in [&r.stdout, &r.stderr] {
-                assert!(!out.contains("TOPSECRETTOKEN") && !out.contains("IQoJb3JpZ2lu"), "{cmd:?} {format}: token printed");
+                assert!(
+                    !out.contains("TOPSECRETTOKEN") && !out.contains("IQoJb3JpZ2lu"),
+                    "{cmd:?} {format}: token printed"
+                );
             }
         }
     }

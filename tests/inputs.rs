@@ -8,8 +8,22 @@ fn story() -> Vec<Value> {
     let user = iam_user("111122223333", "alice", "AKIAALICE");
     let arn = "arn:aws:sts::111122223333:assumed-role/Deploy/s";
     vec![
-        assume_role("a1", "2026-11-20T10:00:00Z", user, "arn:aws:iam::111122223333:role/Deploy", "s", "ASIAS", "Nov 20, 2026, 11:00:00 AM"),
-        call("c1", "2026-11-20T10:05:00Z", "ListBuckets", role_session(arn, "ASIAS", "2026-11-20T10:00:00Z"), "1.1.1.1"),
+        assume_role(
+            "a1",
+            "2026-11-20T10:00:00Z",
+            user,
+            "arn:aws:iam::111122223333:role/Deploy",
+            "s",
+            "ASIAS",
+            "Nov 20, 2026, 11:00:00 AM",
+        ),
+        call(
+            "c1",
+            "2026-11-20T10:05:00Z",
+            "ListBuckets",
+            role_session(arn, "ASIAS", "2026-11-20T10:00:00Z"),
+            "1.1.1.1",
+        ),
         call("c2", "2026-11-20T10:06:00Z", "GetObject", role_session(arn, "ASIAS", "2026-11-20T10:00:00Z"), "1.1.1.1"),
     ]
 }
@@ -29,7 +43,15 @@ fn every_shape_gives_the_same_sessions() {
     let ev = story();
     let lines: String = ev.iter().map(|e| format!("{e}\n")).collect();
     let lookup = json!({"Events": ev.iter().map(|e| json!({"EventId": e["eventID"], "EventName": e["eventName"], "CloudTrailEvent": e.to_string()})).collect::<Vec<_>>(), "NextToken": null});
-    let bridge: String = ev.iter().map(|e| format!("{}\n", json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.sts", "detail": e}))).collect();
+    let bridge: String = ev
+        .iter()
+        .map(|e| {
+            format!(
+                "{}\n",
+                json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.sts", "detail": e})
+            )
+        })
+        .collect();
     let shapes: Vec<(&str, Vec<u8>)> = vec![
         ("records.json", json!({"Records": ev}).to_string().into_bytes()),
         ("pretty.json", serde_json::to_vec_pretty(&json!({"Records": ev})).unwrap()),
@@ -79,7 +101,10 @@ fn bad_files_are_named_counted_and_cost_only_themselves() {
         "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20261120T100000Z.json.gz",
         r#"{"awsAccountId":"111122223333","digestStartTime":"2026-11-20T09:00:00Z","logFiles":[]}"#,
     );
-    w.write("unnamed-digest.json", r#"{"awsAccountId":"111122223333","digestStartTime":"2026-11-20T09:00:00Z","logFiles":[]}"#);
+    w.write(
+        "unnamed-digest.json",
+        r#"{"awsAccountId":"111122223333","digestStartTime":"2026-11-20T09:00:00Z","logFiles":[]}"#,
+    );
     w.write("README.md", "# notes");
     let huge_field = "x".repeat(3 << 20);
     w.write("huge.json", json!({"Records": [{"eventName": "Big", "eventSource": "s3.amazonaws.com", "eventTime": "2026-11-20T10:00:00Z", "eventID": "big", "requestParameters": {"blob": huge_field}}]}).to_string());
@@ -96,7 +121,11 @@ fn bad_files_are_named_counted_and_cost_only_themselves() {
         ("deep.json", "truncated JSON"),
         ("types.json", "no readable events"),
     ] {
-        let line = r.stderr.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("no message for {file}:\n{}", r.stderr));
+        let line = r
+            .stderr
+            .lines()
+            .find(|l| l.contains(file))
+            .unwrap_or_else(|| panic!("no message for {file}:\n{}", r.stderr));
         assert!(line.contains(why) || line.to_lowercase().contains(&why.to_lowercase()), "{file}: {line}");
     }
     assert!(!r.stderr.contains("CloudTrail-Digest_"), "digests are counted quietly: {}", r.stderr);
@@ -129,8 +158,22 @@ fn output_is_identical_whatever_the_thread_count() {
         let key = format!("ASIAK{i}");
         let t = format!("2026-11-20T10:{:02}:00Z", i % 60);
         let ev = vec![
-            assume_role(&format!("a{i}"), &t, user, &format!("arn:aws:iam::111122223333:role/R{}", i % 3), &format!("s{i}"), &key, "Nov 20, 2026, 11:59:00 AM"),
-            call(&format!("c{i}"), "2026-11-20T11:00:00Z", "ListBuckets", role_session(&arn, &key, &t), &format!("10.0.0.{i}")),
+            assume_role(
+                &format!("a{i}"),
+                &t,
+                user,
+                &format!("arn:aws:iam::111122223333:role/R{}", i % 3),
+                &format!("s{i}"),
+                &key,
+                "Nov 20, 2026, 11:59:00 AM",
+            ),
+            call(
+                &format!("c{i}"),
+                "2026-11-20T11:00:00Z",
+                "ListBuckets",
+                role_session(&arn, &key, &t),
+                &format!("10.0.0.{i}"),
+            ),
         ];
         w.trail(&format!("d{}/f{i}.json.gz", i % 4), &ev);
     }

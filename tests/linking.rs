@@ -13,11 +13,37 @@ fn recycled_key_ids_make_two_sessions() {
     w.trail(
         "a.json.gz",
         &[
-            assume_role("a1", "2026-11-20T10:00:00Z", user.clone(), ROLE, "s", "ASIARECYCLED", "Nov 20, 2026, 11:00:00 AM"),
+            assume_role(
+                "a1",
+                "2026-11-20T10:00:00Z",
+                user.clone(),
+                ROLE,
+                "s",
+                "ASIARECYCLED",
+                "Nov 20, 2026, 11:00:00 AM",
+            ),
             assume_role("a2", "2026-11-20T14:00:00Z", user, ROLE, "s", "ASIARECYCLED", "Nov 20, 2026, 3:00:00 PM"),
-            call("c1", "2026-11-20T10:05:00Z", "ListBuckets", role_session(SESSION_ARN, "ASIARECYCLED", "2026-11-20T10:00:00Z"), "1.1.1.1"),
-            call("c2", "2026-11-20T14:05:00Z", "ListBuckets", role_session(SESSION_ARN, "ASIARECYCLED", "2026-11-20T14:00:00Z"), "2.2.2.2"),
-            call("c3", "2026-11-20T14:06:00Z", "GetObject", role_session(SESSION_ARN, "ASIARECYCLED", "2026-11-20T14:00:00Z"), "2.2.2.2"),
+            call(
+                "c1",
+                "2026-11-20T10:05:00Z",
+                "ListBuckets",
+                role_session(SESSION_ARN, "ASIARECYCLED", "2026-11-20T10:00:00Z"),
+                "1.1.1.1",
+            ),
+            call(
+                "c2",
+                "2026-11-20T14:05:00Z",
+                "ListBuckets",
+                role_session(SESSION_ARN, "ASIARECYCLED", "2026-11-20T14:00:00Z"),
+                "2.2.2.2",
+            ),
+            call(
+                "c3",
+                "2026-11-20T14:06:00Z",
+                "GetObject",
+                role_session(SESSION_ARN, "ASIARECYCLED", "2026-11-20T14:00:00Z"),
+                "2.2.2.2",
+            ),
         ],
     );
     let r = w.run(&["sessions", "--source", ".", "--format", "json"]);
@@ -39,10 +65,28 @@ fn console_sessions_link_by_arn_and_creation_date_with_new_keys() {
         "a.json.gz",
         &[
             assume_role("a1", "2026-11-20T10:00:00Z", user, ROLE, "s", "ASIAISSUED", "Nov 20, 2026, 11:00:00 AM"),
-            call("c1", "2026-11-20T10:01:00Z", "ListBuckets", role_session(SESSION_ARN, "ASIACONSOLE1", "2026-11-20T10:00:00Z"), "1.1.1.1"),
-            call("c2", "2026-11-20T10:02:00Z", "ListBuckets", role_session(SESSION_ARN, "ASIACONSOLE2", "2026-11-20T10:00:00Z"), "1.1.1.1"),
+            call(
+                "c1",
+                "2026-11-20T10:01:00Z",
+                "ListBuckets",
+                role_session(SESSION_ARN, "ASIACONSOLE1", "2026-11-20T10:00:00Z"),
+                "1.1.1.1",
+            ),
+            call(
+                "c2",
+                "2026-11-20T10:02:00Z",
+                "ListBuckets",
+                role_session(SESSION_ARN, "ASIACONSOLE2", "2026-11-20T10:00:00Z"),
+                "1.1.1.1",
+            ),
             // Same ARN, another session (created later): not ours.
-            call("c3", "2026-11-20T12:02:00Z", "ListBuckets", role_session(SESSION_ARN, "ASIAOTHER", "2026-11-20T12:00:00Z"), "1.1.1.1"),
+            call(
+                "c3",
+                "2026-11-20T12:02:00Z",
+                "ListBuckets",
+                role_session(SESSION_ARN, "ASIAOTHER", "2026-11-20T12:00:00Z"),
+                "1.1.1.1",
+            ),
         ],
     );
     let rows = w.run(&["sessions", "-s", ".", "-f", "json"]).json();
@@ -61,8 +105,15 @@ fn console_sessions_link_by_arn_and_creation_date_with_new_keys() {
 fn cross_account_copies_are_one_session_attributed_to_the_caller() {
     let w = Workdir::new();
     let role = "arn:aws:iam::999988887777:role/Prod";
-    let mut caller_copy =
-        assume_role("caller-copy", "2026-11-20T10:00:00Z", iam_user("111122223333", "bob", "AKIABOB"), role, "bob", "ASIAX", "Nov 20, 2026, 11:00:00 AM");
+    let mut caller_copy = assume_role(
+        "caller-copy",
+        "2026-11-20T10:00:00Z",
+        iam_user("111122223333", "bob", "AKIABOB"),
+        role,
+        "bob",
+        "ASIAX",
+        "Nov 20, 2026, 11:00:00 AM",
+    );
     caller_copy["sharedEventID"] = json!("shared-1");
     caller_copy["recipientAccountId"] = json!("111122223333");
     let mut owner_copy = caller_copy.clone();
@@ -98,14 +149,38 @@ fn chains_record_depth_parent_and_origin() {
     w.trail(
         "a.json.gz",
         &[
-            assume_role("h1", "2026-11-20T10:00:00Z", iam_user("111122223333", "carol", "AKIACAROL"), ROLE, "hop1", "ASIAHOP1", "Nov 20, 2026, 11:00:00 AM"),
-            assume_role("h2", "2026-11-20T10:01:00Z", role_session(s1, "ASIAHOP1", "2026-11-20T10:00:00Z"), r2, "hop2", "ASIAHOP2", "Nov 20, 2026, 11:01:00 AM"),
+            assume_role(
+                "h1",
+                "2026-11-20T10:00:00Z",
+                iam_user("111122223333", "carol", "AKIACAROL"),
+                ROLE,
+                "hop1",
+                "ASIAHOP1",
+                "Nov 20, 2026, 11:00:00 AM",
+            ),
+            assume_role(
+                "h2",
+                "2026-11-20T10:01:00Z",
+                role_session(s1, "ASIAHOP1", "2026-11-20T10:00:00Z"),
+                r2,
+                "hop2",
+                "ASIAHOP2",
+                "Nov 20, 2026, 11:01:00 AM",
+            ),
         ],
     );
     // The third hop is delivered in another account's folder, a day later in delivery order.
     w.trail(
         "b/2026/11/21/b.json.gz",
-        &[assume_role("h3", "2026-11-20T10:02:00Z", role_session(s2, "ASIAHOP2", "2026-11-20T10:01:00Z"), r3, "hop3", "ASIAHOP3", "Nov 20, 2026, 11:02:00 AM")],
+        &[assume_role(
+            "h3",
+            "2026-11-20T10:02:00Z",
+            role_session(s2, "ASIAHOP2", "2026-11-20T10:01:00Z"),
+            r3,
+            "hop3",
+            "ASIAHOP3",
+            "Nov 20, 2026, 11:02:00 AM",
+        )],
     );
     let rows = w.run(&["sessions", "-s", ".", "-f", "json"]).json();
     let depths: Vec<_> = rows.iter().map(|r| r["chain_depth"].as_u64().unwrap()).collect();
@@ -134,12 +209,29 @@ fn service_sessions_derive_their_arn_and_link_uses_delivered_earlier() {
     });
     assume["readOnly"] = json!(true);
     // The first use sits in the file delivered before the AssumeRole's.
-    w.trail("AWSLogs/653711331788/CloudTrail/us-east-1/2018/11/28/x_20181128T2305Z_a.json.gz",
-        &[call("u1", "2018-11-28T23:03:12Z", "CreateLogStream", role_session(arn, "ASIALAMBDA", "2018-11-28T23:03:12Z"), "34.234.236.212")]);
-    w.trail("AWSLogs/653711331788/CloudTrail/us-east-1/2018/11/28/x_20181128T2310Z_b.json.gz", &[
-        assume,
-        call("u2", "2018-11-28T23:09:00Z", "ListObjects", role_session(arn, "ASIALAMBDA", "2018-11-28T23:03:12Z"), "104.102.221.250"),
-    ]);
+    w.trail(
+        "AWSLogs/653711331788/CloudTrail/us-east-1/2018/11/28/x_20181128T2305Z_a.json.gz",
+        &[call(
+            "u1",
+            "2018-11-28T23:03:12Z",
+            "CreateLogStream",
+            role_session(arn, "ASIALAMBDA", "2018-11-28T23:03:12Z"),
+            "34.234.236.212",
+        )],
+    );
+    w.trail(
+        "AWSLogs/653711331788/CloudTrail/us-east-1/2018/11/28/x_20181128T2310Z_b.json.gz",
+        &[
+            assume,
+            call(
+                "u2",
+                "2018-11-28T23:09:00Z",
+                "ListObjects",
+                role_session(arn, "ASIALAMBDA", "2018-11-28T23:03:12Z"),
+                "104.102.221.250",
+            ),
+        ],
+    );
     let rows = w.run(&["sessions", "-s", ".", "-f", "json"]).json();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["session_arn"], arn);
@@ -188,11 +280,19 @@ fn console_switch_is_one_session_attributed_to_the_user() {
     let w = Workdir::new();
     let role = "arn:aws:iam::776613361644:role/assume-admin-role-example";
     let arn = "arn:aws:sts::776613361644:assumed-role/assume-admin-role-example/bob";
-    let mut by_console = assume_role("ar", "2020-09-17T19:04:10Z", json!({
-        "type": "IAMUser", "arn": "arn:aws:iam::203016562928:user/bob", "accountId": "203016562928", "accessKeyId": "ASIACONSOLELOGIN",
-        "userName": "bob", "invokedBy": "AWS Internal",
-        "sessionContext": {"attributes": {"mfaAuthenticated": "true", "creationDate": "2020-09-17T13:58:45Z"}}
-    }), role, "bob", "ASIAISSUED", "Sep 17, 2020 8:04:10 PM");
+    let mut by_console = assume_role(
+        "ar",
+        "2020-09-17T19:04:10Z",
+        json!({
+            "type": "IAMUser", "arn": "arn:aws:iam::203016562928:user/bob", "accountId": "203016562928", "accessKeyId": "ASIACONSOLELOGIN",
+            "userName": "bob", "invokedBy": "AWS Internal",
+            "sessionContext": {"attributes": {"mfaAuthenticated": "true", "creationDate": "2020-09-17T13:58:45Z"}}
+        }),
+        role,
+        "bob",
+        "ASIAISSUED",
+        "Sep 17, 2020 8:04:10 PM",
+    );
     by_console["sourceIPAddress"] = json!("AWS Internal");
     by_console["userAgent"] = json!("AWS Internal");
     let switch = json!({
@@ -202,7 +302,13 @@ fn console_switch_is_one_session_attributed_to_the_user() {
         "additionalEventData": {"SwitchFrom": "arn:aws:iam::203016562928:user/bob"}, "eventType": "AwsConsoleSignIn",
         "recipientAccountId": "776613361644"
     });
-    let mut create = call("cu", "2020-09-17T19:05:00Z", "CreateUser", role_session(arn, "ASIAOTHERKEY", "2020-09-17T19:04:10Z"), "75.15.154.15");
+    let mut create = call(
+        "cu",
+        "2020-09-17T19:05:00Z",
+        "CreateUser",
+        role_session(arn, "ASIAOTHERKEY", "2020-09-17T19:04:10Z"),
+        "75.15.154.15",
+    );
     create["sessionCredentialFromConsole"] = json!("true");
     w.trail("a.json.gz", &[switch, by_console, create]);
     let rows = w.run(&["sessions", "-s", ".", "-f", "json"]).json();
@@ -235,7 +341,13 @@ fn duplicates_and_time_window() {
     let user = iam_user("111122223333", "erin", "AKIAERIN");
     let events = [
         assume_role("a1", "2026-11-20T10:00:00Z", user, ROLE, "s", "ASIAE", "Nov 20, 2026, 11:00:00 AM"),
-        call("c1", "2026-11-20T10:05:00Z", "ListBuckets", role_session(SESSION_ARN, "ASIAE", "2026-11-20T10:00:00Z"), "1.1.1.1"),
+        call(
+            "c1",
+            "2026-11-20T10:05:00Z",
+            "ListBuckets",
+            role_session(SESSION_ARN, "ASIAE", "2026-11-20T10:00:00Z"),
+            "1.1.1.1",
+        ),
     ];
     w.trail("one.json.gz", &events);
     w.trail("again.json.gz", &events);
@@ -249,7 +361,10 @@ fn duplicates_and_time_window() {
     let r = w.run(&["sessions", "-s", ".", "-f", "json", "--since", "2026-11-20T10:01:00Z"]);
     let rows = r.json();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0]["event_name"].as_str(), rows[0]["assumed_at"].as_str()), (Some("inferred"), Some("2026-11-20T10:00:00Z")));
+    assert_eq!(
+        (rows[0]["event_name"].as_str(), rows[0]["assumed_at"].as_str()),
+        (Some("inferred"), Some("2026-11-20T10:00:00Z"))
+    );
     assert_eq!(rows[0]["event_count"], 1);
     assert!(r.stderr.contains("1 inferred from calls"), "{}", r.stderr);
     let r = w.run(&["sessions", "-s", ".", "-f", "json", "--until", "2026-11-20T10:01:00Z"]);

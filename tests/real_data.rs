@@ -59,7 +59,9 @@ fn every_real_file_is_accounted_for_and_nothing_panics() {
 
 #[test]
 fn flaws2_stolen_lambda_keys_are_linked_to_their_session() {
-    let Some(dir) = real("flaws2-cloud") else { return };
+    let Some(dir) = real("flaws2-cloud") else {
+        return;
+    };
     let (rows, _) = sessions(&dir);
     let level1 = rows_where(&rows, "access_key_id", "ASIAZQNB3KHGIGYQXVVG");
     assert_eq!(level1.len(), 1);
@@ -82,7 +84,9 @@ fn flaws2_stolen_lambda_keys_are_linked_to_their_session() {
 
 #[test]
 fn opensearch_aws_config_sessions_link_by_arn_and_creation_date() {
-    let Some(dir) = real("opensearch-catalog") else { return };
+    let Some(dir) = real("opensearch-catalog") else {
+        return;
+    };
     let (all, run) = sessions(&dir);
     let rows: Vec<Value> = all.iter().filter(|r| r["event_name"] != "inferred").cloned().collect();
     assert_eq!(rows.len(), 65);
@@ -96,7 +100,9 @@ fn opensearch_aws_config_sessions_link_by_arn_and_creation_date() {
 
 #[test]
 fn stratus_federation_token_session_is_linked() {
-    let Some(dir) = real("stratus-red-team") else { return };
+    let Some(dir) = real("stratus-red-team") else {
+        return;
+    };
     let (rows, _) = sessions(&dir);
     let gft = rows_where(&rows, "access_key_id", "ASIASTJKC5GCM7ZE6LUP");
     assert_eq!(gft.len(), 1);

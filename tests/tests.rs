@@ -3,13 +3,13 @@
 
 mod util;
 
-/// Each linking rule of the correlator.
-mod linking;
-/// Input shapes, bad input, determinism, configuration.
-mod inputs;
 /// Hostile field values in every output format.
 mod hostile;
-/// The README's walkthrough on sample-logs.
-mod sample_logs;
+/// Input shapes, bad input, determinism, configuration.
+mod inputs;
+/// Each linking rule of the correlator.
+mod linking;
 /// Real third-party CloudTrail data from ../shared/data/real.
 mod real_data;
+/// The README's walkthrough on sample-logs.
+mod sample_logs;

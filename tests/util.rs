@@ -25,7 +25,8 @@ impl Run {
 
 /// Runs trailscan in `cwd` with `args`.
 pub fn trailscan(cwd: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_trailscan")).current_dir(cwd).args(args).output().expect("run trailscan");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_trailscan")).current_dir(cwd).args(args).output().expect("run trailscan");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -109,7 +110,15 @@ pub fn iam_user(account: &str, name: &str, key: &str) -> Value {
 
 /// A successful AssumeRole.
 #[allow(clippy::too_many_arguments)]
-pub fn assume_role(id: &str, time: &str, caller: Value, role_arn: &str, session: &str, key: &str, expires: &str) -> Value {
+pub fn assume_role(
+    id: &str,
+    time: &str,
+    caller: Value,
+    role_arn: &str,
+    session: &str,
+    key: &str,
+    expires: &str,
+) -> Value {
     let acct = role_arn.split(':').nth(4).unwrap();
     let role = role_arn.rsplit('/').next().unwrap();
     serde_json::json!({

@@ -49,7 +49,14 @@ pub struct FileReport {
 
 impl FileReport {
     pub fn skipped(path: String, label: &str, reason: String) -> Self {
-        FileReport { path, status: Status::Skipped, records: 0, reason: Some(reason), label: Some(label.to_owned()), shape: None }
+        FileReport {
+            path,
+            status: Status::Skipped,
+            records: 0,
+            reason: Some(reason),
+            label: Some(label.to_owned()),
+            shape: None,
+        }
     }
 }
 
