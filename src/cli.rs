@@ -43,9 +43,6 @@ pub enum Command {
         /// Only sessions whose source or origin principal matches this ARN, name or glob.
         #[arg(long)]
         principal: Option<String>,
-        /// Only sessions whose role or caller is in this account (repeatable).
-        #[arg(long)]
-        account: Vec<String>,
     },
     /// One session's timeline: the assumption and every call made with its credentials.
     Session {
@@ -57,10 +54,28 @@ pub enum Command {
 /// Where to read and which events to keep.
 #[derive(Debug, Args, Default)]
 pub struct InputArgs {
-    /// A CloudTrail file or folder (read recursively). Repeatable. Without it, the `source` list of
-    /// trailscan.toml is used.
-    #[arg(long, short = 's', global = true, value_name = "PATH")]
-    pub source: Vec<PathBuf>,
+    /// A CloudTrail file or folder (read recursively), or s3://bucket[/prefix]. Repeatable. Without it, the
+    /// `source` list of trailscan.toml is used.
+    #[arg(long, short = 's', global = true, value_name = "PATH|S3URL")]
+    pub source: Vec<String>,
+
+    /// Only this account (repeatable): trail folders of other accounts are not read, and `sessions` shows
+    /// only sessions whose role or caller is in one of these accounts.
+    #[arg(long, global = true, value_name = "ID")]
+    pub account: Vec<String>,
+
+    /// Only this region (repeatable): trail folders of other regions are not read. Include us-east-1, where
+    /// IAM, global STS and sign-in events are logged.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Vec<String>,
+
+    /// The AWS profile for S3 (default: the standard chain: environment, profiles, SSO, web identity, IMDS).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// An S3-compatible endpoint such as http://127.0.0.1:9000 (path-style addressing is used there).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 
     /// Only events at or after this time: RFC 3339 (2026-11-20T10:00:00Z), a date, or a duration before now (7d, 12h).
     #[arg(long, global = true, value_name = "TIME")]

@@ -35,16 +35,16 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
     match &cfg.command {
         Command::WhoAssumed { role } => who_assumed(&cfg, role),
         Command::WhoBecameWhat { principal } => who_became_what(&cfg, principal.as_deref()),
-        Command::Sessions { role, principal, account } => {
-            sessions(&cfg, role.as_deref(), principal.as_deref(), account)
+        Command::Sessions { role, principal } => {
+            sessions(&cfg, role.as_deref(), principal.as_deref(), &cfg.scope.accounts)
         }
         Command::Session { id } => session(&cfg, id),
     }
 }
 
 fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysis> {
-    let (objects, set_aside) = source::list(&cfg.sources)?;
-    let out = pipeline::run(&objects, set_aside, cfg.window, cfg.threads, retain)?;
+    let listing = source::list(&cfg.sources, &cfg.scope, &cfg.aws)?;
+    let out = pipeline::run(listing, cfg.window, cfg.threads, retain)?;
     let invalid_records = out.facts.invalid_records;
     let outside_window = out.facts.outside_window;
     let sessions = correlate(out.facts);

@@ -3,6 +3,9 @@
 
 use crate::cli::{Cli, Command, FormatArg};
 use crate::extract::TimeWindow;
+use crate::source::layout::Scope;
+use crate::source::s3::S3Options;
+use crate::source::SourceSpec;
 use crate::timefmt;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -15,9 +18,9 @@ pub const DEFAULT_CONFIG: &str = "trailscan.toml";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Default sources, relative to the config file's folder.
+    /// Default sources: paths relative to the config file's folder, or `s3://bucket/prefix`.
     #[serde(default)]
-    pub source: Vec<PathBuf>,
+    pub source: Vec<String>,
     /// Rule settings; read by the detections.
     #[serde(default)]
     pub detect: Option<toml::Table>,
@@ -36,8 +39,11 @@ pub enum Format {
 #[derive(Debug)]
 pub struct Config {
     pub command: Command,
-    pub sources: Vec<PathBuf>,
+    pub sources: Vec<SourceSpec>,
     pub window: TimeWindow,
+    /// Accounts, regions and time window, for pruning trail layouts.
+    pub scope: Scope,
+    pub aws: S3Options,
     pub strict: bool,
     pub threads: Option<usize>,
     pub format: Format,
@@ -49,11 +55,19 @@ impl Config {
     /// Resolves the command line and the config file. `stdout_is_terminal` picks the default format.
     pub fn resolve(cli: Cli, stdout_is_terminal: bool) -> Result<Config> {
         let (file, config_dir) = load_file(cli.input.config.as_deref())?;
-        let sources = if !cli.input.source.is_empty() {
-            cli.input.source
+        let sources: Vec<SourceSpec> = if !cli.input.source.is_empty() {
+            cli.input.source.iter().map(|s| SourceSpec::parse(s)).collect::<Result<_>>()?
         } else if !file.source.is_empty() {
             let dir = config_dir.unwrap_or_default();
-            file.source.iter().map(|s| if s.is_absolute() { s.clone() } else { dir.join(s) }).collect()
+            file.source
+                .iter()
+                .map(|s| {
+                    Ok(match SourceSpec::parse(s)? {
+                        SourceSpec::Disk(p) if p.is_relative() => SourceSpec::Disk(dir.join(p)),
+                        other => other,
+                    })
+                })
+                .collect::<Result<_>>()?
         } else {
             bail!(
                 "no input: give --source PATH (a CloudTrail file or folder, repeatable), or list sources in \
@@ -97,10 +111,17 @@ impl Config {
             None if stdout_is_terminal && cli.output.output.is_none() => Format::Table,
             None => Format::Csv,
         };
+        let window = TimeWindow { since, until };
         Ok(Config {
             command: cli.command,
             sources,
-            window: TimeWindow { since, until },
+            window,
+            scope: Scope { accounts: cli.input.account, regions: cli.input.region.clone(), window },
+            aws: S3Options {
+                profile: cli.input.profile,
+                region: cli.input.region.first().cloned(),
+                endpoint_url: cli.input.endpoint_url,
+            },
             strict: cli.input.strict,
             threads: cli.input.threads,
             format,

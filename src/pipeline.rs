@@ -8,7 +8,7 @@ use crate::decode::{DecodeError, Decoder, Scan};
 use crate::extract::{EventRow, Facts, TimeWindow};
 use crate::messages::{self, Progress};
 use crate::record::Record;
-use crate::source::{FileReport, ObjectRef, Status};
+use crate::source::{FileReport, Listing, Location, ObjectRef, Status};
 use rayon::prelude::*;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,61 +26,104 @@ pub struct Output {
     pub retained: Vec<EventRow>,
 }
 
-/// Reads and decodes `objects` in parallel. `set_aside` are inputs the listing already skipped.
+/// Reads and decodes every listed input in parallel: local files straight from the workers, S3 objects
+/// through a bounded channel fed by the fetcher (`source::s3`), so fetching and decoding overlap.
 pub fn run(
-    objects: &[ObjectRef],
-    set_aside: Vec<FileReport>,
+    listing: Listing,
     window: TimeWindow,
     threads: Option<usize>,
     retain: Option<&Retain>,
 ) -> anyhow::Result<Output> {
+    let Listing { objects, set_aside, s3 } = listing;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = threads {
         pool = pool.num_threads(n);
     }
     let pool = pool.build()?;
-    let total_bytes = objects.iter().map(|o| o.size).sum();
-    let progress = Progress::new(objects.len() as u64, total_bytes);
+    let total_files = objects.len() as u64;
+    let progress = Progress::new(total_files, objects.iter().map(|o| o.size).sum());
     let (done, records) = (AtomicU64::new(0), AtomicU64::new(0));
+    let tick = |size: u64, recs: u64| {
+        let files_done = done.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = records.fetch_add(recs, Ordering::Relaxed) + recs;
+        progress.advance(size, files_done, total_files, total);
+    };
+    let (remote, local): (Vec<ObjectRef>, Vec<ObjectRef>) =
+        objects.into_iter().partition(|o| matches!(o.location, Location::S3 { .. }));
+    let fold = |mut acc: Output, (report, facts, rows): (FileReport, Facts, Vec<EventRow>)| {
+        acc.files.push(report);
+        acc.facts.absorb(facts);
+        acc.retained.extend(rows);
+        acc
+    };
+    let reduce = |mut a: Output, b: Output| {
+        a.files.extend(b.files);
+        a.facts.absorb(b.facts);
+        a.retained.extend(b.retained);
+        a
+    };
     let mut out = pool.install(|| {
-        objects
+        local
             .par_iter()
             .map_init(Worker::default, |w, obj| {
-                let result = w.process(obj, window, retain);
-                let files_done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                let recs = records.fetch_add(result.0.records, Ordering::Relaxed) + result.0.records;
-                progress.advance(obj.size, files_done, objects.len() as u64, recs);
+                let result = w.process_file(obj, window, retain);
+                tick(obj.size, result.0.records);
                 result
             })
-            .fold(Output::default, |mut acc, (report, facts, rows)| {
-                acc.files.push(report);
-                acc.facts.absorb(facts);
-                acc.retained.extend(rows);
-                acc
-            })
-            .reduce(Output::default, |mut a, b| {
-                a.files.extend(b.files);
-                a.facts.absorb(b.facts);
-                a.retained.extend(b.retained);
-                a
-            })
+            .fold(Output::default, fold)
+            .reduce(Output::default, reduce)
     });
+    if let Some(client) = s3 {
+        let (tx, rx) = crossbeam_channel::bounded::<(ObjectRef, Result<Vec<u8>, String>)>(
+            2 * crate::source::s3::FETCH_CONCURRENCY,
+        );
+        let fetcher = std::thread::spawn(move || {
+            client.fetch(remote, move |obj, bytes| {
+                let _ = tx.send((obj, bytes));
+            })
+        });
+        let fetched = pool.install(|| {
+            rx.into_iter()
+                .par_bridge()
+                .map_init(Worker::default, |w, (obj, bytes)| {
+                    let result = match bytes {
+                        Ok(bytes) => w.process_bytes(&obj, &bytes, window, retain),
+                        Err(e) => (failed(&obj, e, "fetch failed"), Facts::default(), Vec::new()),
+                    };
+                    tick(obj.size, result.0.records);
+                    result
+                })
+                .fold(Output::default, fold)
+                .reduce(Output::default, reduce)
+        });
+        fetcher.join().map_err(|_| anyhow::anyhow!("the S3 fetcher stopped unexpectedly"))?;
+        out = reduce(out, fetched);
+    }
     progress.finish();
     out.files.extend(set_aside);
     out.files.sort();
     out.retained.sort();
     out.retained.dedup_by(|a, b| a.hash == b.hash);
     for f in &out.files {
-        if f.status != Status::Read || f.reason.is_some() {
-            if let Some(reason) = &f.reason {
-                // Files set aside by name (digests and the like) are expected in a trail: count them quietly.
-                if !(f.status == Status::Skipped && crate::source::not_event_log(&f.path).is_some()) {
-                    messages::warn(&format!("{}: {}", f.path, reason));
-                }
+        if let Some(reason) = &f.reason {
+            // Files set aside by name (digests and the like) are expected in a trail: count them quietly.
+            if !(f.status == Status::Skipped && crate::source::not_event_log(&f.path).is_some()) {
+                messages::warn(&format!("{}: {}", f.path, reason));
             }
         }
     }
     Ok(out)
+}
+
+fn failed(obj: &ObjectRef, reason: String, label: &str) -> FileReport {
+    FileReport {
+        path: obj.display.clone(),
+        status: Status::Failed,
+        records: 0,
+        reason: Some(reason),
+        label: Some(label.to_owned()),
+        shape: None,
+    }
 }
 
 /// One worker's reusable buffers.
@@ -91,9 +134,33 @@ struct Worker {
 }
 
 impl Worker {
-    fn process(
+    fn process_file(
         &mut self,
         obj: &ObjectRef,
+        window: TimeWindow,
+        retain: Option<&Retain>,
+    ) -> (FileReport, Facts, Vec<EventRow>) {
+        let Location::Disk(path) = &obj.location else {
+            return (failed(obj, "not a local file".into(), "unreadable"), Facts::default(), Vec::new());
+        };
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        let read = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut raw));
+        let result = match read {
+            Ok(_) => self.process_bytes(obj, &raw, window, retain),
+            Err(e) => (failed(obj, format!("cannot read: {e}"), "unreadable"), Facts::default(), Vec::new()),
+        };
+        if raw.capacity() > 64 << 20 {
+            raw = Vec::new();
+        }
+        self.raw = raw;
+        result
+    }
+
+    fn process_bytes(
+        &mut self,
+        obj: &ObjectRef,
+        bytes: &[u8],
         window: TimeWindow,
         retain: Option<&Retain>,
     ) -> (FileReport, Facts, Vec<EventRow>) {
@@ -105,20 +172,9 @@ impl Worker {
             label: None,
             shape: None,
         };
-        self.raw.clear();
-        let read = std::fs::File::open(&obj.path).and_then(|mut f| f.read_to_end(&mut self.raw));
-        if let Err(e) = read {
-            report.status = Status::Failed;
-            report.reason = Some(format!("cannot read: {e}"));
-            report.label = Some("unreadable".into());
-            return (report, Facts::default(), Vec::new());
-        }
-        if self.raw.capacity() > 64 << 20 && self.raw.len() < 1 << 20 {
-            self.raw.shrink_to_fit();
-        }
         let mut facts = Facts::default();
         let mut rows = Vec::new();
-        let result = self.decoder.decode(&self.raw, &mut |rec: &Record| {
+        let result = self.decoder.decode(bytes, &mut |rec: &Record| {
             facts.add(rec, window);
             if let Some(keep) = retain {
                 if keep(rec) {

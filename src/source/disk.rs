@@ -2,11 +2,14 @@
 //! `.DS_Store`) are not inputs. Symbolic links to files are followed; links to folders are not, so a link
 //! cycle cannot make the walk endless.
 
-use super::{not_event_log, FileReport, ObjectRef};
+use super::layout::Scope;
+use super::{not_event_log, FileReport, Location, ObjectRef};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
-pub fn list(root: &Path, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) -> Result<()> {
+/// Lists the files under `root`. Inside a trail layout (`AWSLogs/…/CloudTrail/<region>/YYYY/MM/DD/`), folders
+/// the scope cannot need (other accounts, regions, delivery days) are not entered, as for S3.
+pub fn list(root: &Path, scope: &Scope, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) -> Result<()> {
     let meta = std::fs::metadata(root).with_context(|| format!("cannot read source {}", root.display()))?;
     if meta.is_file() {
         push(root, meta.len(), objects, skipped);
@@ -41,7 +44,10 @@ pub fn list(root: &Path, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileRep
             let path = entry.path();
             let Ok(ft) = entry.file_type() else { continue };
             if ft.is_dir() {
-                stack.push(path);
+                let as_text = path.to_string_lossy().replace('\\', "/");
+                if scope.wants_path(&format!("{as_text}/")) {
+                    stack.push(path);
+                }
             } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
                 let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 push(&path, size, objects, skipped);
@@ -55,6 +61,6 @@ fn push(path: &Path, size: u64, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<
     let display = path.display().to_string();
     match not_event_log(&display) {
         Some(label) => skipped.push(FileReport::skipped(display, label, format!("{label} file, not API events"))),
-        None => objects.push(ObjectRef { display, path: path.to_path_buf(), size }),
+        None => objects.push(ObjectRef { display, location: Location::Disk(path.to_path_buf()), size }),
     }
 }

@@ -3,15 +3,45 @@
 //! `-Aggregated`) are set aside here, with a reason, before anything is read.
 
 pub mod disk;
+pub mod layout;
+pub mod s3;
 
 use std::path::PathBuf;
 
-/// One input file (or, later, object) to read.
+/// A place to read CloudTrail from, as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    Disk(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl SourceSpec {
+    /// `s3://bucket[/prefix]` or a local path.
+    pub fn parse(s: &str) -> anyhow::Result<SourceSpec> {
+        if s.starts_with("s3://") {
+            let (bucket, prefix) = s3::parse_url(s).ok_or_else(|| {
+                anyhow::anyhow!("{s:?} is not an S3 location: write s3://bucket or s3://bucket/prefix")
+            })?;
+            Ok(SourceSpec::S3 { bucket, prefix })
+        } else {
+            Ok(SourceSpec::Disk(PathBuf::from(s)))
+        }
+    }
+}
+
+/// Where an input's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Location {
+    Disk(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+/// One input file or object to read.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObjectRef {
-    /// What the user sees in messages and in the files table.
+    /// What the user sees in messages and in the files table: a path, or `s3://bucket/key`.
     pub display: String,
-    pub path: PathBuf,
+    pub location: Location,
     pub size: u64,
 }
 
@@ -74,16 +104,42 @@ pub fn not_event_log(path: &str) -> Option<&'static str> {
     NOT_EVENT_LOGS.iter().find(|(marker, _)| path.contains(marker)).map(|(_, label)| *label)
 }
 
-/// Lists every input under the sources, sorted, with the files set aside by name.
-pub fn list(sources: &[PathBuf]) -> anyhow::Result<(Vec<ObjectRef>, Vec<FileReport>)> {
+/// Every input of a run: local files, S3 objects (with the client to fetch them), and what was set aside.
+pub struct Listing {
+    pub objects: Vec<ObjectRef>,
+    pub set_aside: Vec<FileReport>,
+    pub s3: Option<s3::S3>,
+}
+
+/// Lists every input under the sources, sorted, pruned to the scope where a path follows the trail layout.
+pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) -> anyhow::Result<Listing> {
     let mut objects = Vec::new();
-    let mut skipped = Vec::new();
+    let mut set_aside = Vec::new();
+    let mut client: Option<s3::S3> = None;
     for s in sources {
-        disk::list(s, &mut objects, &mut skipped)?;
+        match s {
+            SourceSpec::Disk(path) => disk::list(path, scope, &mut objects, &mut set_aside)?,
+            SourceSpec::S3 { bucket, prefix } => {
+                if client.is_none() {
+                    client = Some(s3::S3::connect(aws)?);
+                }
+                let c = client.as_mut().expect("just connected");
+                for obj in c.list(bucket, prefix, scope)? {
+                    match not_event_log(&obj.display) {
+                        Some(label) => set_aside.push(FileReport::skipped(
+                            obj.display,
+                            label,
+                            format!("{label} file, not API events"),
+                        )),
+                        None => objects.push(obj),
+                    }
+                }
+            }
+        }
     }
     objects.sort();
-    objects.dedup_by(|a, b| a.path == b.path);
-    skipped.sort();
-    skipped.dedup();
-    Ok((objects, skipped))
+    objects.dedup_by(|a, b| a.location == b.location);
+    set_aside.sort();
+    set_aside.dedup();
+    Ok(Listing { objects, set_aside, s3: client })
 }

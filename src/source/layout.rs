@@ -1,0 +1,143 @@
+//! The CloudTrail trail layout, `…/AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`, and
+//! which date folders a time window can need.
+//!
+//! Date folders are *delivery* dates: a file delivered on a day holds events from that day or earlier.
+//! So for `--since S` no folder dated before S's day can hold a wanted event, while for `--until U` events
+//! just before U can arrive in later folders. CloudTrail delivers within about 5 minutes on average with no
+//! guarantee, so trailscan reads [`LATE_DELIVERY_DAYS`] more days of folders after U's day.
+
+use crate::extract::TimeWindow;
+use crate::timefmt;
+
+/// Days of folders read after `--until`'s day, for late deliveries.
+pub const LATE_DELIVERY_DAYS: i64 = 1;
+
+/// Where a path sits in the trail layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailPath<'a> {
+    pub account: &'a str,
+    pub region: Option<&'a str>,
+    /// The delivery date folder, when the path reaches that deep.
+    pub date: Option<(i64, u32, u32)>,
+}
+
+/// Parses the layout part of a path or key (`/` separated). `None` when the path is not in a trail layout.
+pub fn parse(path: &str) -> Option<TrailPath<'_>> {
+    let mut parts = path.split('/').skip_while(|p| *p != "AWSLogs").skip(1).peekable();
+    if parts.peek().is_some_and(|p| p.starts_with("o-")) {
+        parts.next();
+    }
+    let account = parts.next().filter(|a| !a.is_empty())?;
+    if parts.next()? != "CloudTrail" {
+        return None;
+    }
+    let region = parts.next().filter(|r| !r.is_empty());
+    let date = (|| {
+        let y = parts.next()?.parse().ok()?;
+        let m = parts.next()?.parse().ok()?;
+        let d = parts.next()?.parse().ok()?;
+        Some((y, m, d))
+    })();
+    Some(TrailPath { account, region, date })
+}
+
+/// What of a trail to read: accounts, regions and the event-time window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scope {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub window: TimeWindow,
+}
+
+impl Scope {
+    pub fn wants_account(&self, account: &str) -> bool {
+        self.accounts.is_empty() || self.accounts.iter().any(|a| a == account)
+    }
+
+    pub fn wants_region(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+    }
+
+    /// The first and last delivery dates (midnight UTC) that can hold events in the window.
+    pub fn date_range(&self) -> (Option<i64>, Option<i64>) {
+        let day = |t: i64| t.div_euclid(86_400) * 86_400;
+        let first = self.window.since.map(day);
+        // `until` is exclusive: an event just before it may be delivered up to LATE_DELIVERY_DAYS later.
+        // With only `since`, nothing can have been delivered after today.
+        let last = self
+            .window
+            .until
+            .or_else(|| self.window.since.map(|_| timefmt::now() + 1))
+            .map(|u| day(u - 1) + LATE_DELIVERY_DAYS * 86_400);
+        (first, last)
+    }
+
+    pub fn wants_date(&self, (y, m, d): (i64, u32, u32)) -> bool {
+        let Some(t) = timefmt::date_start(y, m, d) else { return true };
+        let (first, last) = self.date_range();
+        first.is_none_or(|f| t >= f) && last.is_none_or(|l| t <= l)
+    }
+
+    /// Whether a path in the trail layout can hold wanted events. Paths outside the layout are always read.
+    pub fn wants_path(&self, path: &str) -> bool {
+        match parse(path) {
+            None => true,
+            Some(tp) => {
+                self.wants_account(tp.account)
+                    && tp.region.is_none_or(|r| self.wants_region(r))
+                    && tp.date.is_none_or(|d| self.wants_date(d))
+            }
+        }
+    }
+
+    /// The `YYYY/MM/DD/` folders of the window, when it is bounded on both sides and not absurdly long.
+    pub fn day_folders(&self) -> Option<Vec<String>> {
+        let (Some(first), Some(last)) = self.date_range() else { return None };
+        if last < first || (last - first) / 86_400 > 3660 {
+            return None;
+        }
+        Some(
+            (0..=(last - first) / 86_400)
+                .map(|i| {
+                    let (y, m, d) = timefmt::utc_date(first + i * 86_400);
+                    format!("{y:04}/{m:02}/{d:02}/")
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_org_and_plain_layouts() {
+        let p = parse("b/AWSLogs/o-abc123def4/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz").unwrap();
+        assert_eq!((p.account, p.region, p.date), ("111122223333", Some("eu-west-1"), Some((2026, 11, 20))));
+        let p = parse("AWSLogs/111122223333/CloudTrail/us-east-1/").unwrap();
+        assert_eq!((p.account, p.region, p.date), ("111122223333", Some("us-east-1"), None));
+        assert_eq!(parse("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/x"), None);
+        assert_eq!(parse("logs/x.json.gz"), None);
+    }
+
+    #[test]
+    fn date_pruning_allows_late_delivery_after_until_only() {
+        let s = Scope {
+            window: TimeWindow {
+                since: timefmt::parse_iso("2026-11-19T12:00:00Z"),
+                until: timefmt::parse_iso("2026-11-20T00:00:00Z"),
+            },
+            ..Scope::default()
+        };
+        assert_eq!(s.day_folders().unwrap(), ["2026/11/19/", "2026/11/20/"]);
+        assert!(!s.wants_path("AWSLogs/1/CloudTrail/r/2026/11/18/x.json.gz"));
+        assert!(s.wants_path("AWSLogs/1/CloudTrail/r/2026/11/20/x.json.gz"));
+        assert!(!s.wants_path("AWSLogs/1/CloudTrail/r/2026/11/21/x.json.gz"));
+        assert!(s.wants_path("elsewhere/2026/11/21/x.json.gz"));
+        let acct = Scope { accounts: vec!["2".into()], regions: vec!["eu-west-1".into()], ..Scope::default() };
+        assert!(!acct.wants_path("AWSLogs/o-x/1/CloudTrail/eu-west-1/2026/11/18/x.json.gz"));
+        assert!(!acct.wants_path("AWSLogs/2/CloudTrail/us-east-1/2026/11/18/x.json.gz"));
+        assert!(acct.wants_path("AWSLogs/2/CloudTrail/eu-west-1/2026/11/18/x.json.gz"));
+    }
+}
