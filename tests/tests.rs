@@ -11,5 +11,7 @@ mod inputs;
 mod linking;
 /// Real third-party CloudTrail data from ../shared/data/real.
 mod real_data;
+/// S3 sources against a real S3-compatible server on 127.0.0.1.
+mod s3;
 /// The README's walkthrough on sample-logs.
 mod sample_logs;

@@ -133,3 +133,18 @@ pub fn assume_role(
         "readOnly": true, "eventType": "AwsApiCall", "recipientAccountId": acct
     })
 }
+
+/// Runs trailscan in `cwd` with `args` and extra environment variables.
+pub fn trailscan_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailscan"));
+    cmd.current_dir(cwd).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run trailscan");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -130,8 +130,12 @@ impl S3 {
 }
 
 async fn client_for(opts: &S3Options, region: Option<String>) -> aws_sdk_s3::Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS));
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
+        aws_config::retry::RetryConfig::adaptive()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_initial_backoff(std::time::Duration::from_millis(250))
+            .with_max_backoff(std::time::Duration::from_secs(10)),
+    );
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }

@@ -1,0 +1,296 @@
+//! S3 sources against a real S3-compatible server (s3s-fs) on 127.0.0.1, started in this process, with the
+//! real AWS SDK clients on both sides: the test uploads with aws-sdk-s3, trailscan lists and fetches with it.
+
+use crate::util::*;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, S3};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+const KEY: &str = "trailscan-test";
+const SECRET: &str = "trailscan-test-secret";
+
+/// The file-system S3 server, recording list prefixes and failing every GetObject of keys ending in
+/// `FAIL.json.gz` (an object that cannot be fetched, whatever the retries).
+struct Recording {
+    inner: s3s_fs::FileSystem,
+    listed: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl S3 for Recording {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.inner.create_bucket(req).await
+    }
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        self.inner.put_object(req).await
+    }
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.inner.head_bucket(req).await
+    }
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.listed.lock().unwrap().push(req.input.prefix.clone().unwrap_or_default());
+        self.inner.list_objects_v2(req).await
+    }
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        if req.input.key.ends_with("FAIL.json.gz") {
+            return Err(s3s::s3_error!(InternalError, "injected failure"));
+        }
+        self.inner.get_object(req).await
+    }
+}
+
+struct Server {
+    url: String,
+    listed: Arc<Mutex<Vec<String>>>,
+    rt: tokio::runtime::Runtime,
+    _root: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let root = tempfile::tempdir().unwrap();
+        let listed = Arc::new(Mutex::new(Vec::new()));
+        let fs = Recording { inner: s3s_fs::FileSystem::new(root.path()).unwrap(), listed: listed.clone() };
+        let mut b = s3s::service::S3ServiceBuilder::new(fs);
+        b.set_auth(s3s::auth::SimpleAuth::from_single(KEY, SECRET));
+        let service = b.build();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        rt.spawn(async move {
+            let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone()).into_owned();
+                tokio::spawn(conn);
+            }
+        });
+        Server { url: format!("http://{addr}"), listed, rt, _root: root }
+    }
+
+    fn client(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(KEY, SECRET, None, None, "test"))
+            .endpoint_url(&self.url)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// Uploads every file under `dir` to `bucket`, keyed by its path relative to `dir`.
+    fn upload(&self, bucket: &str, dir: &std::path::Path) {
+        let client = self.client();
+        self.rt.block_on(async {
+            let _ = client.create_bucket().bucket(bucket).send().await;
+            let mut stack = vec![dir.to_path_buf()];
+            let mut set = tokio::task::JoinSet::new();
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.is_dir() {
+                        stack.push(p);
+                        continue;
+                    }
+                    let key = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                    let body = std::fs::read(&p).unwrap();
+                    let (client, bucket) = (client.clone(), bucket.to_owned());
+                    set.spawn(async move {
+                        client.put_object().bucket(bucket).key(key).body(body.into()).send().await.unwrap();
+                    });
+                    while set.len() >= 32 {
+                        set.join_next().await;
+                    }
+                }
+            }
+            while set.join_next().await.is_some() {}
+        });
+    }
+
+    fn run(&self, cwd: &std::path::Path, args: &[&str]) -> Run {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--endpoint-url", &self.url]);
+        trailscan_env(
+            cwd,
+            &all,
+            &[
+                ("AWS_ACCESS_KEY_ID", KEY),
+                ("AWS_SECRET_ACCESS_KEY", SECRET),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("AWS_CONFIG_FILE", "/nonexistent"),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ],
+        )
+    }
+
+    fn listed(&self) -> Vec<String> {
+        std::mem::take(&mut *self.listed.lock().unwrap())
+    }
+}
+
+/// A small org trail: for each account, region and day, a file with a session and its calls; plus a digest.
+fn org_trail(w: &Workdir, accounts: &[&str], regions: &[&str], days: &[u32]) {
+    for acct in accounts {
+        for region in regions {
+            for day in days {
+                let t = format!("2026-11-{day:02}T10:00:00Z");
+                let role = format!("arn:aws:iam::{acct}:role/R");
+                let arn = format!("arn:aws:sts::{acct}:assumed-role/R/s-{region}-{day}");
+                let key = format!("ASIA{acct}{day}{}", region.len());
+                let events = vec![
+                    assume_role(
+                        &format!("a-{acct}-{region}-{day}"),
+                        &t,
+                        iam_user(acct, "u", "AKIAU"),
+                        &role,
+                        &format!("s-{region}-{day}"),
+                        &key,
+                        "Nov 30, 2026, 11:00:00 AM",
+                    ),
+                    call(
+                        &format!("c-{acct}-{region}-{day}"),
+                        &format!("2026-11-{day:02}T10:30:00Z"),
+                        "ListBuckets",
+                        role_session(&arn, &key, &t),
+                        "198.51.100.1",
+                    ),
+                ];
+                let dir = format!("AWSLogs/o-abcdefgh12/{acct}/CloudTrail/{region}/2026/11/{day:02}");
+                w.trail(&format!("{dir}/{acct}_CloudTrail_{region}_202611{day:02}T1005Z_abc.json.gz"), &events);
+            }
+        }
+        w.write_gz(
+            &format!("AWSLogs/o-abcdefgh12/{acct}/CloudTrail-Digest/us-east-1/2026/11/18/{acct}_CloudTrail-Digest_us-east-1_t_us-east-1_20261118T100000Z.json.gz"),
+            r#"{"awsAccountId":"1","digestStartTime":"2026-11-18T09:00:00Z","logFiles":[]}"#,
+        );
+    }
+}
+
+#[test]
+fn s3_and_disk_give_identical_reports() {
+    let server = Server::start();
+    let w = Workdir::new();
+    org_trail(&w, &["111111111111", "222222222222"], &["us-east-1", "eu-west-1"], &[18, 19]);
+    server.upload("trail", w.path());
+    let cwd = Workdir::new();
+    for args in
+        [&["sessions", "-f", "csv"][..], &["who-became-what", "-f", "json"], &["who-assumed", "R", "-f", "json"]]
+    {
+        let mut disk_args = args.to_vec();
+        disk_args.extend(["-s", w.path().to_str().unwrap()]);
+        let disk = trailscan(cwd.path(), &disk_args);
+        let mut s3_args = args.to_vec();
+        s3_args.extend(["-s", "s3://trail"]);
+        let s3 = server.run(cwd.path(), &s3_args);
+        assert_eq!(s3.code, 0, "{}", s3.stderr);
+        assert_eq!(s3.stdout, disk.stdout, "{args:?}");
+        assert!(s3.stderr.contains("files: 8 read"), "{}", s3.stderr);
+    }
+    // Digest trees are never listed on S3.
+    assert!(server.listed().iter().all(|p| !p.contains("CloudTrail-Digest")));
+}
+
+#[test]
+fn listing_is_pruned_by_account_region_and_date() {
+    let server = Server::start();
+    let w = Workdir::new();
+    org_trail(&w, &["111111111111", "222222222222"], &["us-east-1", "eu-west-1"], &[10, 15, 16, 17, 25]);
+    server.upload("org", w.path());
+    server.listed();
+    let cwd = Workdir::new();
+    let r = server.run(
+        cwd.path(),
+        &[
+            "sessions",
+            "-s",
+            "s3://org",
+            "-f",
+            "json",
+            "--account",
+            "222222222222",
+            "--region",
+            "eu-west-1",
+            "--since",
+            "2026-11-15T00:00:00Z",
+            "--until",
+            "2026-11-16T12:00:00Z",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = r.json();
+    let names: Vec<&str> = rows.iter().map(|r| r["session_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["s-eu-west-1-15", "s-eu-west-1-16"]);
+    let listed = server.listed();
+    assert!(
+        listed.iter().all(|p| !p.contains("111111111111") && !p.contains("us-east-1/") && !p.contains("Digest")),
+        "{listed:?}"
+    );
+    // Only the day folders the window can need: the 15th and 16th, and the 17th for late deliveries.
+    let days: Vec<&String> = listed.iter().filter(|p| p.contains("/2026/11/")).collect();
+    assert_eq!(days.len(), 3, "{listed:?}");
+    assert!(!listed.iter().any(|p| p.ends_with("/2026/11/10/") || p.ends_with("/2026/11/25/")));
+    // The late-delivery folder (17th) was read but its events are outside the window.
+    assert!(r.stderr.contains("files: 3 read"), "{}", r.stderr);
+}
+
+#[test]
+fn an_object_that_cannot_be_fetched_is_named_and_counted() {
+    let server = Server::start();
+    let w = Workdir::new();
+    org_trail(&w, &["111111111111"], &["us-east-1"], &[18]);
+    w.write("AWSLogs/o-abcdefgh12/111111111111/CloudTrail/us-east-1/2026/11/18/111111111111_CloudTrail_us-east-1_20261118T1010Z_FAIL.json.gz", "x");
+    server.upload("flaky", w.path());
+    let cwd = Workdir::new();
+    let r = server.run(cwd.path(), &["sessions", "-s", "s3://flaky", "-f", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 2, "the good object is still used");
+    let line = r.stderr.lines().find(|l| l.contains("s3://flaky/AWSLogs/")).expect("failed object named");
+    assert!(line.contains("FAIL.json.gz") && line.contains("cannot fetch"), "{line}");
+    assert!(r.stderr.contains("1 failed (1 fetch failed)"), "{}", r.stderr);
+    let strict = server.run(cwd.path(), &["sessions", "-s", "s3://flaky", "-f", "csv", "--strict"]);
+    assert_eq!(strict.code, 2);
+}
+
+#[test]
+fn thousands_of_tiny_objects_and_plain_prefixes() {
+    let server = Server::start();
+    let w = Workdir::new();
+    let n = 2000;
+    for i in 0..n {
+        let e = call(
+            &format!("e{i}"),
+            "2026-11-20T10:00:00Z",
+            "GetObject",
+            iam_user("111111111111", "u", "AKIAU"),
+            "1.1.1.1",
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(serde_json::json!({"Records": [e]}).to_string().as_bytes()).unwrap();
+        w.write(&format!("exports/batch{}/f{i:05}.json.gz", i % 7), gz.finish().unwrap());
+    }
+    server.upload("tiny", w.path());
+    let cwd = Workdir::new();
+    let r = server.run(cwd.path(), &["sessions", "-s", "s3://tiny/exports/", "-f", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("files: {n} read")), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("records: {n} ")), "{}", r.stderr);
+    // Not a trail layout: one look for AWSLogs/, then listed plainly (1,000 keys a page), no walk per folder.
+    let listed = server.listed();
+    assert!(listed.iter().all(|p| p == "exports/") && listed.len() <= 4, "{listed:?}");
+}
+
+#[test]
+fn unreachable_or_misnamed_buckets_are_clear_errors() {
+    let server = Server::start();
+    let cwd = Workdir::new();
+    let r = server.run(cwd.path(), &["sessions", "-s", "s3://no-such-bucket", "-f", "csv"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cannot list s3://no-such-bucket"), "{}", r.stderr);
+    let r = trailscan(cwd.path(), &["sessions", "-s", "s3://", "-f", "csv"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not an S3 location"), "{}", r.stderr);
+}
