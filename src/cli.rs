@@ -73,6 +73,12 @@ pub struct InputArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 
+    /// Also read the CloudTrail LookupEvents API (management events of the last 90 days) in each --region
+    /// (default: the configured region): the assumptions, then each issued key's activity. Paced to the
+    /// service limit of 2 calls per second per region.
+    #[arg(long, global = true)]
+    pub lookup_events: bool,
+
     /// An S3-compatible endpoint such as http://127.0.0.1:9000 (path-style addressing is used there).
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,

@@ -43,7 +43,11 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
 }
 
 fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysis> {
-    let listing = source::list(&cfg.sources, &cfg.scope, &cfg.aws)?;
+    let mut listing = source::list(&cfg.sources, &cfg.scope, &cfg.aws)?;
+    if let Some(regions) = &cfg.lookup_events {
+        let batches = source::lookup::collect(regions, cfg.aws.profile.as_deref(), cfg.window)?;
+        listing.fetched.extend(batches.into_iter().map(|b| (b.object, b.ndjson)));
+    }
     let out = pipeline::run(listing, cfg.window, cfg.threads, retain)?;
     let invalid_records = out.facts.invalid_records;
     let outside_window = out.facts.outside_window;

@@ -44,6 +44,8 @@ pub struct Config {
     /// Accounts, regions and time window, for pruning trail layouts.
     pub scope: Scope,
     pub aws: S3Options,
+    /// Read the LookupEvents API in these regions (empty: the configured region).
+    pub lookup_events: Option<Vec<String>>,
     pub strict: bool,
     pub threads: Option<usize>,
     pub format: Format,
@@ -55,7 +57,10 @@ impl Config {
     /// Resolves the command line and the config file. `stdout_is_terminal` picks the default format.
     pub fn resolve(cli: Cli, stdout_is_terminal: bool) -> Result<Config> {
         let (file, config_dir) = load_file(cli.input.config.as_deref())?;
-        let sources: Vec<SourceSpec> = if !cli.input.source.is_empty() {
+        let sources: Vec<SourceSpec> = if cli.input.lookup_events && cli.input.source.is_empty() {
+            // The API alone is a source: trailscan.toml's default sources are not added to it.
+            Vec::new()
+        } else if !cli.input.source.is_empty() {
             cli.input.source.iter().map(|s| SourceSpec::parse(s)).collect::<Result<_>>()?
         } else if !file.source.is_empty() {
             let dir = config_dir.unwrap_or_default();
@@ -116,6 +121,7 @@ impl Config {
             command: cli.command,
             sources,
             window,
+            lookup_events: cli.input.lookup_events.then(|| cli.input.region.clone()),
             scope: Scope { accounts: cli.input.account, regions: cli.input.region.clone(), window },
             aws: S3Options {
                 profile: cli.input.profile,

@@ -72,6 +72,24 @@ impl Progress {
         }
     }
 
+    /// A spinner with a message, for work whose size is not known in advance.
+    pub fn spinner() -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Progress { bar }
+    }
+
+    pub fn message(&self, msg: &str) {
+        if !self.bar.is_hidden() {
+            self.bar.set_message(sanitize(msg).into_owned());
+        }
+    }
+
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }

@@ -34,7 +34,7 @@ pub fn run(
     threads: Option<usize>,
     retain: Option<&Retain>,
 ) -> anyhow::Result<Output> {
-    let Listing { objects, set_aside, s3 } = listing;
+    let Listing { objects, set_aside, s3, fetched } = listing;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = threads {
         pool = pool.num_threads(n);
@@ -73,6 +73,20 @@ pub fn run(
             .fold(Output::default, fold)
             .reduce(Output::default, reduce)
     });
+    if !fetched.is_empty() {
+        let from_memory = pool.install(|| {
+            fetched
+                .par_iter()
+                .map_init(Worker::default, |w, (obj, bytes)| {
+                    let result = w.process_bytes(obj, bytes, window, retain);
+                    tick(obj.size, result.0.records);
+                    result
+                })
+                .fold(Output::default, fold)
+                .reduce(Output::default, reduce)
+        });
+        out = reduce(out, from_memory);
+    }
     if let Some(client) = s3 {
         let (tx, rx) = crossbeam_channel::bounded::<(ObjectRef, Result<Vec<u8>, String>)>(
             2 * crate::source::s3::FETCH_CONCURRENCY,

@@ -9,6 +9,8 @@ mod hostile;
 mod inputs;
 /// Each linking rule of the correlator.
 mod linking;
+/// The LookupEvents API against a CloudTrail stand-in on 127.0.0.1.
+mod lookup;
 /// Real third-party CloudTrail data from ../shared/data/real.
 mod real_data;
 /// S3 sources against a real S3-compatible server on 127.0.0.1.

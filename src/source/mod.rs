@@ -4,6 +4,7 @@
 
 pub mod disk;
 pub mod layout;
+pub mod lookup;
 pub mod s3;
 
 use std::path::PathBuf;
@@ -33,7 +34,15 @@ impl SourceSpec {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Location {
     Disk(PathBuf),
-    S3 { bucket: String, key: String },
+    S3 {
+        bucket: String,
+        key: String,
+    },
+    /// The events of one LookupEvents query, already fetched.
+    Lookup {
+        region: String,
+        query: String,
+    },
 }
 
 /// One input file or object to read.
@@ -109,6 +118,8 @@ pub struct Listing {
     pub objects: Vec<ObjectRef>,
     pub set_aside: Vec<FileReport>,
     pub s3: Option<s3::S3>,
+    /// Inputs whose bytes are already in memory (LookupEvents results).
+    pub fetched: Vec<(ObjectRef, Vec<u8>)>,
 }
 
 /// Lists every input under the sources, sorted, pruned to the scope where a path follows the trail layout.
@@ -141,5 +152,5 @@ pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) 
     objects.dedup_by(|a, b| a.location == b.location);
     set_aside.sort();
     set_aside.dedup();
-    Ok(Listing { objects, set_aside, s3: client })
+    Ok(Listing { objects, set_aside, s3: client, fetched: Vec::new() })
 }
