@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""trailscan's benchmark: whole-process timings on a generated organisation trail, side by side with the cost
+of just decompressing the same files and with the tools people use today (jq, DuckDB).
+
+    python3 bench/bench.py                 # 1M records (~1.4 GB JSON), 5 runs each, writes BENCHMARKS.md
+    python3 bench/bench.py --records 20000 --runs 1 --no-write   # the CI smoke run
+
+Needs: a release build (the script runs cargo), GNU time, gzip, jq, and the duckdb Python package
+(`apt-get install time jq`, `pip install duckdb`). Peer scripts come from ../shared/bench/peers/.
+Each figure is the median of --runs runs, after one warm-up run that fills the page cache."""
+import argparse, os, platform, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+PEERS = os.path.join(ROOT, "..", "shared", "bench", "peers")
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, **kw)
+
+
+def measure(cmd, runs):
+    """Median wall seconds, user+sys seconds and peak RSS (MB, largest process) of `cmd` over `runs` runs."""
+    subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm-up
+    walls, cpus, rss = [], [], []
+    for _ in range(runs):
+        with tempfile.NamedTemporaryFile("r") as t:
+            start = time.perf_counter()
+            p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", t.name, "sh", "-c", cmd],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            walls.append(time.perf_counter() - start)
+            if p.returncode not in (0, 1):
+                sys.exit(f"bench: {cmd!r} exited {p.returncode}")
+            u, s, m = t.read().split()[-3:]
+            cpus.append(float(u) + float(s))
+            rss.append(int(m) / 1024)
+    return statistics.median(walls), statistics.median(cpus), statistics.median(rss)
+
+
+def json_bytes(corpus):
+    out = subprocess.run(f"find {corpus} -name '*.json.gz' -print0 | xargs -0 cat | gzip -dc | wc -c",
+                         shell=True, check=True, capture_output=True, text=True)
+    return int(out.stdout.strip())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--corpus", default=os.path.join(tempfile.gettempdir(), "trailscan-bench"))
+    ap.add_argument("--no-write", action="store_true", help="print the table, do not update BENCHMARKS.md")
+    ap.add_argument("--skip-peers", action="store_true", help="skip jq and DuckDB (slow)")
+    ap.add_argument("--skip-double", action="store_true", help="skip the doubled corpus")
+    a = ap.parse_args()
+
+    sh(f"cd {ROOT} && cargo build --release -q --bin trailscan --bin trailscan-gen")
+    ts = os.path.join(TARGET, "release", "trailscan")
+    gen = os.path.join(TARGET, "release", "trailscan-gen")
+
+    def corpus(n):
+        path = f"{a.corpus}-{n}"
+        if not os.path.exists(os.path.join(path, "AWSLogs")):
+            sh(f"{gen} --out {path} --records {n} --seed 1")
+        return path
+
+    c1 = corpus(a.records)
+    mb = json_bytes(c1) / 1e6
+    gz_mb = int(subprocess.run(f"find {c1} -name '*.json.gz' -print0 | xargs -0 cat | wc -c", shell=True,
+                               capture_output=True, text=True).stdout) / 1e6
+    files = int(subprocess.run(f"find {c1} -name '*.json.gz' | wc -l", shell=True, capture_output=True,
+                               text=True).stdout)
+    rows = []
+
+    def add(name, cmd, corpus_mb=mb, threads=2):
+        wall, cpu, rss = measure(cmd, a.runs)
+        rows.append((name, wall, cpu, rss, corpus_mb / wall / threads, cmd))
+        print(f"{name:45} {wall:8.2f} s  cpu {cpu:7.2f} s  rss {rss:7.0f} MB", flush=True)
+        return wall
+
+    t2 = add("trailscan sessions (2 threads)", f"{ts} sessions -s {c1} -f csv -o /dev/null --threads 2")
+    t1 = add("trailscan sessions (1 thread)", f"{ts} sessions -s {c1} -f csv -o /dev/null --threads 1", threads=1)
+    gz = add("gzip -dc only, 2 processes", f"find {c1} -name '*.json.gz' -print0 | xargs -0 -P2 -n 64 gzip -dc > /dev/null")
+    if not a.skip_peers:
+        jq = add("jq: assumptions of one role", f"sh {PEERS}/jq_who_assumed.sh {c1} Team1 > /dev/null", threads=1)
+        dd = add("DuckDB: who-became-what", f"python3 {PEERS}/duckdb_who_became_what.py {c1} > /dev/null")
+    if not a.skip_double:
+        c2 = corpus(2 * a.records)
+        add("trailscan sessions, corpus doubled", f"{ts} sessions -s {c2} -f csv -o /dev/null --threads 2", corpus_mb=2 * mb)
+
+    table = ["| run | wall s (median) | user+sys s | peak RSS MB | MB/s of JSON per core |", "|---|---:|---:|---:|---:|"]
+    for name, wall, cpu, rss, rate, _ in rows:
+        table.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {rate:.0f} |")
+    ratios = [f"- trailscan / gzip-only wall time: **{t2 / gz:.2f}×** (target ≤ 1.0×)",
+              f"- speed-up from 1 to 2 threads: **{t1 / t2:.2f}×** (target ≥ 1.8×)"]
+    if not a.skip_peers:
+        ratios += [f"- jq pipeline / trailscan: **{jq / t2:.1f}×** (target ≥ 20×)",
+                   f"- DuckDB / trailscan: **{dd / t2:.1f}×** (target ≥ 50×)"]
+    rss_rows = {r[0]: r[3] for r in rows}
+    if "trailscan sessions, corpus doubled" in rss_rows:
+        ratios.append(f"- peak RSS doubled corpus / corpus: **{rss_rows['trailscan sessions, corpus doubled'] / rss_rows['trailscan sessions (2 threads)']:.2f}×** (target < 1.5×)")
+    cmds = "\n".join(f"    {name}: {cmd}" for name, *_, cmd in rows)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
+    text = "\n".join([
+        f"Corpus: `trailscan-gen --records {a.records} --seed 1`: {files} files, {gz_mb:.0f} MB gzipped, {mb:.0f} MB of JSON.",
+        f"Machine: {machine}. Median of {a.runs} runs after a warm-up (page cache warm).", "",
+        *table, "", *ratios, "", "Commands:", "", cmds, ""])
+    print(text)
+    if not a.no_write:
+        path = os.path.join(ROOT, "BENCHMARKS.md")
+        head = open(path).read().split("<!-- results -->")[0] if os.path.exists(path) else "# Benchmarks\n\n"
+        with open(path, "w") as f:
+            f.write(head + "<!-- results -->\n" + text)
+
+
+if __name__ == "__main__":
+    main()
