@@ -70,8 +70,18 @@ impl Session {
         self.switch.as_ref().and_then(|s| s.user_agent.as_deref()).or(self.assumption.user_agent.as_deref())
     }
 
+    /// The caller's account. Services, SAML and OIDC subjects have none of their own: they act through the
+    /// identity provider of the role's account (or, for services, in the role's account), so that is theirs.
     pub fn caller_account(&self) -> Option<&str> {
         let c = &self.assumption.caller;
+        if matches!(c.kind.as_deref(), Some("AWSService") | Some("SAMLUser") | Some("WebIdentityUser")) {
+            return self
+                .assumption
+                .provider
+                .as_deref()
+                .and_then(crate::extract::account_of)
+                .or_else(|| self.role_account());
+        }
         c.account_id
             .as_deref()
             .or_else(|| c.arn.as_deref().and_then(crate::extract::account_of))
