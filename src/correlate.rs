@@ -676,3 +676,106 @@ fn finish_activity(act: Activity) -> SessionActivity {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::TimeWindow;
+
+    fn facts(records: &[String]) -> Facts {
+        let mut f = Facts::default();
+        for r in records {
+            let rec: crate::record::Record = serde_json::from_str(r).unwrap();
+            f.add(&rec, TimeWindow::default());
+        }
+        f
+    }
+
+    fn assume(id: &str, at: &str, caller: &str, session: &str, key: &str) -> String {
+        format!(
+            r#"{{"eventID":"{id}","eventTime":"{at}","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","userIdentity":{caller},
+            "requestParameters":{{"roleArn":"arn:aws:iam::1:role/R","roleSessionName":"{session}"}},
+            "responseElements":{{"credentials":{{"accessKeyId":"{key}"}},"assumedRoleUser":{{"arn":"arn:aws:sts::1:assumed-role/R/{session}"}}}}}}"#
+        )
+    }
+
+    fn used(id: &str, at: &str, session: &str, key: &str, created: &str) -> String {
+        format!(
+            r#"{{"eventID":"{id}","eventTime":"{at}","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"1.1.1.1",
+            "userIdentity":{{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/{session}","accessKeyId":"{key}",
+            "sessionContext":{{"attributes":{{"creationDate":"{created}"}}}}}}}}"#
+        )
+    }
+
+    const SERVICE: &str = r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#;
+    const USER: &str = r#"{"type":"IAMUser","arn":"arn:aws:iam::1:user/u","accessKeyId":"AKIAU"}"#;
+
+    fn counts(s: &Sessions) -> Vec<(String, usize)> {
+        s.sessions.iter().map(|x| (x.assumption.event_id.clone(), x.activity.marks.len())).collect()
+    }
+
+    #[test]
+    fn linking_rules() {
+        // (name, records, expected (event id, event count) per session in order)
+        let t0 = "2026-11-20T10:00:00Z";
+        let cases: Vec<(&str, Vec<String>, Vec<(&str, usize)>)> = vec![
+            (
+                "three keys for one instance in one second: each call goes to its key's session",
+                vec![
+                    assume("a", t0, SERVICE, "i-1", "ASIAK1"),
+                    assume("b", t0, SERVICE, "i-1", "ASIAK2"),
+                    assume("c", t0, SERVICE, "i-1", "ASIAK3"),
+                    used("u1", "2026-11-20T10:01:00Z", "i-1", "ASIAK2", t0),
+                    used("u2", "2026-11-20T10:02:00Z", "i-1", "ASIAK2", t0),
+                    used("u3", "2026-11-20T10:02:00Z", "i-1", "ASIAK3", t0),
+                ],
+                vec![("a", 0), ("b", 2), ("c", 1)],
+            ),
+            (
+                "a recycled key: the creation time picks the session",
+                vec![
+                    assume("a", t0, USER, "s", "ASIASAME"),
+                    assume("b", "2026-11-20T15:00:00Z", USER, "s", "ASIASAME"),
+                    used("u1", "2026-11-20T15:01:00Z", "s", "ASIASAME", "2026-11-20T15:00:00Z"),
+                ],
+                vec![("a", 0), ("b", 1)],
+            ),
+            (
+                "a key no assumption issued, with a session ARN and start that match: the console rule",
+                vec![
+                    assume("a", t0, USER, "s", "ASIAISSUED"),
+                    used("u1", "2026-11-20T10:01:00Z", "s", "ASIACONSOLE", t0),
+                ],
+                vec![("a", 1)],
+            ),
+            (
+                "duplicates count once",
+                vec![
+                    assume("a", t0, USER, "s", "ASIAD"),
+                    used("u1", "2026-11-20T10:01:00Z", "s", "ASIAD", t0),
+                    used("u1", "2026-11-20T10:01:00Z", "s", "ASIAD", t0),
+                ],
+                vec![("a", 1)],
+            ),
+        ];
+        for (name, records, want) in cases {
+            let got = counts(&correlate(facts(&records)));
+            let want: Vec<(String, usize)> = want.into_iter().map(|(id, n)| (id.to_owned(), n)).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_parent_must_start_before_its_child() {
+        // The "parent" key is only issued after the child assumption: no link, and no cycle.
+        let child_caller = r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/p","accessKeyId":"ASIAP",
+            "sessionContext":{"attributes":{"creationDate":"2026-11-20T11:00:00Z"}}}"#;
+        let s = correlate(facts(&[
+            assume("child", "2026-11-20T10:00:00Z", child_caller, "c", "ASIAC"),
+            assume("parent", "2026-11-20T11:00:00Z", USER, "p", "ASIAP"),
+        ]));
+        let child = s.sessions.iter().find(|x| x.assumption.event_id == "child").unwrap();
+        assert_eq!(child.parent, None);
+        assert_eq!(child.chain_depth, 2, "an AssumedRole caller is a session even when its own assumption is unseen");
+    }
+}
