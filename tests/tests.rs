@@ -3,6 +3,8 @@
 
 mod util;
 
+/// The benchmark corpus generator, smoke-run.
+mod corpus;
 /// Hostile field values in every output format.
 mod hostile;
 /// Input shapes, bad input, determinism, configuration.
