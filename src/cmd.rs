@@ -120,10 +120,19 @@ fn status(cfg: &Config, a: &Analysis, found: bool, lookup: bool) -> ExitCode {
 fn emit(cfg: &Config, df: &mut polars::prelude::DataFrame, table_columns: &[&str]) -> Result<()> {
     match &cfg.output {
         Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+            // Write beside the target and rename, so a failed or interrupted run never leaves half a report.
+            let tmp = path.with_file_name(format!(
+                ".{}.trailscan-tmp",
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            ));
+            let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", path.display()))?;
             let mut w = std::io::BufWriter::new(file);
-            write::write(df, cfg.format, table_columns, &mut w)?;
-            w.flush()?;
+            let written = write::write(df, cfg.format, table_columns, &mut w).and_then(|_| Ok(w.flush()?));
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e.context(format!("cannot write {}", path.display())));
+            }
+            std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => {
             let stdout = std::io::stdout();

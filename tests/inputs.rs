@@ -215,3 +215,36 @@ fn config_file_names_default_sources_relative_to_itself() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("trailscan.toml is not valid"), "{}", bad.stderr);
 }
+
+#[test]
+fn output_file_and_closed_pipes() {
+    let w = Workdir::new();
+    w.trail("a.json.gz", &story());
+    let r = w.run(&["sessions", "-s", ".", "-f", "json", "-o", "out.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(w.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(std::fs::read_dir(w.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("trailscan-tmp")));
+    let bad = w.run(&["sessions", "-s", ".", "-o", "no/such/dir/out.csv"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("cannot write no/such/dir/out.csv"), "{}", bad.stderr);
+
+    // A reader that stops early (`| head -1`) is not an error.
+    let out = std::process::Command::new("sh")
+        .current_dir(w.path())
+        .arg("-c")
+        .arg(format!(
+            "'{}' sessions -s . -f csv --since 2026-01-01 2>err.txt | head -c 10 >/dev/null; echo ${{PIPESTATUS:-}}",
+            env!("CARGO_BIN_EXE_trailscan")
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = std::fs::read_to_string(w.path().join("err.txt")).unwrap();
+    assert!(!err.contains("error"), "{err}");
+}
