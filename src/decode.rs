@@ -92,6 +92,8 @@ pub enum DecodeError {
     TooLarge,
     TruncatedJson(String),
     TooDeep,
+    /// Not valid UTF-8, at this byte offset.
+    InvalidUtf8(usize),
     InvalidJson(String),
 }
 
@@ -113,6 +115,7 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::TruncatedJson(e) => write!(f, "truncated JSON: {e}"),
             DecodeError::TooDeep => f.write_str("JSON nested too deeply (more than 128 levels)"),
+            DecodeError::InvalidUtf8(at) => write!(f, "not valid UTF-8 (first bad byte at offset {at})"),
             DecodeError::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
         }
     }
@@ -129,6 +132,7 @@ impl DecodeError {
             DecodeError::TooLarge => "too large",
             DecodeError::TruncatedJson(_) => "truncated JSON",
             DecodeError::TooDeep => "nested too deeply",
+            DecodeError::InvalidUtf8(_) => "invalid UTF-8",
             DecodeError::InvalidJson(_) => "invalid JSON",
         }
     }
@@ -200,7 +204,9 @@ pub fn decode_json(text: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) 
         scan.shape = Shape::Ndjson;
         return decode_lines(body, scan, sink);
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // Validate UTF-8 once, with SIMD, and parse from `&str`: serde_json then skips its per-string check.
+    let text = utf8(body)?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let mut events = Events { scan: &mut *scan, sink: &mut *sink };
     Find { events: &mut events, depth: 0 }.deserialize(&mut de).map_err(DecodeError::from_json)?;
     if de.end().is_ok() {
@@ -208,7 +214,11 @@ pub fn decode_json(text: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) 
     }
     // Several JSON documents one after another (pretty-printed objects, say): the first is done, read the rest.
     scan.shape = Shape::Concatenated;
-    decode_concatenated(body, scan, sink)
+    decode_concatenated(text, scan, sink)
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
+    simdutf8::compat::from_utf8(bytes).map_err(|e| DecodeError::InvalidUtf8(e.valid_up_to()))
 }
 
 /// NDJSON: more than one line, and the first line is a complete JSON value on its own. A CloudTrail
@@ -228,7 +238,14 @@ fn decode_lines(body: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> 
         if trim_start(line).is_empty() {
             continue;
         }
-        let mut de = serde_json::Deserializer::from_slice(line);
+        let line = match utf8(line) {
+            Ok(l) => l,
+            Err(e) => {
+                scan.note_bad(format!("line {}: {e}", n + 1));
+                continue;
+            }
+        };
+        let mut de = serde_json::Deserializer::from_str(line);
         let mut events = Events { scan: &mut *scan, sink: &mut *sink };
         let res = Find { events: &mut events, depth: 1 }.deserialize(&mut de).and_then(|_| de.end());
         if let Err(e) = res {
@@ -238,8 +255,8 @@ fn decode_lines(body: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> 
     Ok(())
 }
 
-fn decode_concatenated(body: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> Result<(), DecodeError> {
-    let stream = serde_json::Deserializer::from_slice(body).into_iter::<&serde_json::value::RawValue>();
+fn decode_concatenated(body: &str, scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> Result<(), DecodeError> {
+    let stream = serde_json::Deserializer::from_str(body).into_iter::<&serde_json::value::RawValue>();
     for value in stream.skip(1) {
         let value = value.map_err(DecodeError::from_json)?;
         let mut de = serde_json::Deserializer::from_str(value.get());
@@ -521,7 +538,7 @@ mod tests {
         );
         let (res, seen) = names(deep_in_record.as_bytes());
         assert_eq!((res.unwrap().events, seen.len()), (1, 1));
-        assert!(matches!(names(b"{\"Records\":[{\"eventName\":\"\xff\xfe\"}]}").0, Err(DecodeError::InvalidJson(_))));
+        assert_eq!(names(b"{\"Records\":[{\"eventName\":\"\xff\xfe\"}]}").0.unwrap_err(), DecodeError::InvalidUtf8(26));
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn bad_files_are_named_counted_and_cost_only_themselves() {
         ("text-as.json.gz", "not JSON or gzip"),
         ("invalid.json", "invalid JSON"),
         ("empty.json", "empty file"),
-        ("badutf8.json", "invalid JSON"),
+        ("badutf8.json", "not valid UTF-8"),
         ("deep.json", "truncated JSON"),
         ("types.json", "no readable events"),
     ] {

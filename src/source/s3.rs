@@ -87,7 +87,11 @@ impl S3 {
     pub fn list(&mut self, bucket: &str, prefix: &str, scope: &Scope) -> Result<Vec<ObjectRef>> {
         self.for_bucket(bucket)?;
         let client = self.client.clone();
-        let keys = self.rt.block_on(walk(client, bucket.to_owned(), prefix.to_owned(), scope.clone()))?;
+        let spinner = crate::messages::Progress::spinner();
+        spinner.message(&format!("listing s3://{bucket}/{prefix}"));
+        let keys = self.rt.block_on(walk(client, bucket.to_owned(), prefix.to_owned(), scope.clone()));
+        spinner.finish();
+        let keys = keys?;
         Ok(keys
             .into_iter()
             .filter(|(key, _)| scope.wants_path(key))
