@@ -3,6 +3,8 @@
 
 mod util;
 
+/// The detections: `flags`, the flags column, --fail-on, --baseline-until, [detect] settings.
+mod detect;
 /// Hostile field values in every output format.
 mod hostile;
 /// Input shapes, bad input, determinism, configuration.
