@@ -21,6 +21,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub detect: DetectArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +52,11 @@ pub enum Command {
         /// An issued access key id, a session ARN, or the event id shown in the `event_id` column.
         id: String,
     },
+    /// Findings: sessions and principals that the detection rules flag (credentials used from another
+    /// network, role enumeration, untrusted outside accounts, long chains, first-seen assumptions, sensitive
+    /// roles without MFA, privileged actions, bursts of denials, service roles assumed by people). Rules and
+    /// their settings ([detect] in trailscan.toml) are described in the README.
+    Flags,
 }
 
 /// Where to read and which events to keep.
@@ -122,4 +130,24 @@ pub enum FormatArg {
     Csv,
     Json,
     Ndjson,
+}
+
+/// Detections: on every command.
+#[derive(Debug, Args, Default)]
+pub struct DetectArgs {
+    /// Exit with status 3 when a finding of this severity or higher exists (after suppressions).
+    #[arg(long, global = true, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<SeverityArg>,
+
+    /// Assumptions before TIME train the first-seen-assumption baseline, and no finding whose evidence
+    /// starts before TIME is reported. RFC 3339, a date, or a duration before now (7d).
+    #[arg(long, global = true, value_name = "TIME")]
+    pub baseline_until: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Low,
+    Medium,
+    High,
 }

@@ -1,11 +1,13 @@
-//! Commands: one function per subcommand, each `inputs → pipeline → correlate → report → write`. The run
-//! summary and the exit status are decided here.
+//! Commands: one function per subcommand, each `inputs → pipeline → correlate → detect → report → write`.
+//! The run summary and the exit status are decided here.
 
 use crate::cli::Command;
 use crate::config::{Config, Format};
 use crate::correlate::{correlate, Session, Sessions};
-use crate::extract::{account_of, role_name, EventRow};
+use crate::detect::{self, Detection};
+use crate::extract::{account_of, EventRow};
 use crate::messages;
+use crate::pattern::Pattern;
 use crate::pipeline::{self, Retain};
 use crate::report;
 use crate::source::{self, FileReport, Status};
@@ -21,6 +23,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_NOTHING_FOUND: u8 = 1;
 /// An error, or (with `--strict`) an input that could not be read.
 pub const EXIT_ERROR: u8 = 2;
+/// `--fail-on SEVERITY`: a finding at or above SEVERITY exists. An error (2) outranks it, and it outranks
+/// "nothing found" (1), so a security gate is never masked by an empty lookup.
+pub const EXIT_FINDINGS: u8 = 3;
 
 /// What a run read and rebuilt.
 struct Analysis {
@@ -29,6 +34,8 @@ struct Analysis {
     retained: Vec<EventRow>,
     invalid_records: u64,
     outside_window: u64,
+    /// The findings (empty on a timeline's second pass, which detects nothing).
+    detection: Detection,
 }
 
 pub fn run(cfg: Config) -> Result<ExitCode> {
@@ -39,6 +46,7 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
             sessions(&cfg, role.as_deref(), principal.as_deref(), &cfg.scope.accounts)
         }
         Command::Session { id } => session(&cfg, id),
+        Command::Flags => flags(&cfg),
     }
 }
 
@@ -52,7 +60,12 @@ fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysi
     let invalid_records = out.facts.invalid_records;
     let outside_window = out.facts.outside_window;
     let sessions = correlate(out.facts);
-    let a = Analysis { sessions, files: out.files, retained: out.retained, invalid_records, outside_window };
+    // Detection runs once per run: on the main pass, not on a timeline's second pass (`retain`).
+    let detection = match retain {
+        None => detect::detect(&sessions, &cfg.detect, None),
+        Some(_) => Detection::default(),
+    };
+    let a = Analysis { sessions, files: out.files, retained: out.retained, invalid_records, outside_window, detection };
     if !quiet {
         messages::summary(&summary_lines(&a));
     }
@@ -101,15 +114,43 @@ fn summary_lines(a: &Analysis) -> Vec<String> {
         format!("trailscan: files: {read} read, {skipped} skipped{skipped_why}, {failed} failed{failed_why}"),
         records,
         sessions,
+        findings_line(&a.detection),
     ]
 }
 
-/// The exit status for a run whose output was written: `--strict` makes unreadable inputs an error.
+fn findings_line(d: &Detection) -> String {
+    let mut line = format!("trailscan: findings: {}", d.findings.len());
+    let by: Vec<String> = [detect::Severity::High, detect::Severity::Medium, detect::Severity::Low]
+        .iter()
+        .map(|&sev| (sev, d.findings.iter().filter(|f| f.severity == sev).count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(sev, n)| format!("{n} {}", sev.name()))
+        .collect();
+    if !by.is_empty() {
+        line.push_str(&format!(" ({})", by.join(", ")));
+    }
+    if d.suppressed > 0 {
+        line.push_str(&format!("; {} suppressed by [[detect.suppress]]", d.suppressed));
+    }
+    if !d.findings.is_empty() {
+        line.push_str("; `trailscan flags` lists them");
+    }
+    line
+}
+
+/// The exit status for a run whose output was written: `--strict` makes unreadable inputs an error, and
+/// `--fail-on` makes findings one.
 fn status(cfg: &Config, a: &Analysis, found: bool, lookup: bool) -> ExitCode {
     let failed = a.files.iter().filter(|f| f.status == Status::Failed).count();
     if cfg.strict && failed > 0 {
         messages::warn(&format!("--strict: {failed} input file(s) could not be read"));
         return ExitCode::from(EXIT_ERROR);
+    }
+    if let Some(level) = cfg.fail_on {
+        if a.detection.reaches(level) {
+            messages::warn(&format!("--fail-on {}: a finding of that severity or higher exists", level.name()));
+            return ExitCode::from(EXIT_FINDINGS);
+        }
     }
     if lookup && !found {
         return ExitCode::from(EXIT_NOTHING_FOUND);
@@ -143,62 +184,26 @@ fn emit(cfg: &Config, df: &mut polars::prelude::DataFrame, table_columns: &[&str
     Ok(())
 }
 
-/// A name, ARN or glob matcher, case-insensitive (IAM names are unique regardless of case).
-struct Pattern {
-    glob: Option<globset::GlobMatcher>,
-    exact: String,
-}
-
-impl Pattern {
-    fn new(p: &str) -> Result<Self> {
-        let glob = if p.contains(['*', '?', '[']) {
-            Some(
-                globset::GlobBuilder::new(p)
-                    .case_insensitive(true)
-                    .literal_separator(false)
-                    .build()
-                    .with_context(|| format!("{p:?} is not a valid glob"))?
-                    .compile_matcher(),
-            )
-        } else {
-            None
-        };
-        Ok(Pattern { glob, exact: p.to_lowercase() })
-    }
-
-    fn matches(&self, candidate: &str) -> bool {
-        match &self.glob {
-            Some(g) => g.is_match(candidate),
-            None => candidate.to_lowercase() == self.exact,
-        }
-    }
-
-    /// Matches a role by ARN, by name, or by path and name.
-    fn matches_role(&self, role_arn: &str) -> bool {
-        let path_and_name = role_arn.split_once(":role/").map(|(_, r)| r).unwrap_or(role_arn);
-        self.matches(role_arn) || self.matches(role_name(role_arn)) || self.matches(path_and_name)
-    }
-
-    /// Matches a principal string by itself or by its last `/` or `:` segment (a user or session name).
-    fn matches_principal(&self, p: &str) -> bool {
-        let tail = p.rsplit(['/', ':']).next().unwrap_or(p);
-        self.matches(p) || self.matches(tail)
-    }
-}
-
 fn role_of(s: &Session) -> Option<&str> {
     s.assumption.role_arn.as_deref()
+}
+
+/// The `flags` column of the sessions table for the sessions at `rows`.
+fn row_flags(a: &Analysis, rows: &[usize]) -> Vec<Option<String>> {
+    let by_session = a.detection.flags_by_session(a.sessions.sessions.len());
+    rows.iter().map(|&i| (!by_session[i].is_empty()).then(|| by_session[i].join(";"))).collect()
 }
 
 fn who_assumed(cfg: &Config, role: &str) -> Result<ExitCode> {
     let pat = Pattern::new(role)?;
     let a = analyse(cfg, None, false)?;
     let all = &a.sessions.sessions;
-    let rows: Vec<&Session> = all.iter().filter(|s| role_of(s).is_some_and(|r| pat.matches_role(r))).collect();
+    let idx: Vec<usize> = (0..all.len()).filter(|&i| role_of(&all[i]).is_some_and(|r| pat.matches_role(r))).collect();
+    let rows: Vec<&Session> = idx.iter().map(|&i| &all[i]).collect();
     if rows.is_empty() {
         messages::warn(&format!("no assumption of a role matching {role:?} in the input"));
     }
-    let mut df = report::sessions_frame(&rows, all)?;
+    let mut df = report::sessions_frame(&rows, all, &row_flags(&a, &idx))?;
     emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
     Ok(status(cfg, &a, !rows.is_empty(), true))
 }
@@ -222,24 +227,29 @@ fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts:
     let principal = principal.map(Pattern::new).transpose()?;
     let a = analyse(cfg, None, false)?;
     let all = &a.sessions.sessions;
-    let rows: Vec<&Session> = all
-        .iter()
-        .filter(|s| role.as_ref().is_none_or(|p| role_of(s).is_some_and(|r| p.matches_role(r))))
-        .filter(|s| {
-            principal
+    let keep = |s: &Session| {
+        role.as_ref().is_none_or(|p| role_of(s).is_some_and(|r| p.matches_role(r)))
+            && principal
                 .as_ref()
                 .is_none_or(|p| p.matches_principal(&s.source_principal) || p.matches_principal(&s.origin_principal))
-        })
-        .filter(|s| {
-            accounts.is_empty()
+            && (accounts.is_empty()
                 || accounts
                     .iter()
-                    .any(|acct| s.role_account() == Some(acct.as_str()) || s.caller_account() == Some(acct.as_str()))
-        })
-        .collect();
-    let mut df = report::sessions_frame(&rows, all)?;
+                    .any(|acct| s.role_account() == Some(acct.as_str()) || s.caller_account() == Some(acct.as_str())))
+    };
+    let idx: Vec<usize> = (0..all.len()).filter(|&i| keep(&all[i])).collect();
+    let rows: Vec<&Session> = idx.iter().map(|&i| &all[i]).collect();
+    let mut df = report::sessions_frame(&rows, all, &row_flags(&a, &idx))?;
     emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
     Ok(status(cfg, &a, !rows.is_empty(), false))
+}
+
+/// Every finding, one row each.
+fn flags(cfg: &Config) -> Result<ExitCode> {
+    let a = analyse(cfg, None, false)?;
+    let mut df = report::flags_frame(&a.detection.findings)?;
+    emit(cfg, &mut df, &report::FLAG_TABLE_COLUMNS)?;
+    Ok(status(cfg, &a, true, false))
 }
 
 /// Finds the session an id names: an event id, an issued access key, or a session ARN.

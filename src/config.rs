@@ -1,8 +1,11 @@
 //! Config: what the user typed plus `trailscan.toml`, resolved once into plain values before any work.
 //! This is the only module that reads clap types; everything downstream sees [`Config`].
 
-use crate::cli::{Cli, Command, FormatArg};
+use crate::cli::{Cli, Command, FormatArg, SeverityArg};
+use crate::detect::{self, BurstLimits, Severity};
 use crate::extract::TimeWindow;
+use crate::net::{AwsRanges, Cidr, Granularity};
+use crate::pattern::Pattern;
 use crate::source::layout::Scope;
 use crate::source::s3::S3Options;
 use crate::source::SourceSpec;
@@ -23,7 +26,72 @@ pub struct FileConfig {
     pub source: Vec<String>,
     /// Rule settings; read by the detections.
     #[serde(default)]
-    pub detect: Option<toml::Table>,
+    pub detect: Option<DetectFile>,
+}
+
+/// `[detect]` of `trailscan.toml`, as written. Resolved into [`detect::Settings`] by [`resolve_detect`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectFile {
+    /// Accounts outside the organisation allowed to assume its roles.
+    #[serde(default)]
+    pub trusted_accounts: Vec<String>,
+    /// Role names, ARNs or globs; replaces the default list.
+    pub sensitive_roles: Option<Vec<String>>,
+    pub max_chain_depth: Option<u32>,
+    /// Networks whose use of any credentials is never `credentials-used-elsewhere`.
+    #[serde(default)]
+    pub allow_cidrs: Vec<String>,
+    /// A copy of AWS's `ip-ranges.json`, relative to the config file.
+    pub aws_ip_ranges: Option<PathBuf>,
+    #[serde(default, rename = "credentials-used-elsewhere")]
+    pub credentials_used_elsewhere: ElsewhereFile,
+    #[serde(default, rename = "role-enumeration")]
+    pub role_enumeration: RoleEnumerationFile,
+    #[serde(default, rename = "access-denied-burst")]
+    pub access_denied_burst: DeniedBurstFile,
+    #[serde(default)]
+    pub suppress: Vec<SuppressFile>,
+}
+
+/// `[detect.credentials-used-elsewhere]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElsewhereFile {
+    /// Prefix length at which two IPv4 addresses are one network (default 24).
+    pub ipv4_prefix: Option<u8>,
+    /// Prefix length at which two IPv6 addresses are one network (default 48).
+    pub ipv6_prefix: Option<u8>,
+}
+
+/// `[detect.role-enumeration]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleEnumerationFile {
+    pub failures: Option<usize>,
+    pub roles: Option<usize>,
+    pub window: Option<String>,
+}
+
+/// `[detect.access-denied-burst]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeniedBurstFile {
+    pub errors: Option<usize>,
+    pub window: Option<String>,
+}
+
+/// One `[[detect.suppress]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressFile {
+    /// A rule id, or `*` for every rule.
+    pub rule: String,
+    pub role: Option<String>,
+    pub principal: Option<String>,
+    pub cidr: Option<String>,
+    /// Why: for the people who read the file later. Not used by trailscan.
+    pub reason: Option<String>,
 }
 
 /// Output format, resolved (the terminal default applied).
@@ -51,6 +119,10 @@ pub struct Config {
     pub format: Format,
     pub output: Option<PathBuf>,
     pub file: FileConfig,
+    /// The detections' settings (`[detect]` and `--baseline-until`).
+    pub detect: detect::Settings,
+    /// `--fail-on`: exit with [`crate::cmd::EXIT_FINDINGS`] when a finding at or above it exists.
+    pub fail_on: Option<Severity>,
 }
 
 impl Config {
@@ -105,6 +177,33 @@ impl Config {
                 );
             }
         }
+        let baseline_until = cli
+            .detect
+            .baseline_until
+            .as_deref()
+            .map(|s| timefmt::parse_bound(s, now))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("--baseline-until")?;
+        if let (Some(s), Some(b)) = (since, baseline_until) {
+            if b <= s {
+                bail!(
+                    "--baseline-until ({}) is not after --since ({}): no assumption would train the baseline",
+                    timefmt::format_rfc3339(b),
+                    timefmt::format_rfc3339(s)
+                );
+            }
+        }
+        let mut file = file;
+        // `aws_ip_ranges` is relative to the config file, like `source`.
+        let config_path = cli.input.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        let detect = resolve_detect(file.detect.take().unwrap_or_default(), config_path.parent(), baseline_until)
+            .with_context(|| format!("[detect] in {}", config_path.display()))?;
+        let fail_on = cli.detect.fail_on.map(|s| match s {
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::High => Severity::High,
+        });
         if cli.input.threads == Some(0) {
             bail!("--threads must be at least 1");
         }
@@ -133,7 +232,134 @@ impl Config {
             format,
             output: cli.output.output,
             file,
+            detect,
+            fail_on,
         })
+    }
+}
+
+/// Turns `[detect]` into the rules' settings: validates every value and says what is wrong and what to write.
+/// `dir` is the config file's folder, which `aws_ip_ranges` is relative to.
+pub fn resolve_detect(f: DetectFile, dir: Option<&Path>, baseline_until: Option<i64>) -> Result<detect::Settings> {
+    let defaults = detect::Settings::default();
+    for a in &f.trusted_accounts {
+        if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("trusted_accounts: {a:?} is not an AWS account id (12 digits, such as \"444455556666\")");
+        }
+    }
+    let sensitive_roles = match &f.sensitive_roles {
+        Some(list) => list.iter().map(|p| Pattern::new(p)).collect::<Result<_>>().context("sensitive_roles")?,
+        None => defaults.sensitive_roles,
+    };
+    let max_chain_depth = f.max_chain_depth.unwrap_or(defaults.max_chain_depth);
+    if max_chain_depth == 0 {
+        bail!("max_chain_depth must be at least 1 (a direct assumption is one hop; the default is 2)");
+    }
+    let allow_cidrs = f
+        .allow_cidrs
+        .iter()
+        .map(|c| Cidr::parse(c))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)
+        .context("allow_cidrs")?;
+    let e = &f.credentials_used_elsewhere;
+    let networks = Granularity {
+        ipv4: e.ipv4_prefix.unwrap_or(defaults.networks.ipv4),
+        ipv6: e.ipv6_prefix.unwrap_or(defaults.networks.ipv6),
+    };
+    if !(8..=32).contains(&networks.ipv4) || !(16..=128).contains(&networks.ipv6) {
+        bail!(
+            "[detect.credentials-used-elsewhere]: ipv4_prefix must be 8 to 32 and ipv6_prefix 16 to 128 \
+             (defaults 24 and 48)"
+        );
+    }
+    let aws_ranges = match &f.aws_ip_ranges {
+        Some(p) => {
+            let path = if p.is_absolute() { p.clone() } else { dir.unwrap_or(Path::new("")).join(p) };
+            let fix = "download it from https://ip-ranges.amazonaws.com/ip-ranges.json";
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("aws_ip_ranges: cannot read {} ({fix})", path.display()))?;
+            Some(
+                AwsRanges::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("aws_ip_ranges: {}: {e} ({fix})", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let r = &f.role_enumeration;
+    let role_enumeration = BurstLimits {
+        min_events: positive(r.failures, defaults.role_enumeration.min_events, "[detect.role-enumeration] failures")?,
+        min_distinct: positive(r.roles, defaults.role_enumeration.min_distinct, "[detect.role-enumeration] roles")?,
+        window: window(r.window.as_deref(), defaults.role_enumeration.window, "[detect.role-enumeration] window")?,
+    };
+    let d = &f.access_denied_burst;
+    let access_denied_burst = BurstLimits {
+        min_events: positive(d.errors, defaults.access_denied_burst.min_events, "[detect.access-denied-burst] errors")?,
+        window: window(
+            d.window.as_deref(),
+            defaults.access_denied_burst.window,
+            "[detect.access-denied-burst] window",
+        )?,
+        ..defaults.access_denied_burst
+    };
+    let mut suppress = Vec::new();
+    for (n, s) in f.suppress.iter().enumerate() {
+        let what = format!("[[detect.suppress]] entry {}", n + 1);
+        let rule = match s.rule.as_str() {
+            "*" => None,
+            r if detect::RULES.iter().any(|(id, _)| *id == r) => Some(r.to_owned()),
+            r => {
+                let ids: Vec<&str> = detect::RULES.iter().map(|(id, _)| *id).collect();
+                bail!("{what}: rule {r:?} is not a rule id; use one of {} or \"*\"", ids.join(", "));
+            }
+        };
+        suppress.push(detect::Suppression {
+            rule,
+            role: s.role.as_deref().map(Pattern::new).transpose().with_context(|| format!("{what}: role"))?,
+            principal: s
+                .principal
+                .as_deref()
+                .map(Pattern::new)
+                .transpose()
+                .with_context(|| format!("{what}: principal"))?,
+            cidr: s
+                .cidr
+                .as_deref()
+                .map(Cidr::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("{what}: cidr"))?,
+        });
+    }
+    Ok(detect::Settings {
+        trusted_accounts: f.trusted_accounts.into_iter().collect(),
+        sensitive_roles,
+        max_chain_depth,
+        allow_cidrs,
+        networks,
+        aws_ranges,
+        role_enumeration,
+        access_denied_burst,
+        suppress,
+        baseline_until,
+    })
+}
+
+fn positive(v: Option<usize>, default: usize, what: &str) -> Result<usize> {
+    match v {
+        Some(0) => bail!("{what} must be at least 1 (the default is {default})"),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
+fn window(v: Option<&str>, default: i64, what: &str) -> Result<i64> {
+    match v {
+        None => Ok(default),
+        Some(s) => match timefmt::parse_duration(s) {
+            Some(d) if d > 0 => Ok(d),
+            _ => bail!("{what}: {s:?} is not a duration; write it as \"90s\", \"15m\" or \"1h\""),
+        },
     }
 }
 

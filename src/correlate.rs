@@ -113,6 +113,8 @@ pub struct SessionActivity {
     pub event_ids: Vec<Box<str>>,
     /// Sorted by time then event id hash; no two share an id.
     pub marks: Vec<Mark>,
+    /// Some call carried `sessionContext.ec2RoleDelivery`: the credentials came from EC2 instance metadata.
+    pub instance_credentials: bool,
 }
 
 impl SessionActivity {
@@ -183,16 +185,33 @@ pub struct LinkStats {
     pub ambiguous_links: u64,
 }
 
+/// Where an IAM user or root called from with credentials that belong to no session (long-term keys,
+/// console sign-ins). The detections use it to tell a person's address from a workload's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAddress {
+    pub address: Box<str>,
+    /// The user's (or root's) ARN.
+    pub principal: Box<str>,
+    /// The hours (Unix seconds / 3600) in which calls came from the address, sorted.
+    pub hours: Vec<i64>,
+    /// The id of the earliest such call whose id was kept.
+    pub event_id: Option<Box<str>>,
+}
+
 /// The result of correlation: sessions ordered by assumption time then event id.
 #[derive(Debug, Default)]
 pub struct Sessions {
     pub sessions: Vec<Session>,
     pub stats: LinkStats,
+    /// The accounts whose logs were read (`recipientAccountId`), sorted.
+    pub accounts: Vec<String>,
+    /// Sorted by address, then principal.
+    pub user_addresses: Vec<UserAddress>,
 }
 
 /// Reconstructs sessions from everything extracted in a run.
 pub fn correlate(facts: Facts) -> Sessions {
-    let Facts { assumptions, switches, activity, mut ids, .. } = facts;
+    let Facts { assumptions, switches, activity, mut ids, accounts, .. } = facts;
     let mut stats = LinkStats::default();
     ids.sort_unstable();
     let all = ids.len() as u64;
@@ -225,6 +244,7 @@ pub fn correlate(facts: Facts) -> Sessions {
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut pending: Vec<Activity> = vec![Activity::default(); sessions.len()];
     let mut unlinked_marks: Vec<u64> = Vec::new();
+    let mut user_addresses = UserAddresses::default();
     for (key, act) in keyed {
         let first = act.marks.iter().map(|m| m.at).min().unwrap_or(0);
         match linker.link(&key, first) {
@@ -233,7 +253,10 @@ pub fn correlate(facts: Facts) -> Sessions {
                 sessions[idx].linked_keys.push(key);
                 pending[idx].absorb(act);
             }
-            None => unlinked_marks.extend(act.marks.iter().filter(|m| !m.is_assumption).map(|m| m.id)),
+            None => {
+                unlinked_marks.extend(act.marks.iter().filter(|m| !m.is_assumption).map(|m| m.id));
+                user_addresses.add(&key, &act);
+            }
         }
     }
     let mut linked_non_assumption = 0u64;
@@ -245,7 +268,50 @@ pub fn correlate(facts: Facts) -> Sessions {
     stats.inferred_sessions = sessions.iter().filter(|s| s.inferred).count() as u64;
     stats.unlinked_events =
         stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
-    Sessions { sessions, stats }
+    Sessions { sessions, stats, accounts: accounts.into_iter().collect(), user_addresses: user_addresses.finish() }
+}
+
+/// Collects [`UserAddress`]es from activity that belongs to no session.
+#[derive(Default)]
+struct UserAddresses {
+    by: std::collections::BTreeMap<(Box<str>, Box<str>), (Vec<i64>, Option<(i64, Box<str>)>)>,
+}
+
+impl UserAddresses {
+    fn add(&mut self, key: &ActivityKey, act: &Activity) {
+        let (Some("IAMUser" | "Root"), Some(principal)) = (act.identity_type.as_deref(), key.arn.as_deref()) else {
+            return;
+        };
+        for m in act.marks.iter().filter(|m| !m.by_aws) {
+            let ip = &act.ips[m.ip as usize];
+            if ip.is_empty() {
+                continue;
+            }
+            let (hours, first) = self.by.entry((ip.clone(), principal.into())).or_default();
+            let hour = m.at.div_euclid(3600);
+            // Calls cluster in time, so most repeats are caught here; `finish` removes the rest.
+            if hours.last() != Some(&hour) {
+                hours.push(hour);
+            }
+            if let Some(id) = act.event_ids.get(m.note as usize) {
+                // The earliest call with a kept id, whatever order files were read in.
+                if first.as_ref().is_none_or(|(at, fid)| (m.at, &**id) < (*at, &**fid)) {
+                    *first = Some((m.at, id.clone()));
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<UserAddress> {
+        self.by
+            .into_iter()
+            .map(|((address, principal), (mut hours, first))| {
+                hours.sort_unstable();
+                hours.dedup();
+                UserAddress { address, principal, hours, event_id: first.map(|(_, id)| id) }
+            })
+            .collect()
+    }
 }
 
 /// De-duplicates assumption records by `eventID` and merges cross-account copies (same `sharedEventID`).
@@ -649,7 +715,7 @@ fn link_parents(sessions: &mut [Session], linker: &Linker) {
 /// De-duplicates marks by event id and orders them by time; tables are re-indexed in first-use order so
 /// the result does not depend on which file or thread saw a call first.
 fn finish_activity(act: Activity) -> SessionActivity {
-    let Activity { actions, ips, mut marks, event_ids, .. } = act;
+    let Activity { actions, ips, mut marks, event_ids, instance_credentials, .. } = act;
     marks.sort_by_key(|m| (m.id, m.at, m.note));
     marks.dedup_by_key(|m| m.id);
     marks.sort_by(|a, b| {
@@ -660,7 +726,7 @@ fn finish_activity(act: Activity) -> SessionActivity {
             b.id,
         ))
     });
-    let mut out = SessionActivity { event_ids, ..SessionActivity::default() };
+    let mut out = SessionActivity { event_ids, instance_credentials, ..SessionActivity::default() };
     let mut action_map: HashMap<u32, u32> = HashMap::new();
     let mut ip_map: HashMap<u32, u32> = HashMap::new();
     for m in marks {

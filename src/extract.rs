@@ -224,6 +224,13 @@ pub struct Mark {
     pub failure: Failure,
     /// The call is itself an assumption (a chained AssumeRole): counted as activity of its caller's session.
     pub is_assumption: bool,
+    /// The call grants access or blinds logging ([`PRIVILEGED_ACTIONS`]; `PutEventSelectors` only when it
+    /// drops management events).
+    pub privileged: bool,
+    /// AWS made the call on the credentials' behalf (`invokedBy` set, or a user agent of `AWS Internal` or
+    /// `aws-internal/…`, as when Lambda decrypts a function's environment): its address is AWS's, not the
+    /// holder's, and its errors are AWS's business.
+    pub by_aws: bool,
     /// Index into the owning activity's `event_ids` for notable calls (failures, the first call from each
     /// address, privileged actions), [`NO_EVENT_ID`] otherwise: findings cite event ids, and keeping every
     /// id would cost memory in proportion to the input.
@@ -264,6 +271,21 @@ pub fn is_privileged(source: &str, name: &str) -> bool {
     PRIVILEGED_ACTIONS.iter().any(|(s, n)| *s == source && *n == name)
 }
 
+/// Whether a call grants access or blinds logging. `PutEventSelectors` is routine when it only adds data
+/// events, so it counts only when its request drops management events (or does not say what it sets).
+fn is_privileged_call(r: &Record, source: &str, name: &str) -> bool {
+    if source == "cloudtrail.amazonaws.com" && name == "PutEventSelectors" {
+        return r.request.management_logging().is_none_or(|m| m.drops_management_events());
+    }
+    is_privileged(source, name)
+}
+
+/// Whether AWS made a call on the credentials' behalf rather than their holder (see [`Mark::by_aws`]).
+fn made_by_aws(r: &Record) -> bool {
+    r.identity.invoked_by.get().is_some()
+        || r.user_agent.get().is_some_and(|ua| ua == "AWS Internal" || ua.starts_with("aws-internal/"))
+}
+
 /// An API call name: `(eventSource, eventName)`.
 pub type Action = (Box<str>, Box<str>);
 
@@ -279,6 +301,8 @@ pub struct Activity {
     /// `userIdentity.type` and `sessionContext.sessionIssuer.arn`.
     pub identity_type: Option<Box<str>>,
     pub issuer_arn: Option<Box<str>>,
+    /// Some call carried `sessionContext.ec2RoleDelivery`: EC2 instance-metadata credentials.
+    pub instance_credentials: bool,
 }
 
 impl Activity {
@@ -306,6 +330,7 @@ impl Activity {
         if self.issuer_arn.is_none() {
             self.issuer_arn = other.issuer_arn.clone();
         }
+        self.instance_credentials |= other.instance_credentials;
         let actions: Vec<u32> = other.actions.iter().map(|(s, n)| self.intern_action(s, n)).collect();
         let ips: Vec<u32> = other.ips.iter().map(|ip| self.intern_ip(ip)).collect();
         let base = self.event_ids.len() as u32;
@@ -346,6 +371,9 @@ pub struct Facts {
     pub first_invalid: Option<String>,
     /// Records outside `--since`/`--until`.
     pub outside_window: u64,
+    /// The accounts whose logs were read (`recipientAccountId`), window or not: the organisation, for
+    /// the detections.
+    pub accounts: std::collections::BTreeSet<String>,
 }
 
 impl Facts {
@@ -353,12 +381,15 @@ impl Facts {
     pub fn absorb(&mut self, other: Facts) {
         if self.ids.is_empty() && self.assumptions.is_empty() && self.activity.is_empty() {
             let (invalid, first, outside) = (self.invalid_records, self.first_invalid.take(), self.outside_window);
+            let accounts = std::mem::take(&mut self.accounts);
             *self = other;
             self.invalid_records += invalid;
             self.first_invalid = first.or(self.first_invalid.take());
             self.outside_window += outside;
+            self.accounts.extend(accounts);
             return;
         }
+        self.accounts.extend(other.accounts);
         self.assumptions.extend(other.assumptions);
         self.switches.extend(other.switches);
         self.ids.extend(other.ids);
@@ -379,6 +410,12 @@ impl Facts {
 
     /// Extracts the facts of one record.
     pub fn add(&mut self, r: &Record, window: TimeWindow) {
+        if let Some(acct) = r.recipient_account.get() {
+            // Almost every record of a file names the same account: look before allocating.
+            if !self.accounts.contains(acct) {
+                self.accounts.insert(acct.to_owned());
+            }
+        }
         let Some(at) = r.time_text().and_then(timefmt::parse_iso) else {
             self.invalid_records += 1;
             if self.first_invalid.is_none() {
@@ -423,12 +460,13 @@ impl Facts {
                 act
             }
         };
+        act.instance_credentials |= ident.session.ec2_role_delivery.get().is_some();
         let action = act.intern_action(source, name);
         let known_ips = act.ips.len();
         let ip = act.intern_ip(r.source_ip.get().unwrap_or(""));
         let failure = Failure::of(r.error_code.get());
-        let notable =
-            failure != Failure::None || act.ips.len() > known_ips || is_assumption || is_privileged(source, name);
+        let privileged = is_privileged_call(r, source, name);
+        let notable = failure != Failure::None || act.ips.len() > known_ips || is_assumption || privileged;
         let note = match (notable, r.event_id.get()) {
             (true, Some(eid)) => {
                 act.event_ids.push(eid.into());
@@ -436,7 +474,8 @@ impl Facts {
             }
             _ => NO_EVENT_ID,
         };
-        act.marks.push(Mark { id, at, action, ip, failure, is_assumption, note });
+        let by_aws = made_by_aws(r);
+        act.marks.push(Mark { id, at, action, ip, failure, is_assumption, privileged, by_aws, note });
     }
 }
 

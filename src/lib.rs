@@ -5,8 +5,8 @@
 //! Data flows one way; each module owns one stage and the types it produces:
 //!
 //! ```text
-//! cli ─► config ─► source (list) ─► pipeline ─┬─ decode (bytes → Record)      ─► correlate ─► report ─► write
-//!                                             └─ extract (Record → Facts)         (Sessions)   (DataFrame)
+//! cli ─► config ─► source (list) ─► pipeline ─┬─ decode (bytes → Record)      ─► correlate ─► detect ─► report ─► write
+//!                                             └─ extract (Record → Facts)         (Sessions)  (Findings)  (DataFrame)
 //! ```
 //!
 //! * [`cli`]: clap types only. [`config`]: the one place CLI and `trailscan.toml` are resolved.
@@ -15,6 +15,8 @@
 //! * [`decode`]: gzip and container shapes → borrowed [`record::Record`]s.
 //! * [`extract`]: one record → owned facts (assumptions, console switches, activity marks).
 //! * [`correlate`]: all facts → sessions, chains, cross-account merges, console sessions.
+//! * [`detect`]: sessions → findings of nine rules (stolen credentials, enumeration, untrusted accounts, …).
+//!   [`net`] (networks, CIDRs, AWS's ranges) and [`pattern`] (role and principal globs) serve it and `cmd`.
 //! * [`report`]: sessions → Polars DataFrames. [`write`]: DataFrames → table, CSV, JSON, NDJSON.
 //! * [`messages`]: all of stderr, and the sanitising of hostile strings. [`timefmt`]: every time parsed or printed.
 //! * [`cmd`]: one function per subcommand, gluing the stages.
@@ -27,6 +29,8 @@ pub mod decode;
 pub mod detect;
 pub mod extract;
 pub mod messages;
+pub mod net;
+pub mod pattern;
 pub mod pipeline;
 pub mod record;
 pub mod report;

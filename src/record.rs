@@ -317,6 +317,8 @@ lenient_struct!(
         "principalArn" => principal_arn: Text<'a>,
         "name" => name: Text<'a>,
         "targetPrincipal" => target_principal: Text<'a>,
+        "eventSelectors" => event_selectors: List<EventSelector<'a>>,
+        "advancedEventSelectors" => advanced_event_selectors: List<AdvancedEventSelector<'a>>,
     }
 );
 
@@ -418,6 +420,174 @@ impl<'de: 'a, 'a> Deserialize<'de> for Resources<'a> {
     }
 }
 
+/// A JSON array read leniently: `None` when the value is absent, `null` or not an array; elements are
+/// read with `T`'s own leniency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct List<T>(pub Option<Vec<T>>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<T>()? {
+                    out.push(v);
+                }
+                Ok(List(Some(out)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(List(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(List(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(List(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(List(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(List(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(List(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(List(None))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+lenient_struct!(
+    /// One basic event selector of `PutEventSelectors`.
+    EventSelector {
+        "readWriteType" => read_write_type: Text<'a>,
+        "includeManagementEvents" => include_management_events: Text<'a>,
+        "excludeManagementEventSources" => exclude_management_event_sources: Present,
+    }
+);
+
+lenient_struct!(
+    /// One advanced event selector of `PutEventSelectors`.
+    AdvancedEventSelector {
+        "fieldSelectors" => field_selectors: List<FieldSelector<'a>>,
+    }
+);
+
+lenient_struct!(
+    /// One condition of an advanced event selector.
+    FieldSelector {
+        "field" => field: Text<'a>,
+        "equals" => equals: List<Text<'a>>,
+        "notEquals" => not_equals: Present,
+        "startsWith" => starts_with: Present,
+        "notStartsWith" => not_starts_with: Present,
+        "endsWith" => ends_with: Present,
+        "notEndsWith" => not_ends_with: Present,
+    }
+);
+
+/// How much of one kind of management event (reads or writes) a trail's selectors still log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Coverage {
+    #[default]
+    None,
+    /// Only some event sources.
+    Some,
+    All,
+}
+
+/// What a `PutEventSelectors` request leaves of management-event logging. This is what tells a routine
+/// change (adding S3 data events) from blinding the trail (`includeManagementEvents: false`, read-only
+/// selectors, excluded event sources); both selector styles reduce to it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ManagementLogging {
+    pub reads: Coverage,
+    pub writes: Coverage,
+}
+
+impl ManagementLogging {
+    /// Whether some management events the trail could log are no longer logged.
+    pub fn drops_management_events(&self) -> bool {
+        self.reads != Coverage::All || self.writes != Coverage::All
+    }
+
+    fn add(&mut self, reads: bool, writes: bool, coverage: Coverage) {
+        if reads {
+            self.reads = self.reads.max(coverage);
+        }
+        if writes {
+            self.writes = self.writes.max(coverage);
+        }
+    }
+}
+
+impl Request<'_> {
+    /// The management logging a `PutEventSelectors` request sets; `None` when it names no selectors.
+    pub fn management_logging(&self) -> Option<ManagementLogging> {
+        let (basic, advanced) = (self.event_selectors.0.as_deref(), self.advanced_event_selectors.0.as_deref());
+        if basic.is_none() && advanced.is_none() {
+            return None;
+        }
+        let mut out = ManagementLogging::default();
+        for sel in basic.unwrap_or_default() {
+            // The API's defaults: management events included, reads and writes.
+            let included = sel.include_management_events.get().is_none_or(|v| v.eq_ignore_ascii_case("true"));
+            if !included {
+                continue;
+            }
+            let rw = sel.read_write_type.get().unwrap_or("All");
+            let coverage = if sel.exclude_management_event_sources.0 { Coverage::Some } else { Coverage::All };
+            out.add(rw != "WriteOnly", rw != "ReadOnly", coverage);
+        }
+        for sel in advanced.unwrap_or_default() {
+            let fields = sel.field_selectors.0.as_deref().unwrap_or_default();
+            let equals = |f: &FieldSelector| -> Vec<String> {
+                f.equals.0.iter().flatten().filter_map(|t| t.get().map(str::to_ascii_lowercase)).collect()
+            };
+            let management = fields.iter().any(|f| {
+                f.field.get().is_some_and(|n| n.eq_ignore_ascii_case("eventCategory"))
+                    && equals(f).iter().any(|v| v == "management")
+            });
+            if !management {
+                continue;
+            }
+            let (mut reads, mut writes, mut coverage) = (true, true, Coverage::All);
+            for f in fields {
+                match f.field.get().unwrap_or("") {
+                    n if n.eq_ignore_ascii_case("eventCategory") => {}
+                    n if n.eq_ignore_ascii_case("readOnly") => {
+                        let v = equals(f);
+                        if v.len() == 1 {
+                            reads = v[0] == "true";
+                            writes = v[0] == "false";
+                        }
+                    }
+                    // Any other condition (eventSource is the one CloudTrail allows) narrows what is logged.
+                    _ => coverage = Coverage::Some,
+                }
+            }
+            out.add(reads, writes, coverage);
+        }
+        Some(out)
+    }
+}
+
 impl Record<'_> {
     /// Whether this object is a CloudTrail event rather than a wrapper or some other document.
     pub fn looks_like_event(&self) -> bool {
@@ -460,6 +630,50 @@ mod tests {
         let json = r#"{"eventName":"AssumeRole"}"#.to_string();
         let r: Record = serde_json::from_str(&json).unwrap();
         assert!(matches!(r.event_name.0, Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn event_selectors_tell_routine_changes_from_blinding() {
+        let cases = [
+            // Stratus red team's cloudtrail-event-selectors: management events off, data events on.
+            (
+                r#"{"eventSelectors":[{"dataResources":[{"type":"AWS::S3::Object","values":[]}],"excludeManagementEventSources":[],"includeManagementEvents":false,"readWriteType":"ReadOnly"}]}"#,
+                Some(true),
+            ),
+            (
+                r#"{"eventSelectors":[{"dataResources":[],"excludeManagementEventSources":[],"includeManagementEvents":true,"readWriteType":"All"}]}"#,
+                Some(false),
+            ),
+            (r#"{"eventSelectors":[{"readWriteType":"WriteOnly"}]}"#, Some(true)),
+            (
+                r#"{"eventSelectors":[{"includeManagementEvents":true,"excludeManagementEventSources":["kms.amazonaws.com"]}]}"#,
+                Some(true),
+            ),
+            (r#"{"eventSelectors":[{"readWriteType":"ReadOnly"},{"readWriteType":"WriteOnly"}]}"#, Some(false)),
+            (r#"{"eventSelectors":[]}"#, Some(true)),
+            (
+                r#"{"advancedEventSelectors":[{"name":"m","fieldSelectors":[{"field":"eventCategory","equals":["Management"]}]}]}"#,
+                Some(false),
+            ),
+            (
+                r#"{"advancedEventSelectors":[{"fieldSelectors":[{"field":"eventCategory","equals":["Management"]},{"field":"readOnly","equals":["true"]}]}]}"#,
+                Some(true),
+            ),
+            (
+                r#"{"advancedEventSelectors":[{"fieldSelectors":[{"field":"eventCategory","equals":["Management"]},{"field":"eventSource","notEquals":["kms.amazonaws.com"]}]}]}"#,
+                Some(true),
+            ),
+            (
+                r#"{"advancedEventSelectors":[{"fieldSelectors":[{"field":"eventCategory","equals":["Data"]},{"field":"resources.type","equals":["AWS::S3::Object"]}]}]}"#,
+                Some(true),
+            ),
+            (r#"{"trailName":"t"}"#, None),
+            (r#"{"eventSelectors":"oops","advancedEventSelectors":{"a":1}}"#, None),
+        ];
+        for (json, drops) in cases {
+            let r: Request = serde_json::from_str(json).unwrap();
+            assert_eq!(r.management_logging().map(|m| m.drops_management_events()), drops, "{json}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::timefmt::format_rfc3339;
 use polars::prelude::*;
 
 /// The sessions table, in order. Also the rows of `who-assumed`.
-pub const SESSION_COLUMNS: [&str; 29] = [
+pub const SESSION_COLUMNS: [&str; 30] = [
     "assumed_at",
     "event_name",
     "success",
@@ -37,10 +37,11 @@ pub const SESSION_COLUMNS: [&str; 29] = [
     "event_id",
     "expires_at",
     "aws_region",
+    "flags",
 ];
 
 /// The columns a terminal table shows for sessions (all of them go to CSV and JSON).
-pub const SESSION_TABLE_COLUMNS: [&str; 12] = [
+pub const SESSION_TABLE_COLUMNS: [&str; 13] = [
     "assumed_at",
     "event_name",
     "success",
@@ -53,6 +54,7 @@ pub const SESSION_TABLE_COLUMNS: [&str; 12] = [
     "event_count",
     "error_count",
     "event_id",
+    "flags",
 ];
 
 fn ts(t: Option<i64>) -> Option<String> {
@@ -64,7 +66,8 @@ fn str_col(name: &str, v: Vec<Option<String>>) -> Column {
 }
 
 /// The sessions table for `sessions` (given in output order), with the parent of each looked up in `all`.
-pub fn sessions_frame(rows: &[&Session], all: &[Session]) -> PolarsResult<DataFrame> {
+/// `flags` holds each row's rule ids (`;`-separated, sorted), in row order.
+pub fn sessions_frame(rows: &[&Session], all: &[Session], flags: &[Option<String>]) -> PolarsResult<DataFrame> {
     let mut cols: Vec<Column> = Vec::with_capacity(SESSION_COLUMNS.len());
     let s = |f: &dyn Fn(&Session) -> Option<String>| rows.iter().map(|x| f(x)).collect::<Vec<Option<String>>>();
     let b = |f: &dyn Fn(&Session) -> bool| rows.iter().map(|x| f(x)).collect::<Vec<bool>>();
@@ -111,7 +114,46 @@ pub fn sessions_frame(rows: &[&Session], all: &[Session]) -> PolarsResult<DataFr
     cols.push(str_col("event_id", s(&|x| Some(x.assumption.event_id.clone()))));
     cols.push(str_col("expires_at", s(&|x| x.assumption.success().then(|| ts(x.assumption.expires_at)).flatten())));
     cols.push(str_col("aws_region", s(&|x| x.assumption.region.clone())));
+    cols.push(str_col("flags", (0..rows.len()).map(|i| flags.get(i).cloned().flatten()).collect()));
     DataFrame::new(rows.len(), cols)
+}
+
+/// The columns of `flags`: one row per finding.
+pub const FLAG_COLUMNS: [&str; 10] = [
+    "detected_at",
+    "rule",
+    "severity",
+    "principal",
+    "role_arn",
+    "session_arn",
+    "access_key_id",
+    "source_ips",
+    "summary",
+    "event_ids",
+];
+
+/// The columns a terminal table shows for findings.
+pub const FLAG_TABLE_COLUMNS: [&str; 4] = ["detected_at", "severity", "rule", "summary"];
+
+/// One row per finding, in the order given (detect sorts them). Lists are `;`-separated, like `source_ips`
+/// in the sessions table.
+pub fn flags_frame(findings: &[crate::detect::Finding]) -> PolarsResult<DataFrame> {
+    let s = |f: &dyn Fn(&crate::detect::Finding) -> Option<String>| {
+        findings.iter().map(|x| f(x)).collect::<Vec<Option<String>>>()
+    };
+    let cols = vec![
+        str_col("detected_at", s(&|f| ts(Some(f.detected_at)))),
+        str_col("rule", s(&|f| Some(f.rule.to_owned()))),
+        str_col("severity", s(&|f| Some(f.severity.name().to_owned()))),
+        str_col("principal", s(&|f| Some(f.principal.clone()))),
+        str_col("role_arn", s(&|f| f.role_arn.clone())),
+        str_col("session_arn", s(&|f| f.session_arn.clone())),
+        str_col("access_key_id", s(&|f| f.access_key_id.clone())),
+        str_col("source_ips", s(&|f| (!f.source_ips.is_empty()).then(|| f.source_ips.join(";")))),
+        str_col("summary", s(&|f| Some(f.summary.clone()))),
+        str_col("event_ids", s(&|f| (!f.event_ids.is_empty()).then(|| f.event_ids.join(";")))),
+    ];
+    DataFrame::new(findings.len(), cols)
 }
 
 /// The columns of `who-became-what`.

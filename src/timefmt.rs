@@ -199,17 +199,23 @@ pub fn parse_bound(s: &str, now: i64) -> Result<i64, String> {
     if let Some(v) = parse_iso(t) {
         return Ok(v);
     }
+    parse_duration(t).map(|d| now - d).ok_or_else(|| bound_error(s))
+}
+
+/// Parses a duration such as `90s`, `15m`, `12h`, `7d` or `2w` into seconds.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let t = s.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: i64 = num.parse().map_err(|_| bound_error(s))?;
+    let n: i64 = num.parse().ok()?;
     let mult = match unit {
         "s" => 1,
         "m" | "min" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => return Err(bound_error(s)),
+        _ => return None,
     };
-    Ok(now - n.saturating_mul(mult))
+    Some(n.saturating_mul(mult))
 }
 
 fn bound_error(s: &str) -> String {

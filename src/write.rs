@@ -70,6 +70,9 @@ fn cell_text(v: AnyValue) -> String {
 /// The widest a table cell may be before it is cut with `…`; the whole value is in CSV and JSON.
 const MAX_CELL: usize = 64;
 
+/// Columns that are there to be read whole (a finding's one-line summary), so a table never cuts them.
+const UNCUT_COLUMNS: [&str; 1] = ["summary"];
+
 fn write_table(df: &DataFrame, columns: &[&str], out: &mut dyn Write) -> anyhow::Result<()> {
     let names: Vec<&str> =
         if columns.is_empty() { df.get_column_names().iter().map(|n| n.as_str()).collect() } else { columns.to_vec() };
@@ -81,7 +84,7 @@ fn write_table(df: &DataFrame, columns: &[&str], out: &mut dyn Write) -> anyhow:
             .iter()
             .map(|c| {
                 let t = cell_text(c.get(i).unwrap_or(AnyValue::Null));
-                if t.chars().count() > MAX_CELL {
+                if t.chars().count() > MAX_CELL && !UNCUT_COLUMNS.contains(&c.name().as_str()) {
                     let cut: String = t.chars().take(MAX_CELL - 1).collect();
                     format!("{cut}…")
                 } else {

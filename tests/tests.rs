@@ -5,6 +5,8 @@ mod util;
 
 /// The benchmark corpus generator, smoke-run.
 mod corpus;
+/// The detections: `flags`, the flags column, --fail-on, --baseline-until, [detect] settings.
+mod detect;
 /// Hostile field values in every output format.
 mod hostile;
 /// Input shapes, bad input, determinism, configuration.

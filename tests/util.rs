@@ -148,3 +148,47 @@ pub fn trailscan_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+/// The shared real-data folder `../shared/data/real/<folder>`, or `None` (with the reason printed) when absent.
+pub fn real_data(folder: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/data/real").join(folder);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent (the shared real-data folder sits beside the repository)", p.display());
+        None
+    }
+}
+
+/// An AWS service assuming a role (Lambda, EC2, ECS): no `assumedRoleUser` in the response.
+pub fn service_assume_role(id: &str, time: &str, service: &str, role_arn: &str, session: &str, key: &str) -> Value {
+    let acct = role_arn.split(':').nth(4).unwrap();
+    serde_json::json!({
+        "eventVersion": "1.08", "eventID": id, "eventTime": time, "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole", "awsRegion": "us-east-1", "sourceIPAddress": service, "userAgent": service,
+        "userIdentity": {"type": "AWSService", "invokedBy": service},
+        "requestParameters": {"roleArn": role_arn, "roleSessionName": session},
+        "responseElements": {"credentials": {"accessKeyId": key, "sessionToken": "IQoJSECRET", "expiration": "Nov 20, 2026, 10:00:00 PM"}},
+        "sharedEventID": format!("shared-{id}"), "readOnly": true, "eventType": "AwsApiCall", "recipientAccountId": acct
+    })
+}
+
+/// A denied AssumeRole, as logged in the caller's account: no request parameters, the role in the message.
+pub fn denied_assume_role(id: &str, time: &str, caller: Value, role_arn: &str) -> Value {
+    let principal = caller["arn"].as_str().unwrap_or("unknown").to_owned();
+    let acct = caller["accountId"].as_str().unwrap_or("111122223333").to_owned();
+    serde_json::json!({
+        "eventVersion": "1.08", "eventID": id, "eventTime": time, "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole", "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.66",
+        "userAgent": "aws-cli/2.15.0", "userIdentity": caller, "errorCode": "AccessDenied",
+        "errorMessage": format!("User: {principal} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"),
+        "requestParameters": null, "responseElements": null, "readOnly": true, "eventType": "AwsApiCall",
+        "recipientAccountId": acct
+    })
+}
+
+/// `event` with `eventSource`/`eventName` replaced.
+pub fn as_call(mut event: Value, source: &str, name: &str) -> Value {
+    event["eventSource"] = serde_json::json!(source);
+    event["eventName"] = serde_json::json!(name);
+    event
+}

@@ -1,0 +1,509 @@
+//! Who assumed what: rules over the assumption itself and the chain it sits in. Each looks only at
+//! successful assumptions (a denied one issued nothing; denials are `role-enumeration`'s business) and
+//! never at inferred sessions, whose assumption is not in the input.
+
+use super::{
+    origin, push_id, role_key, session_finding, short_role, Baseline, Finding, Input, Origin, FIRST_SEEN_ASSUMPTION,
+    LONG_ROLE_CHAIN, SENSITIVE_ROLE_WITHOUT_MFA, SERVICE_ROLE_USED_BY_HUMAN, UNTRUSTED_EXTERNAL_ACCOUNT,
+};
+use crate::correlate::Session;
+use crate::timefmt::format_rfc3339;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn assumed(s: &Session) -> bool {
+    s.assumption.success() && !s.inferred
+}
+
+/// `untrusted-external-account`: a role assumed from an account that is neither one whose logs were read
+/// (the organisation) nor in `trusted_accounts`. Only cross-account assumptions are judged, so input
+/// without `recipientAccountId` cannot make every assumption look foreign.
+pub(super) fn untrusted_external_account(input: &Input) -> Vec<Finding> {
+    let org: BTreeSet<&str> = input.sessions.accounts.iter().map(String::as_str).collect();
+    let trusted = &input.settings.trusted_accounts;
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        if !assumed(s) || s.assumption.caller.is("AWSService") || !s.cross_account() {
+            continue;
+        }
+        let Some(account) = s.caller_account() else { continue };
+        if org.contains(account) || trusted.contains(account) {
+            continue;
+        }
+        let summary = format!(
+            "account {account} assumed {} in account {} as {}; it is not one of the {} account(s) whose logs were \
+             read, nor in trusted_accounts",
+            short_role(s.assumption.role_arn.as_deref()),
+            s.role_account().unwrap_or("?"),
+            s.source_principal,
+            org.len()
+        );
+        let mut f = session_finding(input, UNTRUSTED_EXTERNAL_ACCOUNT, i, s.assumption.at, summary);
+        f.source_ips.extend(s.source_ip().filter(|ip| crate::net::parse_ip(ip).is_some()).map(str::to_owned));
+        out.push(f);
+    }
+    out
+}
+
+/// `long-role-chain`: a chain deeper than `max_chain_depth` hops. The summary walks the chain.
+pub(super) fn long_role_chain(input: &Input) -> Vec<Finding> {
+    let max = input.settings.max_chain_depth;
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        if !assumed(s) || s.chain_depth <= max {
+            continue;
+        }
+        // Head first: the sessions of the chain that are in the input.
+        let mut hops = vec![i];
+        loop {
+            let cur = *hops.last().expect("never empty");
+            // Parents come earlier in the order; anything else would be a cycle.
+            match input.all[cur].parent.filter(|&p| p < cur) {
+                Some(p) => hops.push(p),
+                None => break,
+            }
+        }
+        hops.reverse();
+        let head = &input.all[hops[0]];
+        let mut path: Vec<String> = Vec::new();
+        if head.chain_depth > 1 {
+            path.push("…".into());
+        }
+        path.push(head.source_principal.clone());
+        path.extend(hops.iter().map(|&h| short_role(input.all[h].assumption.role_arn.as_deref()).to_owned()));
+        let summary = format!("a chain of {} hops, deeper than {max}: {}", s.chain_depth, path.join(" → "));
+        let mut f = session_finding(input, LONG_ROLE_CHAIN, i, s.assumption.at, summary);
+        f.event_ids.clear();
+        for &h in &hops {
+            push_id(&mut f.event_ids, Some(&input.all[h].assumption.event_id));
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// Who `first-seen-assumption` says assumed a role: the service for AWS services (never the per-session
+/// names they choose: instance ids, task ids, `awslambda_…`), the calling role for a chained hop (never the
+/// per-session ARN), and the origin principal otherwise.
+fn assumer(input: &Input, i: usize) -> Option<String> {
+    let s = &input.all[i];
+    let c = &s.assumption.caller;
+    match c.kind.as_deref() {
+        Some("AWSService") => c.invoked_by.clone(),
+        Some("AssumedRole") => c
+            .issuer_arn
+            .as_deref()
+            .or_else(|| s.parent.and_then(|p| input.all[p].assumption.role_arn.as_deref()))
+            .or(c.arn.as_deref())
+            .map(role_key),
+        _ => Some(s.origin_principal.clone()),
+    }
+}
+
+/// `first-seen-assumption`: an (assumer, role) pair not in the baseline. The baseline is the one given (the
+/// nightly job's) plus, with `--baseline-until`, every pair assumed before that time; with neither, the rule
+/// is silent, since on an empty baseline every pair is new. Each new pair fires once, on its first assumption.
+pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> (Vec<Finding>, Baseline) {
+    let until = input.settings.baseline_until;
+    let judge = prior.is_some() || until.is_some();
+    let mut baseline = prior.cloned().unwrap_or_default();
+    let trained = baseline.pairs.len();
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        let (true, Some(role), Some(who)) = (assumed(s), s.assumption.role_arn.as_deref(), assumer(input, i)) else {
+            continue;
+        };
+        let pair = (who, role_key(role));
+        let training = until.is_some_and(|u| s.assumption.at < u);
+        if baseline.pairs.contains(&pair) {
+            continue;
+        }
+        if judge && !training {
+            let since = match until {
+                Some(u) => format!("before {}", format_rfc3339(u)),
+                None => format!("in the {trained} pair(s) of the baseline"),
+            };
+            let summary =
+                format!("{} assumed {} for the first time (not seen {since})", pair.0, short_role(Some(role)));
+            out.push(session_finding(input, FIRST_SEEN_ASSUMPTION, i, s.assumption.at, summary));
+        }
+        baseline.pairs.insert(pair);
+    }
+    (out, baseline)
+}
+
+/// `sensitive-role-without-mfa`: a role matching `sensitive_roles` assumed without MFA by a chain that an
+/// IAM user or root started (directly or by console switch). SAML and Identity Center sign-ins are left out:
+/// the identity provider checks MFA and CloudTrail never shows it. So is the role owner's copy of a
+/// cross-account assumption when the caller's copy was not read: it does not show the caller's MFA.
+pub(super) fn sensitive_role_without_mfa(input: &Input) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        let Some(role) = s.assumption.role_arn.as_deref() else { continue };
+        if !assumed(s) || s.assumption.mfa || origin(input.all, i) != Origin::User {
+            continue;
+        }
+        if s.assumption.caller.is("AWSAccount") && s.switch.is_none() {
+            continue;
+        }
+        if !input.settings.sensitive_roles.iter().any(|p| p.matches_role(role)) {
+            continue;
+        }
+        let summary = format!(
+            "{} assumed sensitive role {} without MFA{}",
+            s.source_principal,
+            short_role(Some(role)),
+            if s.chain_depth > 1 {
+                format!(" (chain of {} hops from {})", s.chain_depth, s.origin_principal)
+            } else {
+                String::new()
+            }
+        );
+        let mut f = session_finding(input, SENSITIVE_ROLE_WITHOUT_MFA, i, s.assumption.at, summary);
+        f.source_ips.extend(s.source_ip().filter(|ip| crate::net::parse_ip(ip).is_some()).map(str::to_owned));
+        out.push(f);
+    }
+    out
+}
+
+/// Whether a role's path says AWS services own it: service-linked roles (`/aws-service-role/`) and the
+/// roles the console creates for services (`/service-role/`).
+pub(super) fn service_path(role_arn: &str) -> bool {
+    role_arn.contains(":role/aws-service-role/") || role_arn.contains(":role/service-role/")
+}
+
+/// `service-role-used-by-human`: a role that AWS services assume (an AWS service assumed it anywhere in the
+/// input, or its path is a service path) assumed by a chain that a person or an outside workload started.
+/// When the head of the chain is not in the input, the rule cannot tell who is behind it and stays quiet.
+pub(super) fn service_role_used_by_human(input: &Input) -> Vec<Finding> {
+    // Role key → (the service, the first such assumption).
+    let mut by_service: BTreeMap<String, (&str, usize)> = BTreeMap::new();
+    for (i, s) in input.all.iter().enumerate() {
+        let c = &s.assumption.caller;
+        if let (true, true, Some(role)) = (assumed(s), c.is("AWSService"), s.assumption.role_arn.as_deref()) {
+            by_service.entry(role_key(role)).or_insert((c.invoked_by.as_deref().unwrap_or("an AWS service"), i));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        let Some(role) = s.assumption.role_arn.as_deref() else { continue };
+        if !assumed(s) {
+            continue;
+        }
+        let who = match origin(input.all, i) {
+            Origin::User => "a user",
+            Origin::Federated => "a federated user",
+            Origin::Workload => "a web-identity workload",
+            Origin::Unknown if s.assumption.caller.is("AWSAccount") => "another account",
+            Origin::Service | Origin::Unknown => continue,
+        };
+        let service = by_service.get(&role_key(role));
+        if service.is_none() && !service_path(role) {
+            continue;
+        }
+        let why = match service {
+            Some((svc, _)) => format!("a role {svc} assumes"),
+            None => "a service role by its path".to_owned(),
+        };
+        let summary = format!("{} ({who}) assumed {}, {why}", s.origin_principal, short_role(Some(role)),);
+        let mut f = session_finding(input, SERVICE_ROLE_USED_BY_HUMAN, i, s.assumption.at, summary);
+        if let Some((_, j)) = service {
+            push_id(&mut f.event_ids, Some(&input.all[*j].assumption.event_id));
+        }
+        f.source_ips.extend(s.source_ip().filter(|ip| crate::net::parse_ip(ip).is_some()).map(str::to_owned));
+        out.push(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::*;
+    use super::super::{detect, Baseline, Settings, FIRST_SEEN_ASSUMPTION, LONG_ROLE_CHAIN};
+    use super::super::{SENSITIVE_ROLE_WITHOUT_MFA, SERVICE_ROLE_USED_BY_HUMAN, UNTRUSTED_EXTERNAL_ACCOUNT};
+    use crate::correlate::Session;
+    use std::collections::BTreeSet;
+
+    /// Runs every rule and keeps `rule`'s findings as (session, detected at).
+    fn fired(
+        rule: &str,
+        sessions: Vec<Session>,
+        settings: &Settings,
+        baseline: Option<&Baseline>,
+    ) -> Vec<(Option<usize>, i64)> {
+        detect(&sessions_of(sessions), settings, baseline)
+            .findings
+            .iter()
+            .filter(|f| f.rule == rule)
+            .map(|f| (f.session, f.detected_at))
+            .collect()
+    }
+
+    fn from_account(account: &str, role: &str) -> Session {
+        let mut s = session(assumption(
+            "x1",
+            T0,
+            crate::extract::Caller {
+                kind: Some("AWSAccount".into()),
+                principal_id: Some("AIDAOUTSIDER".into()),
+                account_id: Some(account.into()),
+                ..Default::default()
+            },
+            role,
+            "s",
+        ));
+        s.source_principal = format!("aws-account:{account}/AIDAOUTSIDER");
+        s.origin_principal = s.source_principal.clone();
+        s
+    }
+
+    #[test]
+    fn untrusted_external_account_cases() {
+        let trusted = Settings { trusted_accounts: BTreeSet::from([OTHER_ACCT.to_owned()]), ..Settings::default() };
+        let cases: Vec<(&str, Vec<Session>, Settings, usize)> = vec![
+            ("an outside account assumes a role", vec![from_account(OTHER_ACCT, ROLE_ADMIN)], Settings::default(), 1),
+            ("the outside account is trusted", vec![from_account(OTHER_ACCT, ROLE_ADMIN)], trusted, 0),
+            (
+                "another account of the organisation (its logs were read too)",
+                vec![from_account(OTHER_ACCT, ROLE_ADMIN), {
+                    let mut s = user_session("o1", T0 - 10, "arn:aws:iam::999988887777:role/Any");
+                    s.assumption.caller.account_id = Some(OTHER_ACCT.into());
+                    s
+                }],
+                Settings::default(),
+                0,
+            ),
+            ("a same-account assumption", vec![user_session("a1", T0, ROLE_ADMIN)], Settings::default(), 0),
+            (
+                "an AWS service",
+                vec![service_session("a1", T0, "lambda.amazonaws.com", ROLE_LAMBDA, "fn")],
+                Settings::default(),
+                0,
+            ),
+            (
+                "a denied attempt issued nothing",
+                vec![{
+                    let mut s = from_account(OTHER_ACCT, ROLE_ADMIN);
+                    s.assumption.error_code = Some("AccessDenied".into());
+                    s
+                }],
+                Settings::default(),
+                0,
+            ),
+        ];
+        for (story, sessions, settings, want) in cases {
+            assert_eq!(fired(UNTRUSTED_EXTERNAL_ACCOUNT, sessions, &settings, None).len(), want, "{story}");
+        }
+    }
+
+    /// Alice → App → Admin → BreakGlass (all with MFA), each hop made with the previous session's key.
+    fn chain_of(n: usize) -> Vec<Session> {
+        let roles = [ROLE_APP, ROLE_ADMIN, ROLE_BREAKGLASS, "arn:aws:iam::111122223333:role/Deep"];
+        let mut all: Vec<Session> = Vec::new();
+        for (h, role) in roles.iter().enumerate().take(n) {
+            let mut s = if h == 0 {
+                user_session("h0", T0, role)
+            } else {
+                let p = &all[h - 1];
+                let mut c = role_session_caller(
+                    p.assumption.session_arn.as_deref().unwrap(),
+                    p.assumption.issued_key.as_deref().unwrap(),
+                );
+                c.issuer_arn = p.assumption.role_arn.clone();
+                c.mfa_authenticated = true;
+                let mut s = session(assumption(&format!("h{h}"), T0 + h as i64 * 60, c, role, "hop"));
+                s.assumption.mfa = true;
+                s
+            };
+            s.assumption.source_ip = Some("203.0.113.10".into());
+            all.push(s);
+            if h > 0 {
+                chain(&mut all, h - 1, h);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn long_role_chain_cases() {
+        let deep = Settings { max_chain_depth: 3, ..Settings::default() };
+        let cases: Vec<(&str, Vec<Session>, Settings, Vec<(Option<usize>, i64)>)> = vec![
+            ("two hops is the default limit", chain_of(2), Settings::default(), vec![]),
+            ("three hops", chain_of(3), Settings::default(), vec![(Some(2), T0 + 120)]),
+            (
+                "four hops: both deep sessions fire",
+                chain_of(4),
+                Settings::default(),
+                vec![(Some(2), T0 + 120), (Some(3), T0 + 180)],
+            ),
+            ("four hops within a limit of three", chain_of(4), deep, vec![(Some(3), T0 + 180)]),
+        ];
+        for (story, sessions, settings, want) in cases {
+            assert_eq!(fired(LONG_ROLE_CHAIN, sessions, &settings, None), want, "{story}");
+        }
+        let d = detect(&sessions_of(chain_of(3)), &Settings::default(), None);
+        let f = d.findings.iter().find(|f| f.rule == LONG_ROLE_CHAIN).unwrap();
+        assert_eq!(
+            f.summary,
+            "a chain of 3 hops, deeper than 2: arn:aws:iam::111122223333:user/alice → App → Admin → BreakGlass"
+        );
+        assert_eq!(f.event_ids, ["h0", "h1", "h2"]);
+        assert_eq!(f.principal, ALICE);
+    }
+
+    #[test]
+    fn first_seen_assumption_cases() {
+        let until = |t: i64| Settings { baseline_until: Some(t), ..Settings::default() };
+        let lambda = |id: &str, at: i64, name: &str| service_session(id, at, "lambda.amazonaws.com", ROLE_LAMBDA, name);
+        let cases: Vec<(&str, Vec<Session>, Settings, Option<Baseline>, Vec<(Option<usize>, i64)>)> = vec![
+            ("no baseline: silent", vec![user_session("a1", T0, ROLE_ADMIN)], Settings::default(), None, vec![]),
+            (
+                "seen in training, seen again",
+                vec![user_session("a1", T0, ROLE_ADMIN), user_session("a2", T0 + 7200, ROLE_ADMIN)],
+                until(T0 + 3600),
+                None,
+                vec![],
+            ),
+            (
+                "a new role after training, once",
+                vec![
+                    user_session("a1", T0, ROLE_ADMIN),
+                    user_session("a2", T0 + 7200, ROLE_APP),
+                    user_session("a3", T0 + 7300, ROLE_APP),
+                ],
+                until(T0 + 3600),
+                None,
+                vec![(Some(1), T0 + 7200)],
+            ),
+            (
+                "Lambda's per-invocation session names are one assumer",
+                vec![lambda("l1", T0, "awslambda_198_1"), lambda("l2", T0 + 7200, "awslambda_670_2")],
+                until(T0 + 3600),
+                None,
+                vec![],
+            ),
+            (
+                "a chained hop is keyed by the calling role, not its session",
+                {
+                    let mut a = chain_of(2);
+                    let mut b = chain_of(2);
+                    for s in &mut b {
+                        s.assumption.at += 7200;
+                        s.assumption.event_id.push('b');
+                    }
+                    a.append(&mut b);
+                    a[3].parent = Some(2);
+                    a
+                },
+                until(T0 + 3600),
+                None,
+                vec![],
+            ),
+            (
+                "a persisted baseline judges without --baseline-until",
+                vec![user_session("a1", T0, ROLE_ADMIN), user_session("a2", T0 + 10, ROLE_APP)],
+                Settings::default(),
+                Some(Baseline { pairs: BTreeSet::from([(ALICE.to_owned(), ROLE_ADMIN.to_owned())]) }),
+                vec![(Some(1), T0 + 10)],
+            ),
+        ];
+        for (story, sessions, settings, baseline, want) in cases {
+            assert_eq!(fired(FIRST_SEEN_ASSUMPTION, sessions, &settings, baseline.as_ref()), want, "{story}");
+        }
+        let d = detect(&sessions_of(vec![user_session("a1", T0, ROLE_ADMIN)]), &Settings::default(), None);
+        assert_eq!(d.baseline.pairs, BTreeSet::from([(ALICE.to_owned(), ROLE_ADMIN.to_owned())]));
+    }
+
+    #[test]
+    fn sensitive_role_without_mfa_cases() {
+        let no_mfa = |role: &str| {
+            let mut s = user_session("a1", T0, role);
+            s.assumption.mfa = false;
+            s
+        };
+        let saml = || {
+            let mut s = session(assumption("a1", T0, caller_of_kind("SAMLUser"), ROLE_BREAKGLASS, "alice@example.com"));
+            s.assumption.kind = crate::extract::AssumeKind::AssumeRoleWithSaml;
+            s
+        };
+        let custom =
+            Settings { sensitive_roles: vec![crate::pattern::Pattern::new("Admin").unwrap()], ..Settings::default() };
+        let cases: Vec<(&str, Vec<Session>, Settings, usize)> = vec![
+            ("a user into BreakGlass without MFA", vec![no_mfa(ROLE_BREAKGLASS)], Settings::default(), 1),
+            ("with MFA", vec![user_session("a1", T0, ROLE_BREAKGLASS)], Settings::default(), 0),
+            ("not a sensitive role", vec![no_mfa(ROLE_ADMIN)], Settings::default(), 0),
+            ("a configured list replaces the default", vec![no_mfa(ROLE_ADMIN), no_mfa(ROLE_BREAKGLASS)], custom, 1),
+            (
+                "OrganizationAccountAccessRole by default",
+                vec![no_mfa("arn:aws:iam::111122223333:role/OrganizationAccountAccessRole")],
+                Settings::default(),
+                1,
+            ),
+            ("SAML: MFA is the identity provider's", vec![saml()], Settings::default(), 0),
+            (
+                "a workload",
+                vec![service_session("a1", T0, "ec2.amazonaws.com", ROLE_BREAKGLASS, "i-0abc12345def67890")],
+                Settings::default(),
+                0,
+            ),
+            (
+                "a chain from a user without MFA",
+                {
+                    let mut c = chain_of(3);
+                    c[2].assumption.mfa = false;
+                    c
+                },
+                Settings::default(),
+                1,
+            ),
+        ];
+        for (story, sessions, settings, want) in cases {
+            assert_eq!(fired(SENSITIVE_ROLE_WITHOUT_MFA, sessions, &settings, None).len(), want, "{story}");
+        }
+    }
+
+    #[test]
+    fn service_role_used_by_human_cases() {
+        let cases: Vec<(&str, Vec<Session>, usize)> = vec![
+            (
+                "a user assumes the role Lambda uses",
+                vec![
+                    service_session("l1", T0, "lambda.amazonaws.com", ROLE_APP, "fn"),
+                    user_session("a1", T0 + 60, ROLE_APP),
+                ],
+                1,
+            ),
+            ("a user assumes a /service-role/ role", vec![user_session("a1", T0, ROLE_LAMBDA)], 1),
+            ("only the service assumes it", vec![service_session("l1", T0, "lambda.amazonaws.com", ROLE_APP, "fn")], 0),
+            ("a user assumes an ordinary role", vec![user_session("a1", T0, ROLE_ADMIN)], 0),
+            (
+                "an outside account",
+                vec![
+                    service_session("l1", T0, "lambda.amazonaws.com", ROLE_APP, "fn"),
+                    from_account(OTHER_ACCT, ROLE_APP),
+                ],
+                1,
+            ),
+            (
+                "a Lambda chaining into another service role",
+                {
+                    let mut all = vec![
+                        service_session("l1", T0, "lambda.amazonaws.com", ROLE_LAMBDA, "fn"),
+                        session(assumption(
+                            "l2",
+                            T0 + 5,
+                            role_session_caller("arn:aws:sts::111122223333:assumed-role/fn-role/fn", "ASIAL1"),
+                            "arn:aws:iam::111122223333:role/service-role/other",
+                            "x",
+                        )),
+                    ];
+                    chain(&mut all, 0, 1);
+                    all
+                },
+                0,
+            ),
+        ];
+        for (story, sessions, want) in cases {
+            assert_eq!(fired(SERVICE_ROLE_USED_BY_HUMAN, sessions, &Settings::default(), None).len(), want, "{story}");
+        }
+    }
+}
