@@ -426,28 +426,13 @@ fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: 
             let assumption = Assumption {
                 hash: crate::extract::id_hash(&event_id),
                 event_id,
-                shared_event_id: None,
                 at: created,
                 kind,
-                region: None,
-                recipient_account: None,
-                error_code: None,
-                caller: Caller::default(),
                 role_arn,
                 session_name,
                 session_arn: Some(arn.to_owned()),
                 issued_key: (keys.len() == 1).then(|| keys[0].to_owned()),
-                expires_at: None,
-                source_ip: None,
-                user_agent: None,
-                mfa: false,
-                source_identity: None,
-                subject: None,
-                provider: None,
-                external_id: false,
-                session_policy: false,
-                duration_seconds: None,
-                by_console: false,
+                ..Assumption::default()
             };
             let mut s = new_session(assumption, 0);
             s.seen_in_accounts.clear();
@@ -555,7 +540,6 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
     let assumption = Assumption {
         event_id: sw.event_id.clone(),
         hash: sw.hash,
-        shared_event_id: None,
         at: sw.at,
         kind: AssumeKind::AssumeRole,
         region: sw.region.clone(),
@@ -565,18 +549,11 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
         role_arn,
         session_name,
         session_arn,
-        issued_key: None,
-        expires_at: None,
         source_ip: sw.source_ip.clone(),
         user_agent: sw.user_agent.clone(),
         mfa: sw.mfa_authenticated,
-        source_identity: None,
-        subject: None,
-        provider: None,
-        external_id: false,
-        session_policy: false,
-        duration_seconds: None,
         by_console: true,
+        ..Assumption::default()
     };
     let mut s = new_session(assumption, 1);
     if let Some(from) = &sw.switch_from {

@@ -12,8 +12,9 @@ use crate::timefmt;
 use std::hash::{Hash, Hasher};
 
 /// The STS calls that issue credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum AssumeKind {
+    #[default]
     AssumeRole,
     AssumeRoleWithSaml,
     AssumeRoleWithWebIdentity,
@@ -107,7 +108,7 @@ impl Caller {
 }
 
 /// One STS call that issued (or failed to issue) temporary credentials.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Assumption {
     pub event_id: String,
     /// [`event_hash`] of the record, to tell assumption records apart from other records in the counts.

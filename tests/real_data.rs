@@ -5,16 +5,6 @@ use crate::util::*;
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn real(folder: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared/data/real").join(folder);
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent (the shared real-data folder sits beside the repository)", p.display());
-        None
-    }
-}
-
 fn sessions(folder: &PathBuf) -> (Vec<Value>, Run) {
     let r = trailscan(&repo(), &["sessions", "-s", folder.to_str().unwrap(), "-f", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -36,7 +26,7 @@ fn file_counts(stderr: &str) -> (usize, usize, usize) {
 
 #[test]
 fn every_real_file_is_accounted_for_and_nothing_panics() {
-    let Some(root) = real("") else { return };
+    let Some(root) = real_data("") else { return };
     for entry in std::fs::read_dir(&root).unwrap() {
         let dir = entry.unwrap().path();
         if !dir.is_dir() {
@@ -59,7 +49,7 @@ fn every_real_file_is_accounted_for_and_nothing_panics() {
 
 #[test]
 fn flaws2_stolen_lambda_keys_are_linked_to_their_session() {
-    let Some(dir) = real("flaws2-cloud") else {
+    let Some(dir) = real_data("flaws2-cloud") else {
         return;
     };
     let (rows, _) = sessions(&dir);
@@ -84,7 +74,7 @@ fn flaws2_stolen_lambda_keys_are_linked_to_their_session() {
 
 #[test]
 fn opensearch_aws_config_sessions_link_by_arn_and_creation_date() {
-    let Some(dir) = real("opensearch-catalog") else {
+    let Some(dir) = real_data("opensearch-catalog") else {
         return;
     };
     let (all, run) = sessions(&dir);
@@ -100,7 +90,7 @@ fn opensearch_aws_config_sessions_link_by_arn_and_creation_date() {
 
 #[test]
 fn stratus_federation_token_session_is_linked() {
-    let Some(dir) = real("stratus-red-team") else {
+    let Some(dir) = real_data("stratus-red-team") else {
         return;
     };
     let (rows, _) = sessions(&dir);
