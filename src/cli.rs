@@ -57,6 +57,55 @@ pub enum Command {
     /// roles without MFA, privileged actions, bursts of denials, service roles assumed by people). Rules and
     /// their settings ([detect] in trailscan.toml) are described in the README.
     Flags,
+    /// Run a named report (an SQL file of queries/ or of --queries DIR) over the tables; --list names them.
+    ///
+    /// The tables are sessions, actions, flags and files; `trailscan query --help` lists their columns.
+    /// --role, --principal and --account narrow the sessions (and their actions and flags) before the
+    /// report runs.
+    Report {
+        /// The report to run, e.g. who_assumed, cross_account_access, daily_summary.
+        #[arg(required_unless_present = "list")]
+        name: Option<String>,
+        /// List the reports with what each answers, instead of running one.
+        #[arg(long, conflicts_with = "name")]
+        list: bool,
+        /// A folder of NAME.sql reports that add to (or replace) the built-in ones [default: `queries` in
+        /// trailscan.toml].
+        #[arg(long, value_name = "DIR")]
+        queries: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Run your own SQL (Polars SQL) over the tables: sessions, actions, flags, files.
+    ///
+    /// Join them on sessions.event_id = actions.session_event_id = flags.session_event_id. Timestamps are
+    /// RFC 3339 UTC strings, so they compare and sort as text (assumed_at >= '2026-11-20'). Quote a column
+    /// named like an SQL keyword: "count". An error lists every table and its columns.
+    Query {
+        /// The SQL, a FILE.sql holding it, or `-` to read it from standard input.
+        sql: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Write the auditor bundle: every table as CSV and Parquet, summary.json with counts and SHA-256
+    /// hashes, and README.txt. Re-running on the same input writes the same bytes (except the run time in
+    /// summary.json).
+    Scan {
+        /// The folder to write the bundle into (created if needed; files of an earlier bundle are replaced).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// Which sessions a report or query sees. Applied before any SQL runs: these values never become SQL text.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FilterArgs {
+    /// Only sessions of roles matching this name, ARN or glob.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Only sessions whose source or origin principal matches this ARN, name or glob.
+    #[arg(long)]
+    pub principal: Option<String>,
 }
 
 /// Where to read and which events to keep.
@@ -115,7 +164,8 @@ pub struct InputArgs {
 /// How to write results.
 #[derive(Debug, Args, Default)]
 pub struct OutputArgs {
-    /// Output format [default: table on a terminal, csv otherwise].
+    /// Output format [default: table on a terminal, csv otherwise]. Parquet needs --output FILE or a
+    /// redirected standard output.
     #[arg(long, short = 'f', global = true, value_enum)]
     pub format: Option<FormatArg>,
 
@@ -130,6 +180,7 @@ pub enum FormatArg {
     Csv,
     Json,
     Ndjson,
+    Parquet,
 }
 
 /// Detections: on every command.

@@ -1,7 +1,8 @@
 //! Commands: one function per subcommand, each `inputs → pipeline → correlate → detect → report → write`.
 //! The run summary and the exit status are decided here.
 
-use crate::cli::Command;
+use crate::bundle;
+use crate::cli::{Command, FilterArgs};
 use crate::config::{Config, Format};
 use crate::correlate::{correlate, Session, Sessions};
 use crate::detect::{self, Detection};
@@ -11,10 +12,13 @@ use crate::pattern::Pattern;
 use crate::pipeline::{self, Retain};
 use crate::report;
 use crate::source::{self, FileReport, Status};
+use crate::sql;
+use crate::tables::Tables;
 use crate::write;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Exit statuses.
@@ -36,6 +40,9 @@ struct Analysis {
     outside_window: u64,
     /// The findings (empty on a timeline's second pass, which detects nothing).
     detection: Detection,
+    /// The earliest and latest eventTime read.
+    first_at: Option<i64>,
+    last_at: Option<i64>,
 }
 
 pub fn run(cfg: Config) -> Result<ExitCode> {
@@ -47,6 +54,9 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
         }
         Command::Session { id } => session(&cfg, id),
         Command::Flags => flags(&cfg),
+        Command::Report { name, list, filter, .. } => report(&cfg, name.as_deref(), *list, filter),
+        Command::Query { sql, filter } => query(&cfg, sql, filter),
+        Command::Scan { out } => scan(&cfg, out),
     }
 }
 
@@ -59,13 +69,23 @@ fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysi
     let out = pipeline::run(listing, cfg.window, cfg.threads, retain)?;
     let invalid_records = out.facts.invalid_records;
     let outside_window = out.facts.outside_window;
+    let (first_at, last_at) = (out.facts.first_at, out.facts.last_at);
     let sessions = correlate(out.facts);
     // Detection runs once per run: on the main pass, not on a timeline's second pass (`retain`).
     let detection = match retain {
         None => detect::detect(&sessions, &cfg.detect, None),
         Some(_) => Detection::default(),
     };
-    let a = Analysis { sessions, files: out.files, retained: out.retained, invalid_records, outside_window, detection };
+    let a = Analysis {
+        sessions,
+        files: out.files,
+        retained: out.retained,
+        invalid_records,
+        outside_window,
+        detection,
+        first_at,
+        last_at,
+    };
     if !quiet {
         messages::summary(&summary_lines(&a));
     }
@@ -160,21 +180,7 @@ fn status(cfg: &Config, a: &Analysis, found: bool, lookup: bool) -> ExitCode {
 
 fn emit(cfg: &Config, df: &mut polars::prelude::DataFrame, table_columns: &[&str]) -> Result<()> {
     match &cfg.output {
-        Some(path) => {
-            // Write beside the target and rename, so a failed or interrupted run never leaves half a report.
-            let tmp = path.with_file_name(format!(
-                ".{}.trailscan-tmp",
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-            ));
-            let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            let written = write::write(df, cfg.format, table_columns, &mut w).and_then(|_| Ok(w.flush()?));
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e.context(format!("cannot write {}", path.display())));
-            }
-            std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-        }
+        Some(path) => write::atomically(path, |w| write::write(df, cfg.format, table_columns, w))?,
         None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
@@ -222,22 +228,41 @@ fn who_became_what(cfg: &Config, principal: Option<&str>) -> Result<ExitCode> {
     Ok(status(cfg, &a, !rows.is_empty(), principal.is_some()))
 }
 
-fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts: &[String]) -> Result<ExitCode> {
-    let role = role.map(Pattern::new).transpose()?;
-    let principal = principal.map(Pattern::new).transpose()?;
-    let a = analyse(cfg, None, false)?;
-    let all = &a.sessions.sessions;
-    let keep = |s: &Session| {
-        role.as_ref().is_none_or(|p| role_of(s).is_some_and(|r| p.matches_role(r)))
-            && principal
+/// The `--role`, `--principal` and `--account` filters of `sessions`, `report` and `query`.
+struct SessionFilter {
+    role: Option<Pattern>,
+    principal: Option<Pattern>,
+    accounts: Vec<String>,
+}
+
+impl SessionFilter {
+    fn new(role: Option<&str>, principal: Option<&str>, accounts: &[String]) -> Result<Self> {
+        Ok(SessionFilter {
+            role: role.map(Pattern::new).transpose()?,
+            principal: principal.map(Pattern::new).transpose()?,
+            accounts: accounts.to_vec(),
+        })
+    }
+
+    fn keeps(&self, s: &Session) -> bool {
+        self.role.as_ref().is_none_or(|p| role_of(s).is_some_and(|r| p.matches_role(r)))
+            && self
+                .principal
                 .as_ref()
                 .is_none_or(|p| p.matches_principal(&s.source_principal) || p.matches_principal(&s.origin_principal))
-            && (accounts.is_empty()
-                || accounts
+            && (self.accounts.is_empty()
+                || self
+                    .accounts
                     .iter()
                     .any(|acct| s.role_account() == Some(acct.as_str()) || s.caller_account() == Some(acct.as_str())))
-    };
-    let idx: Vec<usize> = (0..all.len()).filter(|&i| keep(&all[i])).collect();
+    }
+}
+
+fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts: &[String]) -> Result<ExitCode> {
+    let filter = SessionFilter::new(role, principal, accounts)?;
+    let a = analyse(cfg, None, false)?;
+    let all = &a.sessions.sessions;
+    let idx: Vec<usize> = (0..all.len()).filter(|&i| filter.keeps(&all[i])).collect();
     let rows: Vec<&Session> = idx.iter().map(|&i| &all[i]).collect();
     let mut df = report::sessions_frame(&rows, all, &row_flags(&a, &idx))?;
     emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
@@ -247,7 +272,8 @@ fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts:
 /// Every finding, one row each.
 fn flags(cfg: &Config) -> Result<ExitCode> {
     let a = analyse(cfg, None, false)?;
-    let mut df = report::flags_frame(&a.detection.findings)?;
+    let findings: Vec<&detect::Finding> = a.detection.findings.iter().collect();
+    let mut df = report::flags_frame(&findings, &a.sessions.sessions)?;
     emit(cfg, &mut df, &report::FLAG_TABLE_COLUMNS)?;
     Ok(status(cfg, &a, true, false))
 }
@@ -282,7 +308,11 @@ fn resolve<'a>(all: &'a [Session], id: &str) -> Result<Option<&'a Session>> {
                     )
                 })
                 .collect();
-            bail!("{id:?} names {} sessions; give one of their event ids:\n{}", found.len(), list.join("\n"))
+            Err(messages::Help {
+                message: format!("{id:?} names {} sessions; give one of their event ids:", found.len()),
+                lines: list,
+            }
+            .into())
         }
     }
 }
@@ -335,4 +365,94 @@ fn session(cfg: &Config, id: &str) -> Result<ExitCode> {
     }
     emit(cfg, &mut df, &[])?;
     Ok(status(cfg, &first, true, true))
+}
+
+/// Reads and filters the input, runs the detections, and builds the tables reports and queries see.
+fn tables(cfg: &Config, filter: &FilterArgs) -> Result<(Analysis, Tables)> {
+    let filter = SessionFilter::new(filter.role.as_deref(), filter.principal.as_deref(), &cfg.scope.accounts)?;
+    let a = analyse(cfg, None, false)?;
+    let all = &a.sessions.sessions;
+    let rows: Vec<usize> = (0..all.len()).filter(|&i| filter.keeps(&all[i])).collect();
+    let tables = Tables::build(&rows, all, &a.detection, &a.files)?;
+    Ok((a, tables))
+}
+
+fn report(cfg: &Config, name: Option<&str>, list: bool, filter: &FilterArgs) -> Result<ExitCode> {
+    let catalog = sql::catalog(cfg.queries.as_deref())?;
+    if list {
+        if cfg.format == Format::Table && cfg.output.is_none() {
+            let items: Vec<(&str, &str)> = catalog.iter().map(|q| (q.name.as_str(), q.description.as_str())).collect();
+            write::described_list(&items, &mut std::io::stdout().lock())?;
+        } else {
+            emit(cfg, &mut sql::catalog_frame(&catalog)?, &[])?;
+        }
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    // Clap requires NAME without --list; the report is found before any log is read.
+    let q = sql::find(&catalog, name.unwrap_or_default())?;
+    let (a, tables) = tables(cfg, filter)?;
+    let mut df = sql::run(&tables, &q.sql).with_context(|| match &q.origin {
+        sql::Origin::BuiltIn => format!("report {}", q.name),
+        sql::Origin::File(p) => format!("report {} ({})", q.name, p.display()),
+    })?;
+    emit(cfg, &mut df, &[])?;
+    Ok(status(cfg, &a, true, false))
+}
+
+/// The SQL of `query ARG`: ARG itself, the file it names, or standard input for `-`.
+fn sql_text(arg: &str) -> Result<String> {
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read the query from standard input")?;
+        return Ok(text);
+    }
+    let path = Path::new(arg);
+    if path.is_file() {
+        return std::fs::read_to_string(path).with_context(|| format!("cannot read the query file {arg}"));
+    }
+    if arg.ends_with(".sql") && !arg.contains(char::is_whitespace) {
+        bail!("{arg}: no such file (give SQL text, an existing FILE.sql, or - to read standard input)");
+    }
+    Ok(arg.to_owned())
+}
+
+fn query(cfg: &Config, arg: &str, filter: &FilterArgs) -> Result<ExitCode> {
+    let text = sql_text(arg)?;
+    let (a, tables) = tables(cfg, filter)?;
+    let mut df = sql::run(&tables, &text)?;
+    emit(cfg, &mut df, &[])?;
+    Ok(status(cfg, &a, true, false))
+}
+
+fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
+    let a = analyse(cfg, None, false)?;
+    let all = &a.sessions.sessions;
+    let rows: Vec<usize> = (0..all.len()).collect();
+    let mut tables = Tables::build(&rows, all, &a.detection, &a.files)?;
+    let mut sources: Vec<String> = cfg.sources.iter().map(|s| s.to_string()).collect();
+    if let Some(regions) = &cfg.lookup_events {
+        sources.push(format!(
+            "lookup-events:{}",
+            if regions.is_empty() { "default-region".into() } else { regions.join(",") }
+        ));
+    }
+    let run = bundle::Run {
+        command_line: &cfg.command_line,
+        sources: &sources,
+        since: cfg.window.since,
+        until: cfg.window.until,
+        first_event_at: a.first_at,
+        last_event_at: a.last_at,
+        files: &a.files,
+        stats: &a.sessions.stats,
+        invalid_records: a.invalid_records,
+        outside_window: a.outside_window,
+        sessions: all.len(),
+        failed_attempts: all.iter().filter(|s| !s.assumption.success()).count(),
+        findings: &a.detection.findings,
+    };
+    let summary = bundle::Summary::new(&run, &tables, crate::timefmt::now());
+    let written = bundle::write(out, &mut tables, summary)?;
+    messages::summary(&[format!("trailscan: bundle: {} files written to {}", written.len(), out.display())]);
+    Ok(status(cfg, &a, true, false))
 }

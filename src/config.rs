@@ -27,6 +27,9 @@ pub struct FileConfig {
     /// Rule settings; read by the detections.
     #[serde(default)]
     pub detect: Option<DetectFile>,
+    /// A folder of NAME.sql reports for `trailscan report`, relative to the config file's folder.
+    #[serde(default)]
+    pub queries: Option<PathBuf>,
 }
 
 /// `[detect]` of `trailscan.toml`, as written. Resolved into [`detect::Settings`] by [`resolve_detect`].
@@ -101,6 +104,7 @@ pub enum Format {
     Csv,
     Json,
     Ndjson,
+    Parquet,
 }
 
 /// Everything a run needs, resolved and validated.
@@ -118,6 +122,10 @@ pub struct Config {
     pub threads: Option<usize>,
     pub format: Format,
     pub output: Option<PathBuf>,
+    /// The folder of extra reports: `report --queries`, else `queries` in the config file.
+    pub queries: Option<PathBuf>,
+    /// The command line as typed, for the bundle's summary.json.
+    pub command_line: Vec<String>,
     pub file: FileConfig,
     /// The detections' settings (`[detect]` and `--baseline-until`).
     pub detect: detect::Settings,
@@ -135,7 +143,7 @@ impl Config {
         } else if !cli.input.source.is_empty() {
             cli.input.source.iter().map(|s| SourceSpec::parse(s)).collect::<Result<_>>()?
         } else if !file.source.is_empty() {
-            let dir = config_dir.unwrap_or_default();
+            let dir = config_dir.clone().unwrap_or_default();
             file.source
                 .iter()
                 .map(|s| {
@@ -145,6 +153,9 @@ impl Config {
                     })
                 })
                 .collect::<Result<_>>()?
+        } else if matches!(cli.command, Command::Report { list: true, .. }) {
+            // Listing the reports reads no logs.
+            Vec::new()
         } else {
             bail!(
                 "no input: give --source PATH (a CloudTrail file or folder, repeatable), or list sources in \
@@ -207,15 +218,40 @@ impl Config {
         if cli.input.threads == Some(0) {
             bail!("--threads must be at least 1");
         }
+        if let Command::Scan { .. } = cli.command {
+            if cli.output.format.is_some() || cli.output.output.is_some() {
+                bail!(
+                    "scan writes every table as CSV and Parquet into --out DIR; --format and --output do not apply \
+                     to it (use them with sessions, report or query)"
+                );
+            }
+        }
         let format = match cli.output.format {
             Some(FormatArg::Table) => Format::Table,
             Some(FormatArg::Csv) => Format::Csv,
             Some(FormatArg::Json) => Format::Json,
             Some(FormatArg::Ndjson) => Format::Ndjson,
+            Some(FormatArg::Parquet) => Format::Parquet,
             None if stdout_is_terminal && cli.output.output.is_none() => Format::Table,
             None => Format::Csv,
         };
         let window = TimeWindow { since, until };
+        if format == Format::Parquet && cli.output.output.is_none() && stdout_is_terminal {
+            bail!(
+                "--format parquet writes binary data: give --output FILE.parquet, or redirect standard output \
+                 to a file"
+            );
+        }
+        let queries = match &cli.command {
+            Command::Report { queries: Some(dir), .. } => Some(dir.clone()),
+            _ => file.queries.as_ref().map(|q| {
+                if q.is_absolute() {
+                    q.clone()
+                } else {
+                    config_dir.clone().unwrap_or_default().join(q)
+                }
+            }),
+        };
         Ok(Config {
             command: cli.command,
             sources,
@@ -231,6 +267,8 @@ impl Config {
             threads: cli.input.threads,
             format,
             output: cli.output.output,
+            queries,
+            command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
             file,
             detect,
             fail_on,

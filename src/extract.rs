@@ -375,11 +375,16 @@ pub struct Facts {
     /// The accounts whose logs were read (`recipientAccountId`), window or not: the organisation, for
     /// the detections.
     pub accounts: std::collections::BTreeSet<String>,
+    /// The earliest and latest `eventTime` among the records kept: the time range a report covers.
+    pub first_at: Option<i64>,
+    pub last_at: Option<i64>,
 }
 
 impl Facts {
     /// Adds another set of facts to this one (files merged in any order give the same totals).
     pub fn absorb(&mut self, other: Facts) {
+        let first_at = min_some(self.first_at, other.first_at);
+        let last_at = self.last_at.max(other.last_at);
         if self.ids.is_empty() && self.assumptions.is_empty() && self.activity.is_empty() {
             let (invalid, first, outside) = (self.invalid_records, self.first_invalid.take(), self.outside_window);
             let accounts = std::mem::take(&mut self.accounts);
@@ -388,9 +393,11 @@ impl Facts {
             self.first_invalid = first.or(self.first_invalid.take());
             self.outside_window += outside;
             self.accounts.extend(accounts);
+            (self.first_at, self.last_at) = (first_at, last_at);
             return;
         }
         self.accounts.extend(other.accounts);
+        (self.first_at, self.last_at) = (first_at, last_at);
         self.assumptions.extend(other.assumptions);
         self.switches.extend(other.switches);
         self.ids.extend(other.ids);
@@ -433,6 +440,8 @@ impl Facts {
         }
         let id = event_hash(r);
         self.ids.push(id);
+        self.first_at = min_some(self.first_at, Some(at));
+        self.last_at = self.last_at.max(Some(at));
         let source = r.event_source.get().unwrap_or("");
         let name = r.event_name.get().unwrap_or("");
         let mut is_assumption = false;
@@ -477,6 +486,14 @@ impl Facts {
         };
         let by_aws = made_by_aws(r);
         act.marks.push(Mark { id, at, action, ip, failure, is_assumption, privileged, by_aws, note });
+    }
+}
+
+/// The smaller of two optional times, either being absent.
+fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -17,10 +17,13 @@
 //! * [`correlate`]: all facts → sessions, chains, cross-account merges, console sessions.
 //! * [`detect`]: sessions → findings of nine rules (stolen credentials, enumeration, untrusted accounts, …).
 //!   [`net`] (networks, CIDRs, AWS's ranges) and [`pattern`] (role and principal globs) serve it and `cmd`.
-//! * [`report`]: sessions → Polars DataFrames. [`write`]: DataFrames → table, CSV, JSON, NDJSON.
+//! * [`report`]: sessions → Polars DataFrames. [`tables`]: the four named tables (sessions, actions, flags,
+//!   files) that [`sql`] runs reports and queries over and [`bundle`] writes for auditors.
+//! * [`write`]: DataFrames → table, CSV, JSON, NDJSON, Parquet; files written atomically.
 //! * [`messages`]: all of stderr, and the sanitising of hostile strings. [`timefmt`]: every time parsed or printed.
 //! * [`cmd`]: one function per subcommand, gluing the stages.
 
+pub mod bundle;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -35,5 +38,7 @@ pub mod pipeline;
 pub mod record;
 pub mod report;
 pub mod source;
+pub mod sql;
+pub mod tables;
 pub mod timefmt;
 pub mod write;

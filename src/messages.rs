@@ -33,12 +33,34 @@ pub fn summary(lines: &[String]) {
     }
 }
 
-/// A fatal error, with its causes, one per line.
+/// An error followed by lines that help fix it: the tables and columns a query can name, the reports there
+/// are, the sessions an id could mean. A message is one line (it is sanitised whole, newlines included, since
+/// it may quote a log field); the help lines are ours, printed one by one, each sanitised too.
+#[derive(Debug)]
+pub struct Help {
+    pub message: String,
+    pub lines: Vec<String>,
+}
+
+impl std::fmt::Display for Help {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Help {}
+
+/// A fatal error, with its causes, one per line, and the help lines of a [`Help`] among them.
 pub fn fatal(e: &anyhow::Error) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "trailscan: error: {}", sanitize(&e.to_string()));
     for cause in e.chain().skip(1) {
         let _ = writeln!(err, "  caused by: {}", sanitize(&cause.to_string()));
+    }
+    for help in e.chain().filter_map(|c| c.downcast_ref::<Help>()) {
+        for line in &help.lines {
+            let _ = writeln!(err, "  {}", sanitize(line));
+        }
     }
 }
 

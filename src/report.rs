@@ -2,6 +2,7 @@
 //! documented in the README; formats and escaping are `write`'s business.
 
 use crate::correlate::Session;
+use crate::detect::Finding;
 use crate::extract::EventRow;
 use crate::timefmt::format_rfc3339;
 use polars::prelude::*;
@@ -118,8 +119,11 @@ pub fn sessions_frame(rows: &[&Session], all: &[Session], flags: &[Option<String
     DataFrame::new(rows.len(), cols)
 }
 
-/// The columns of `flags`: one row per finding.
-pub const FLAG_COLUMNS: [&str; 10] = [
+/// The columns a terminal table shows for findings.
+pub const FLAG_TABLE_COLUMNS: [&str; 4] = ["detected_at", "severity", "rule", "summary"];
+
+/// The columns of the flags table (`trailscan flags`, the `flags` table of reports and the bundle), in order.
+pub const FLAG_COLUMNS: [&str; 11] = [
     "detected_at",
     "rule",
     "severity",
@@ -127,20 +131,16 @@ pub const FLAG_COLUMNS: [&str; 10] = [
     "role_arn",
     "session_arn",
     "access_key_id",
+    "session_event_id",
     "source_ips",
     "summary",
     "event_ids",
 ];
 
-/// The columns a terminal table shows for findings.
-pub const FLAG_TABLE_COLUMNS: [&str; 4] = ["detected_at", "severity", "rule", "summary"];
-
-/// One row per finding, in the order given (detect sorts them). Lists are `;`-separated, like `source_ips`
-/// in the sessions table.
-pub fn flags_frame(findings: &[crate::detect::Finding]) -> PolarsResult<DataFrame> {
-    let s = |f: &dyn Fn(&crate::detect::Finding) -> Option<String>| {
-        findings.iter().map(|x| f(x)).collect::<Vec<Option<String>>>()
-    };
+/// One row per finding, in the order given (detect sorts them by time, rule and session). `all` is the
+/// sessions the findings' indexes point into. Lists are `;`-separated, like `source_ips` in the sessions table.
+pub fn flags_frame(findings: &[&Finding], all: &[Session]) -> PolarsResult<DataFrame> {
+    let s = |f: &dyn Fn(&Finding) -> Option<String>| findings.iter().map(|x| f(x)).collect::<Vec<Option<String>>>();
     let cols = vec![
         str_col("detected_at", s(&|f| ts(Some(f.detected_at)))),
         str_col("rule", s(&|f| Some(f.rule.to_owned()))),
@@ -149,6 +149,7 @@ pub fn flags_frame(findings: &[crate::detect::Finding]) -> PolarsResult<DataFram
         str_col("role_arn", s(&|f| f.role_arn.clone())),
         str_col("session_arn", s(&|f| f.session_arn.clone())),
         str_col("access_key_id", s(&|f| f.access_key_id.clone())),
+        str_col("session_event_id", s(&|f| f.session.and_then(|i| all.get(i)).map(|x| x.assumption.event_id.clone()))),
         str_col("source_ips", s(&|f| (!f.source_ips.is_empty()).then(|| f.source_ips.join(";")))),
         str_col("summary", s(&|f| Some(f.summary.clone()))),
         str_col("event_ids", s(&|f| (!f.event_ids.is_empty()).then(|| f.event_ids.join(";")))),

@@ -1,19 +1,31 @@
-//! Write: a DataFrame → stdout or a file, in one of the output formats. Only this module writes data.
-//! CSV cells that a spreadsheet would run as a formula are neutralised; table cells lose terminal control
-//! characters; JSON escapes by construction.
+//! Write: a DataFrame → stdout or a file, in one of the output formats. Only this module (and `bundle`, which
+//! calls it) writes data. CSV cells that a spreadsheet would run as a formula are neutralised; table cells
+//! lose terminal control characters; JSON escapes by construction; Parquet is written with fixed settings
+//! so that the same table gives the same bytes. Files are written atomically (see [`atomically`]).
 
 use crate::config::Format;
 use crate::messages::sanitize;
+use anyhow::{bail, Context};
 use polars::prelude::*;
 use std::io::Write;
+use std::path::Path;
 
 /// Writes `df` in `format`. `table_columns` picks the columns a terminal table shows (all when empty).
 pub fn write(df: &mut DataFrame, format: Format, table_columns: &[&str], out: &mut dyn Write) -> anyhow::Result<()> {
     match format {
         Format::Csv => {
+            if let Some(c) = df.columns().iter().find(|c| c.dtype().is_nested()) {
+                bail!(
+                    "column {:?} holds lists, which CSV cannot: use --format json or parquet, or turn it into text \
+                     in the query (ARRAY_TO_STRING({}, ';'))",
+                    c.name().as_str(),
+                    c.name().as_str()
+                );
+            }
             let mut safe = formula_safe(df)?;
             CsvWriter::new(&mut *out).include_header(true).finish(&mut safe)?;
         }
+        Format::Parquet => write_parquet(df, out)?,
         Format::Json => {
             if df.height() == 0 {
                 out.write_all(b"[]")?;
@@ -24,6 +36,95 @@ pub fn write(df: &mut DataFrame, format: Format, table_columns: &[&str], out: &m
         }
         Format::Ndjson => JsonWriter::new(&mut *out).with_json_format(JsonFormat::JsonLines).finish(df)?,
         Format::Table => write_table(df, table_columns, out)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Parquet with fixed settings (zstd at its default level, statistics, one row group up to 256k rows, written serially)
+/// so that equal tables give equal bytes whatever the machine: auditors compare hashes. Timestamps stay
+/// RFC 3339 strings, as in CSV, so both files of a bundle say the same thing.
+fn write_parquet(df: &mut DataFrame, out: &mut dyn Write) -> anyhow::Result<()> {
+    ParquetWriter::new(&mut *out)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::default())
+        .with_row_group_size(Some(256 * 1024))
+        .set_parallel(false)
+        .finish(df)?;
+    Ok(())
+}
+
+/// Writes `path` through `fill` atomically: into a temporary file beside it, flushed to disk, then renamed
+/// over it. A reader never sees half a file, and a run that fails leaves the previous file whole. Paths
+/// that are not regular files (`/dev/stdout`, a named pipe) cannot be renamed over and are written directly.
+pub fn atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        fill(&mut w)?;
+        w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(());
+    }
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let open = || std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp);
+    // A leftover from a run of the same process id that was killed: ours to replace.
+    let file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(&tmp).ok();
+            open()
+        }
+        other => other,
+    }
+    .with_context(|| {
+        if dir.is_dir() {
+            format!("cannot write {} (through the temporary file {})", path.display(), tmp.display())
+        } else {
+            format!("cannot write {}: the folder {} does not exist (create it first)", path.display(), dir.display())
+        }
+    })?;
+    let written = (|| -> anyhow::Result<()> {
+        let mut w = std::io::BufWriter::new(file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        std::fs::remove_file(&tmp).ok();
+        return Err(e.context(format!("cannot write {}", path.display())));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        std::fs::remove_file(&tmp).ok();
+        anyhow::Error::new(e).context(format!("cannot write {} (renaming {} failed)", path.display(), tmp.display()))
+    })
+}
+
+/// A list of names with their descriptions, for a terminal: each name on its own line, its description
+/// wrapped and indented below it (`report --list`).
+pub fn described_list(items: &[(&str, &str)], out: &mut dyn Write) -> anyhow::Result<()> {
+    for (name, description) in items {
+        writeln!(out, "{}", sanitize(name))?;
+        let mut line = String::from("   ");
+        for word in description.split_whitespace() {
+            if line.len() + 1 + word.len() > 100 && line.len() > 3 {
+                writeln!(out, "{}", sanitize(&line))?;
+                line = String::from("   ");
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        if line.len() > 3 {
+            writeln!(out, "{}", sanitize(&line))?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -77,7 +77,7 @@ fn stolen_lambda_credentials_are_one_finding_with_its_evidence() {
     assert!(table.stdout.contains("(s3:ListObjects at 2026-11-20T10:02:00Z)"), "{}", table.stdout);
     let csv = w.run(&["flags", "-s", "logs", "-f", "csv"]);
     assert!(csv.stdout.starts_with(
-        "detected_at,rule,severity,principal,role_arn,session_arn,access_key_id,source_ips,summary,event_ids\n"
+        "detected_at,rule,severity,principal,role_arn,session_arn,access_key_id,session_event_id,source_ips,summary,event_ids\n"
     ));
 
     let quiet = workdir(&quiet_lambda());

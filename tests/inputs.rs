@@ -225,11 +225,7 @@ fn output_file_and_closed_pipes() {
     assert!(r.stdout.is_empty());
     let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(w.path().join("out.json")).unwrap()).unwrap();
     assert_eq!(rows.len(), 1);
-    assert!(std::fs::read_dir(w.path()).unwrap().all(|e| !e
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .contains("trailscan-tmp")));
+    assert!(std::fs::read_dir(w.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
     let bad = w.run(&["sessions", "-s", ".", "-o", "no/such/dir/out.csv"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("cannot write no/such/dir/out.csv"), "{}", bad.stderr);

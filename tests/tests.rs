@@ -17,6 +17,8 @@ mod linking;
 mod lookup;
 /// Real third-party CloudTrail data from ../shared/data/real.
 mod real_data;
+/// Reports, SQL queries, Parquet output and the auditor bundle (issue 5).
+mod reports;
 /// S3 sources against a real S3-compatible server on 127.0.0.1.
 mod s3;
 /// The README's walkthrough on sample-logs.
