@@ -304,6 +304,24 @@ pub struct Activity {
     pub issuer_arn: Option<Box<str>>,
     /// Some call carried `sessionContext.ec2RoleDelivery`: EC2 instance-metadata credentials.
     pub instance_credentials: bool,
+    /// How this activity stood before the file being read first touched it, to undo that file.
+    undo: Undo,
+}
+
+/// An [`Activity`]'s state when a file first touched it (see [`Facts::begin_file`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Undo {
+    /// The file (its [`Facts::epoch`]) this snapshot belongs to; 0: none.
+    epoch: u32,
+    /// The file created the activity: undoing it removes the activity.
+    created: bool,
+    actions: u32,
+    ips: u32,
+    marks: u32,
+    event_ids: u32,
+    had_identity_type: bool,
+    had_issuer_arn: bool,
+    instance_credentials: bool,
 }
 
 impl Activity {
@@ -378,6 +396,24 @@ pub struct Facts {
     /// The earliest and latest `eventTime` among the records kept: the time range a report covers.
     pub first_at: Option<i64>,
     pub last_at: Option<i64>,
+    /// The file being read (counts up from 1 with each [`Facts::begin_file`]); 0 before any.
+    epoch: u32,
+    /// Accounts first seen in the file being read, to undo it.
+    new_accounts: Vec<String>,
+}
+
+/// Where a [`Facts`] stood before a file was added to it: what [`Facts::end_file`] returns it to when the
+/// file turns out to be unreadable, so that a bad file contributes nothing.
+#[derive(Debug)]
+pub struct Checkpoint {
+    assumptions: usize,
+    switches: usize,
+    ids: usize,
+    invalid_records: u64,
+    outside_window: u64,
+    first_invalid: Option<String>,
+    first_at: Option<i64>,
+    last_at: Option<i64>,
 }
 
 impl Facts {
@@ -416,12 +452,79 @@ impl Facts {
         }
     }
 
+    /// Starts adding one file's records straight into these facts (no per-file copy to merge later).
+    /// Until [`Facts::end_file`], `invalid_records` minus the checkpoint's and `first_invalid` describe
+    /// this file alone.
+    pub fn begin_file(&mut self) -> Checkpoint {
+        self.epoch += 1;
+        self.new_accounts.clear();
+        Checkpoint {
+            assumptions: self.assumptions.len(),
+            switches: self.switches.len(),
+            ids: self.ids.len(),
+            invalid_records: self.invalid_records,
+            outside_window: self.outside_window,
+            first_invalid: self.first_invalid.take(),
+            first_at: self.first_at,
+            last_at: self.last_at,
+        }
+    }
+
+    /// The records skipped in the file being read, and the first reason.
+    pub fn file_invalid(&self, cp: &Checkpoint) -> (u64, Option<&str>) {
+        (self.invalid_records - cp.invalid_records, self.first_invalid.as_deref())
+    }
+
+    /// Ends a file: keeps what it added, or (`keep == false`) removes every trace of it.
+    pub fn end_file(&mut self, cp: Checkpoint, keep: bool) {
+        if keep {
+            self.first_invalid = cp.first_invalid.or(self.first_invalid.take());
+            return;
+        }
+        self.assumptions.truncate(cp.assumptions);
+        self.switches.truncate(cp.switches);
+        self.ids.truncate(cp.ids);
+        (self.invalid_records, self.outside_window) = (cp.invalid_records, cp.outside_window);
+        self.first_invalid = cp.first_invalid;
+        (self.first_at, self.last_at) = (cp.first_at, cp.last_at);
+        for acct in self.new_accounts.drain(..) {
+            self.accounts.remove(&acct);
+        }
+        let epoch = self.epoch;
+        // Rare (only unreadable files), so a pass over every activity is fine.
+        self.activity.retain(|_, act| {
+            let u = act.undo;
+            if u.epoch != epoch {
+                return true;
+            }
+            if u.created {
+                return false;
+            }
+            act.actions.truncate(u.actions as usize);
+            act.ips.truncate(u.ips as usize);
+            act.marks.truncate(u.marks as usize);
+            act.event_ids.truncate(u.event_ids as usize);
+            if !u.had_identity_type {
+                act.identity_type = None;
+            }
+            if !u.had_issuer_arn {
+                act.issuer_arn = None;
+            }
+            act.instance_credentials = u.instance_credentials;
+            act.undo = Undo::default();
+            true
+        });
+    }
+
     /// Extracts the facts of one record.
     pub fn add(&mut self, r: &Record, window: TimeWindow) {
         if let Some(acct) = r.recipient_account.get() {
             // Almost every record of a file names the same account: look before allocating.
             if !self.accounts.contains(acct) {
                 self.accounts.insert(acct.to_owned());
+                if self.epoch > 0 {
+                    self.new_accounts.push(acct.to_owned());
+                }
             }
         }
         let Some(at) = r.time_text().and_then(timefmt::parse_iso) else {
@@ -461,12 +564,29 @@ impl Facts {
             return;
         }
         let probe = KeyRef { key, arn, created };
+        let epoch = self.epoch;
         let act = match self.activity.get_mut(&probe) {
-            Some(a) => a,
+            Some(a) => {
+                if a.undo.epoch != epoch {
+                    a.undo = Undo {
+                        epoch,
+                        created: false,
+                        actions: a.actions.len() as u32,
+                        ips: a.ips.len() as u32,
+                        marks: a.marks.len() as u32,
+                        event_ids: a.event_ids.len() as u32,
+                        had_identity_type: a.identity_type.is_some(),
+                        had_issuer_arn: a.issuer_arn.is_some(),
+                        instance_credentials: a.instance_credentials,
+                    };
+                }
+                a
+            }
             None => {
                 let act = self.activity.entry(ActivityKey::new(key, arn, created).expect("checked above")).or_default();
                 act.identity_type = ident.kind.get().map(Into::into);
                 act.issuer_arn = ident.session.issuer.arn.get().map(Into::into);
+                act.undo = Undo { epoch, created: true, ..Undo::default() };
                 act
             }
         };
@@ -791,6 +911,67 @@ mod tests {
         f.add(&rec(r#"{"eventName":"X","eventTime":"2026-11-20T10:00:00Z"}"#), w);
         assert_eq!((f.outside_window, f.invalid_records, f.ids.len()), (1, 1, 1));
         assert!(f.first_invalid.unwrap().contains("yesterday"));
+    }
+
+    /// What a file undone must leave exactly as it was: everything but the undo bookkeeping.
+    fn summary(f: &Facts) -> String {
+        let mut acts: Vec<String> = f
+            .activity
+            .iter()
+            .map(|(k, a)| {
+                format!(
+                    "{k:?} {:?} {:?} {:?} {:?} {:?} {:?} {}",
+                    a.actions, a.ips, a.marks, a.event_ids, a.identity_type, a.issuer_arn, a.instance_credentials
+                )
+            })
+            .collect();
+        acts.sort();
+        format!(
+            "{:?} {:?} {:?} {} {} {:?} {:?} {:?} {:?} {acts:?}",
+            f.assumptions,
+            f.switches,
+            f.ids,
+            f.invalid_records,
+            f.outside_window,
+            f.first_invalid,
+            f.accounts,
+            f.first_at,
+            f.last_at
+        )
+    }
+
+    #[test]
+    fn an_undone_file_leaves_no_trace() {
+        let session = r#""userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","accessKeyId":"ASIA1",
+            "sessionContext":{"attributes":{"creationDate":"2026-11-20T09:00:00Z"}}}"#;
+        let first = [format!(
+            r#"{{"eventID":"e1","eventTime":"2026-11-20T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","sourceIPAddress":"192.0.2.1","recipientAccountId":"111",{session}}}"#
+        )];
+        let second = [
+            // More calls of the same session, from a new address, a new action, a failure, another account…
+            format!(r#"{{"eventID":"e2","eventTime":"2026-11-20T11:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","sourceIPAddress":"198.51.100.9","errorCode":"AccessDenied","recipientAccountId":"222",{session}}}"#),
+            // …a new session, an assumption, and a record without a time.
+            r#"{"eventID":"e3","eventTime":"2026-11-20T12:00:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u","accessKeyId":"AKIA1"},"requestParameters":{"roleArn":"arn:aws:iam::1:role/R","roleSessionName":"x"},"responseElements":{"credentials":{"accessKeyId":"ASIA2","expiration":"2026-11-20T13:00:00Z"}}}"#.to_owned(),
+            r#"{"eventID":"e4","eventTime":"never","eventName":"X"}"#.to_owned(),
+        ];
+        let mut f = Facts::default();
+        let cp = f.begin_file();
+        first.iter().for_each(|j| f.add(&rec(j), TimeWindow::default()));
+        f.end_file(cp, true);
+        let before = summary(&f);
+        let cp = f.begin_file();
+        second.iter().for_each(|j| f.add(&rec(j), TimeWindow::default()));
+        assert_eq!(f.file_invalid(&cp).0, 1);
+        assert_ne!(summary(&f), before);
+        f.end_file(cp, false);
+        assert_eq!(summary(&f), before);
+        // Kept, the same file adds what a fresh read of both files adds.
+        let cp = f.begin_file();
+        second.iter().for_each(|j| f.add(&rec(j), TimeWindow::default()));
+        f.end_file(cp, true);
+        let mut fresh = Facts::default();
+        first.iter().chain(&second).for_each(|j| fresh.add(&rec(j), TimeWindow::default()));
+        assert_eq!(summary(&f), summary(&fresh));
     }
 }
 

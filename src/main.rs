@@ -3,6 +3,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use trailscan::{cli::Cli, cmd, config::Config, messages};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = Config::resolve(cli, std::io::stdout().is_terminal()).and_then(cmd::run);

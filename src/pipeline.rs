@@ -1,8 +1,8 @@
 //! Pipeline: the only module with threads. Inputs are read and decoded in parallel (rayon, one reusable
-//! [`Decoder`] and read buffer per worker), each file's facts are extracted into its own [`Facts`], and a
-//! file's facts join the run's totals only if the whole file decoded. A bad file is a message and a count,
-//! never an abort. Nothing here depends on which thread finishes first: totals are merged commutatively and
-//! everything downstream sorts.
+//! [`Decoder`] and read buffer per job). Each job extracts its files' records straight into one [`Facts`];
+//! a file that turns out unreadable is undone ([`Facts::end_file`]), so its facts join the totals only if
+//! the whole file decoded. A bad file is a message and a count, never an abort. Nothing here depends on
+//! which thread finishes first: totals are merged commutatively and everything downstream sorts.
 
 use crate::decode::{DecodeError, Decoder, Scan};
 use crate::extract::{EventRow, Facts, TimeWindow};
@@ -50,12 +50,10 @@ pub fn run(
     };
     let (remote, local): (Vec<ObjectRef>, Vec<ObjectRef>) =
         objects.into_iter().partition(|o| matches!(o.location, Location::S3 { .. }));
-    let fold = |mut acc: Output, (report, facts, rows): (FileReport, Facts, Vec<EventRow>)| {
-        acc.files.push(report);
-        acc.facts.absorb(facts);
-        acc.retained.extend(rows);
-        acc
-    };
+    // Each rayon job reads its files straight into one Output (a file that turns out unreadable is undone),
+    // so a file costs no maps of its own; the jobs' Outputs are merged at the end.
+    let start = || (Worker::default(), Output::default());
+    let finish = |(_, out): (Worker, Output)| out;
     let reduce = |mut a: Output, b: Output| {
         a.files.extend(b.files);
         a.facts.absorb(b.facts);
@@ -65,24 +63,24 @@ pub fn run(
     let mut out = pool.install(|| {
         local
             .par_iter()
-            .map_init(Worker::default, |w, obj| {
-                let result = w.process_file(obj, window, retain);
-                tick(obj.size, result.0.records);
-                result
+            .fold(start, |(mut w, mut out), obj| {
+                let records = w.process_file(obj, window, retain, &mut out);
+                tick(obj.size, records);
+                (w, out)
             })
-            .fold(Output::default, fold)
+            .map(finish)
             .reduce(Output::default, reduce)
     });
     if !fetched.is_empty() {
         let from_memory = pool.install(|| {
             fetched
                 .par_iter()
-                .map_init(Worker::default, |w, (obj, bytes)| {
-                    let result = w.process_bytes(obj, bytes, window, retain);
-                    tick(obj.size, result.0.records);
-                    result
+                .fold(start, |(mut w, mut out), (obj, bytes)| {
+                    let records = w.process_bytes(obj, bytes, window, retain, &mut out);
+                    tick(obj.size, records);
+                    (w, out)
                 })
-                .fold(Output::default, fold)
+                .map(finish)
                 .reduce(Output::default, reduce)
         });
         out = reduce(out, from_memory);
@@ -99,15 +97,18 @@ pub fn run(
         let fetched = pool.install(|| {
             rx.into_iter()
                 .par_bridge()
-                .map_init(Worker::default, |w, (obj, bytes)| {
-                    let result = match bytes {
-                        Ok(bytes) => w.process_bytes(&obj, &bytes, window, retain),
-                        Err(e) => (failed(&obj, e, "fetch failed"), Facts::default(), Vec::new()),
+                .fold(start, |(mut w, mut out), (obj, bytes)| {
+                    let records = match bytes {
+                        Ok(bytes) => w.process_bytes(&obj, &bytes, window, retain, &mut out),
+                        Err(e) => {
+                            out.files.push(failed(&obj, e, "fetch failed"));
+                            0
+                        }
                     };
-                    tick(obj.size, result.0.records);
-                    result
+                    tick(obj.size, records);
+                    (w, out)
                 })
-                .fold(Output::default, fold)
+                .map(finish)
                 .reduce(Output::default, reduce)
         });
         fetcher.join().map_err(|_| anyhow::anyhow!("the S3 fetcher stopped unexpectedly"))?;
@@ -148,36 +149,39 @@ struct Worker {
 }
 
 impl Worker {
-    fn process_file(
-        &mut self,
-        obj: &ObjectRef,
-        window: TimeWindow,
-        retain: Option<&Retain>,
-    ) -> (FileReport, Facts, Vec<EventRow>) {
+    /// Reads one local file into `out`; returns the records taken from it.
+    fn process_file(&mut self, obj: &ObjectRef, window: TimeWindow, retain: Option<&Retain>, out: &mut Output) -> u64 {
         let Location::Disk(path) = &obj.location else {
-            return (failed(obj, "not a local file".into(), "unreadable"), Facts::default(), Vec::new());
+            out.files.push(failed(obj, "not a local file".into(), "unreadable"));
+            return 0;
         };
         let mut raw = std::mem::take(&mut self.raw);
         raw.clear();
         let read = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut raw));
-        let result = match read {
-            Ok(_) => self.process_bytes(obj, &raw, window, retain),
-            Err(e) => (failed(obj, format!("cannot read: {e}"), "unreadable"), Facts::default(), Vec::new()),
+        let records = match read {
+            Ok(_) => self.process_bytes(obj, &raw, window, retain, out),
+            Err(e) => {
+                out.files.push(failed(obj, format!("cannot read: {e}"), "unreadable"));
+                0
+            }
         };
         if raw.capacity() > 64 << 20 {
             raw = Vec::new();
         }
         self.raw = raw;
-        result
+        records
     }
 
+    /// Decodes one input into `out`: its facts, its report, and the events `retain` keeps. A file that
+    /// is not read (skipped or failed) leaves nothing but its report. Returns the records taken from it.
     fn process_bytes(
         &mut self,
         obj: &ObjectRef,
         bytes: &[u8],
         window: TimeWindow,
         retain: Option<&Retain>,
-    ) -> (FileReport, Facts, Vec<EventRow>) {
+        out: &mut Output,
+    ) -> u64 {
         let mut report = FileReport {
             path: obj.display.clone(),
             status: Status::Read,
@@ -186,8 +190,9 @@ impl Worker {
             label: None,
             shape: None,
         };
-        let mut facts = Facts::default();
-        let mut rows = Vec::new();
+        let facts = &mut out.facts;
+        let rows = &mut out.retained;
+        let (checkpoint, rows_before) = (facts.begin_file(), rows.len());
         let result = self.decoder.decode(bytes, &mut |rec: &Record| {
             facts.add(rec, window);
             if let Some(keep) = retain {
@@ -198,12 +203,8 @@ impl Worker {
         });
         match result {
             Ok(scan) => {
-                classify(&mut report, &scan, &facts);
-                if report.status == Status::Read {
-                    (report, facts, rows)
-                } else {
-                    (report, Facts::default(), Vec::new())
-                }
+                let (invalid, first_invalid) = facts.file_invalid(&checkpoint);
+                classify(&mut report, &scan, invalid, first_invalid);
             }
             Err(e) => {
                 let looks_like_log = is_log_name(&obj.display);
@@ -214,9 +215,16 @@ impl Worker {
                 };
                 report.reason = Some(e.to_string());
                 report.label = Some(e.label().to_owned());
-                (report, Facts::default(), Vec::new())
             }
         }
+        let keep = report.status == Status::Read;
+        facts.end_file(checkpoint, keep);
+        if !keep {
+            rows.truncate(rows_before);
+        }
+        let records = report.records;
+        out.files.push(report);
+        records
     }
 }
 
@@ -227,9 +235,9 @@ fn is_log_name(path: &str) -> bool {
 }
 
 /// Sets a decoded file's status: read, or skipped/failed when it held no usable events.
-fn classify(report: &mut FileReport, scan: &Scan, facts: &Facts) {
+fn classify(report: &mut FileReport, scan: &Scan, invalid: u64, first_invalid: Option<&str>) {
     report.shape = Some(scan.shape.name());
-    let kept = scan.events.saturating_sub(facts.invalid_records);
+    let kept = scan.events.saturating_sub(invalid);
     report.records = kept;
     let mut problems = Vec::new();
     if scan.bad_records > 0 {
@@ -239,12 +247,8 @@ fn classify(report: &mut FileReport, scan: &Scan, facts: &Facts) {
             scan.first_bad.as_deref().unwrap_or("?")
         ));
     }
-    if facts.invalid_records > 0 {
-        problems.push(format!(
-            "{} record(s) skipped, first: {}",
-            facts.invalid_records,
-            facts.first_invalid.as_deref().unwrap_or("?")
-        ));
+    if invalid > 0 {
+        problems.push(format!("{invalid} record(s) skipped, first: {}", first_invalid.unwrap_or("?")));
     }
     let problems = problems.join("; ");
     let (status, label, reason) = if kept > 0 {
