@@ -245,6 +245,12 @@ impl Config {
                          is the cut-off on delivery)"
                     );
                 }
+                if cli.input.lookup_events {
+                    bail!(
+                        "nightly reads log files, each once: --lookup-events does not apply (the API has no \
+                         delivery times to cut off on); point --source at the trail's bucket or folder"
+                    );
+                }
                 for (flag, path) in [("--state", state), ("--out", out)] {
                     if path.to_string_lossy().starts_with("s3://") {
                         bail!(
@@ -255,9 +261,9 @@ impl Config {
                     }
                 }
                 let duration = |flag: &str, v: &str| {
-                    timefmt::parse_duration(v).filter(|d| *d >= 0).ok_or_else(|| {
-                        anyhow::anyhow!("{flag} {v:?}: give a duration such as 1d, 12h or 30m")
-                    })
+                    timefmt::parse_duration(v)
+                        .filter(|d| *d >= 0)
+                        .ok_or_else(|| anyhow::anyhow!("{flag} {v:?}: give a duration such as 1d, 12h or 30m"))
                 };
                 Some(Nightly {
                     state: state.clone(),

@@ -8,8 +8,8 @@
 //! Nothing here looks across records: that is `correlate`'s job, after every file is read.
 
 use crate::record::Record;
-use serde::{Deserialize, Serialize};
 use crate::timefmt;
+use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
 /// The STS calls that issue credentials.

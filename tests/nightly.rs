@@ -20,18 +20,14 @@ const ROLE_D: &str = "arn:aws:iam::111122223333:role/RoleD";
 const CUTOFFS: [&str; 3] = ["2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z"];
 const LATE: &str = "12h";
 
+/// A delivery time of the fixture (November 2026, whole minutes) as a file time.
 fn epoch(rfc3339: &str) -> SystemTime {
-    let secs = match rfc3339 {
-        // Only the times the fixture uses as delivery times.
-        t => {
-            let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
-            let day: u64 = date[8..10].parse().unwrap();
-            let (h, m): (u64, u64) = (time[0..2].parse().unwrap(), time[3..5].parse().unwrap());
-            // 2026-11-01T00:00:00Z
-            1_793_491_200 + (day - 1) * 86_400 + h * 3600 + m * 60
-        }
-    };
-    UNIX_EPOCH + Duration::from_secs(secs)
+    let (date, time) = rfc3339.trim_end_matches('Z').split_once('T').unwrap();
+    assert!(date.starts_with("2026-11-"), "the fixture lives in November 2026");
+    let day: u64 = date[8..10].parse().unwrap();
+    let (h, m): (u64, u64) = (time[0..2].parse().unwrap(), time[3..5].parse().unwrap());
+    const NOV_1_2026: u64 = 1_793_491_200;
+    UNIX_EPOCH + Duration::from_secs(NOV_1_2026 + (day - 1) * 86_400 + h * 3600 + m * 60)
 }
 
 fn deliver(w: &Workdir, rel: &str, delivered: &str, events: &[Value]) -> PathBuf {
@@ -72,7 +68,15 @@ fn trail(w: &Workdir) {
         "2026/11/20/d1-2300.json.gz",
         "2026-11-20T23:10:00Z",
         &[
-            assume_role("a1", "2026-11-20T22:30:00Z", alice.clone(), ROLE_A, "alice", "ASIAALICE", "2026-11-21T10:30:00Z"),
+            assume_role(
+                "a1",
+                "2026-11-20T22:30:00Z",
+                alice.clone(),
+                ROLE_A,
+                "alice",
+                "ASIAALICE",
+                "2026-11-21T10:30:00Z",
+            ),
             call("a1c1", "2026-11-20T23:00:00Z", "ListBuckets", a_sess.clone(), "203.0.113.10"),
         ],
     );
@@ -93,7 +97,15 @@ fn trail(w: &Workdir) {
         "2026-11-21T01:10:00Z",
         &[
             call("a1c2", "2026-11-21T00:10:00Z", "GetObject", a_sess.clone(), "203.0.113.10"),
-            assume_role("b1", "2026-11-21T00:30:00Z", a_sess.clone(), ROLE_B, "alice-b", "ASIAALICEB", "2026-11-21T01:30:00Z"),
+            assume_role(
+                "b1",
+                "2026-11-21T00:30:00Z",
+                a_sess.clone(),
+                ROLE_B,
+                "alice-b",
+                "ASIAALICEB",
+                "2026-11-21T01:30:00Z",
+            ),
             call("b1c1", "2026-11-21T00:40:00Z", "ListBuckets", b_sess.clone(), "203.0.113.10"),
         ],
     );
@@ -103,7 +115,11 @@ fn trail(w: &Workdir) {
         "2026-11-21T09:20:00Z",
         &[
             assume_role("c1a", "2026-11-21T09:00:00Z", bob, ROLE_C, "bob", "ASIABOB", "2026-11-21T10:00:00Z"),
-            as_call(call("c1p", "2026-11-21T09:10:00Z", "CreateUser", c_sess, "203.0.113.20"), "iam.amazonaws.com", "CreateUser"),
+            as_call(
+                call("c1p", "2026-11-21T09:10:00Z", "CreateUser", c_sess, "203.0.113.20"),
+                "iam.amazonaws.com",
+                "CreateUser",
+            ),
             call("a1c3", "2026-11-21T09:15:00Z", "PutObject", a_sess, "203.0.113.10"),
         ],
     );
@@ -133,7 +149,8 @@ fn trail(w: &Workdir) {
 }
 
 fn nightly(w: &Workdir, state: &str, out: &str, until: &str, extra: &[&str]) -> Run {
-    let mut args = vec!["nightly", "--source", "logs", "--state", state, "--out", out, "--until", until, "--late", LATE];
+    let mut args =
+        vec!["nightly", "--source", "logs", "--state", state, "--out", out, "--until", until, "--late", LATE];
     args.extend_from_slice(extra);
     let r = w.run(&args);
     assert!(r.code == 0 || r.code == 3, "nightly failed: {}\n{}", r.stdout, r.stderr);
@@ -152,7 +169,8 @@ fn sessions(w: &Workdir, out: &str) -> Vec<Value> {
 
 /// (rule, session_event_id) of every finding in the history.
 fn findings(w: &Workdir, out: &str) -> Vec<(String, String)> {
-    let rows = history_json(w, &["query", "--history", out, "SELECT rule, session_event_id FROM flags", "--format", "json"]);
+    let rows =
+        history_json(w, &["query", "--history", out, "SELECT rule, session_event_id FROM flags", "--format", "json"]);
     let mut v: Vec<(String, String)> = rows
         .iter()
         .map(|r| (r["rule"].as_str().unwrap_or("").to_owned(), r["session_event_id"].as_str().unwrap_or("").to_owned()))
@@ -189,7 +207,11 @@ fn day_by_day_equals_batch() {
     let w = Workdir::new();
     trail(&w);
     let first = nightly(&w, "state", "out", CUTOFFS[0], &[]);
-    assert!(first.stdout.starts_with("trailscan nightly: cut-off 2026-11-21T00:00:00Z: 2 files read"), "{}", first.stdout);
+    assert!(
+        first.stdout.starts_with("trailscan nightly: cut-off 2026-11-21T00:00:00Z: 2 files read"),
+        "{}",
+        first.stdout
+    );
     assert_eq!(first.stdout.lines().count(), 1, "one summary line for cron mail: {}", first.stdout);
     // Day 2 brings Bob's CreateUser: a new high finding, so --fail-on high exits 3.
     let second = nightly(&w, "state", "out", CUTOFFS[1], &["--fail-on", "high"]);
@@ -217,7 +239,8 @@ fn day_by_day_equals_batch() {
     assert_eq!(open, 2, "Dave's final part and Erin's open part");
 
     // Findings for SIEM pickup: NDJSON, one object a line.
-    let ndjson = std::fs::read_dir(w.path().join("out/findings")).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    let ndjson =
+        std::fs::read_dir(w.path().join("out/findings")).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
     let all: String = ndjson.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
     assert!(all.lines().any(|l| serde_json::from_str::<Value>(l).unwrap()["rule"] == "privileged-action-in-session"));
     // Each run left a bundle.
@@ -284,20 +307,34 @@ fn a_second_concurrent_run_refuses() {
     let w = Workdir::new();
     trail(&w);
     let mut child = spawn_paused(&w, "state", "out", CUTOFFS[0]);
-    wait_for(&w.path().join("state/lock"));
+    // Its last file before the pause: the run is holding the lock, idle.
+    wait_for(&w.path().join("out/history/flags/dt=2026-11-20/part-000001.parquet"));
     let second = w.run(&["nightly", "--source", "logs", "--state", "state", "--out", "out", "--until", CUTOFFS[0]]);
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert_eq!(second.code, 2, "{}", second.stderr);
     assert!(second.stderr.contains("another trailscan nightly run holds"), "{}", second.stderr);
     assert!(second.stderr.contains("--lock-expiry"), "{}", second.stderr);
-    // An expired lock is broken.
+    // A lock older than --lock-expiry is taken to be a hung run's, and broken.
     let r = trailscan_env(
         w.path(),
-        &["nightly", "--source", "logs", "--state", "state", "--out", "out", "--until", CUTOFFS[0], "--lock-expiry", "0s"],
+        &[
+            "nightly",
+            "--source",
+            "logs",
+            "--state",
+            "state",
+            "--out",
+            "out",
+            "--until",
+            CUTOFFS[0],
+            "--lock-expiry",
+            "0s",
+        ],
         &[],
     );
+    child.kill().unwrap();
+    child.wait().unwrap();
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("breaking the lock") && r.stderr.contains("expired"), "{}", r.stderr);
 }
 
 #[test]

@@ -28,7 +28,8 @@ impl Filter {
 }
 
 fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
-    Ok(df.column(name)?.str()?.into_iter().collect())
+    let ca = df.column(name)?.str()?;
+    Ok((0..ca.len()).map(|i| ca.get(i)).collect())
 }
 
 /// The history's tables, narrowed to the sessions `filter` keeps.
@@ -43,10 +44,14 @@ pub fn tables(out: &Path, filter: &Filter) -> Result<Tables> {
         .map(|i| {
             filter.role.as_ref().is_none_or(|p| roles[i].is_some_and(|r| p.matches_role(r)))
                 && filter.principal.as_ref().is_none_or(|p| {
-                    sources[i].is_some_and(|s| p.matches_principal(s)) || origins[i].is_some_and(|s| p.matches_principal(s))
+                    sources[i].is_some_and(|s| p.matches_principal(s))
+                        || origins[i].is_some_and(|s| p.matches_principal(s))
                 })
                 && (filter.accounts.is_empty()
-                    || filter.accounts.iter().any(|a| role_accounts[i] == Some(a.as_str()) || caller_accounts[i] == Some(a.as_str())))
+                    || filter
+                        .accounts
+                        .iter()
+                        .any(|a| role_accounts[i] == Some(a.as_str()) || caller_accounts[i] == Some(a.as_str())))
         })
         .collect();
     if mask.iter().all(|&k| k) {
@@ -82,9 +87,18 @@ pub fn who_became_what(sessions: &DataFrame, principal: Option<&Pattern>) -> Res
     let roles = strs(sessions, "role_arn")?;
     let arns = strs(sessions, "session_arn")?;
     let at = strs(sessions, "assumed_at")?;
-    let depth: Vec<Option<u32>> = sessions.column("chain_depth")?.u32()?.into_iter().collect();
-    let success: Vec<Option<bool>> = sessions.column("success")?.bool()?.into_iter().collect();
-    let events: Vec<Option<u64>> = sessions.column("event_count")?.u64()?.into_iter().collect();
+    let depth: Vec<Option<u32>> = {
+        let ca = sessions.column("chain_depth")?.u32()?;
+        (0..ca.len()).map(|i| ca.get(i)).collect()
+    };
+    let success: Vec<Option<bool>> = {
+        let ca = sessions.column("success")?.bool()?;
+        (0..ca.len()).map(|i| ca.get(i)).collect()
+    };
+    let events: Vec<Option<u64>> = {
+        let ca = sessions.column("event_count")?.u64()?;
+        (0..ca.len()).map(|i| ca.get(i)).collect()
+    };
     let mut groups: BTreeMap<(String, String), Agg> = BTreeMap::new();
     for i in 0..sessions.height() {
         let origin = origins[i].unwrap_or_default();

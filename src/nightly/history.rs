@@ -154,14 +154,16 @@ pub fn read(out: &Path) -> Result<Tables> {
         }
         let Some(i) = TABLES.iter().position(|t| rel.starts_with(&format!("history/{t}/"))) else { continue };
         let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let df = ParquetReader::new(file).finish().with_context(|| format!("{} is not readable Parquet", path.display()))?;
+        let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
+            format!("{} is not readable Parquet", path.display())
+        })?;
         frames[i].push(df);
     }
     let [sessions, actions, flags] = frames;
     let stack = |empty: &DataFrame, parts: Vec<DataFrame>, keys: &[&str]| -> Result<DataFrame> {
         let mut df = empty.clone();
         for p in parts {
-            df.vstack_mut(&p).context("the history's files do not share one schema")?;
+            anyhow::Context::context(df.vstack_mut(&p), "the history's files do not share one schema")?;
         }
         Ok(df.sort(keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(), SortMultipleOptions::default())?)
     };
@@ -169,4 +171,62 @@ pub fn read(out: &Path) -> Result<Tables> {
     t.actions = stack(&t.actions, actions, &["session_event_id", "event_source", "event_name"])?;
     t.flags = stack(&t.flags, flags, &["detected_at", "rule", "session_event_id"])?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_numbers_in_names() {
+        let cases = [
+            ("part-000007.parquet", Some(("part", 7))),
+            ("open-000012.parquet", Some(("open", 12))),
+            ("run-000003-2026-11-21T000000Z", Some(("run", 3))),
+            ("run-000003-2026-11-21T000000Z.ndjson", Some(("run", 3))),
+            ("README.txt", None),
+            ("part-.parquet", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(run_of(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn partitions_are_utc_days() {
+        assert_eq!(partition(0), "dt=1970-01-01");
+        assert_eq!(partition(1_795_305_599), "dt=2026-11-21");
+        assert_eq!(partition(1_795_305_600), "dt=2026-11-22");
+    }
+
+    #[test]
+    fn clean_removes_what_no_commit_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let files = [
+            "history/sessions/dt=2026-11-20/part-000001.parquet",
+            "history/sessions/dt=2026-11-20/open-000001.parquet",
+            "history/sessions/dt=2026-11-21/open-000002.parquet",
+            "history/sessions/dt=2026-11-21/part-000003.parquet",
+            "history/flags/dt=2026-11-21/.part-000002.parquet.77.tmp",
+            "findings/run-000003-x.ndjson",
+            "findings/run-000002-x.ndjson",
+            "bundles/run-000003-x/summary.json",
+        ];
+        for f in files {
+            std::fs::create_dir_all(out.join(f).parent().unwrap()).unwrap();
+            std::fs::write(out.join(f), b"x").unwrap();
+        }
+        let open = vec!["history/sessions/dt=2026-11-21/open-000002.parquet".to_owned()];
+        assert_eq!(clean(out, 2, &open).unwrap(), 5);
+        let left: Vec<&str> = files.iter().copied().filter(|f| out.join(f).exists()).collect();
+        assert_eq!(
+            left,
+            [
+                "history/sessions/dt=2026-11-20/part-000001.parquet",
+                "history/sessions/dt=2026-11-21/open-000002.parquet",
+                "findings/run-000002-x.ndjson"
+            ]
+        );
+    }
 }

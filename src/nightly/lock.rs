@@ -71,10 +71,8 @@ pub fn acquire(dir: &Path, expiry: i64, now: i64) -> Result<Lock> {
                 );
             }
             Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "cannot create the lock {} (is --state a writable folder?)",
-                    path.display()
-                )))
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot create the lock {} (is --state a writable folder?)", path.display())))
             }
         }
     }

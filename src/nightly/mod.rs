@@ -127,14 +127,36 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let mut touched: Vec<usize> = finished.iter().chain(&open).copied().collect();
     touched.sort_unstable();
     let bundle_dir = n.out.join("bundles").join(&name);
-    write_bundle(cfg, &bundle_dir, &sessions, &touched, &detection, &new_findings, &files, cutoff, (first_at, last_at), (invalid_records, outside_window))?;
+    write_bundle(
+        cfg,
+        &bundle_dir,
+        &sessions,
+        &touched,
+        &detection,
+        &new_findings,
+        &files,
+        cutoff,
+        (first_at, last_at),
+        (invalid_records, outside_window),
+    )?;
     let findings_file = n.out.join("findings").join(format!("{name}.ndjson"));
     std::fs::create_dir_all(findings_file.parent().expect("has a parent"))?;
     let refs: Vec<&Finding> = new_findings.iter().collect();
     let mut df = flags_frame(&refs, all)?;
     write::atomically(&findings_file, |w| write::write(&mut df, Format::Ndjson, &[], w))?;
 
-    let flags = detection.flags_by_session(all.len());
+    let flags: Vec<Vec<String>> = detection
+        .flags_by_session(all.len())
+        .into_iter()
+        .enumerate()
+        .map(|(i, now)| {
+            let mut rules: std::collections::BTreeSet<String> = now.into_iter().map(str::to_owned).collect();
+            if let Some(before) = st.flagged.get(&all[i].assumption.event_id) {
+                rules.extend(before.iter().cloned());
+            }
+            rules.into_iter().collect()
+        })
+        .collect();
     write_sessions(&n.out, &sessions, &finished, &flags, Part::Final, run_no)?;
     let open_parts = write_sessions(&n.out, &sessions, &open, &flags, Part::Open, run_no)?;
     let mut by_day: BTreeMap<String, Vec<&Finding>> = BTreeMap::new();
@@ -163,6 +185,11 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         st.reported.insert(state::finding_key(f, &sessions), f.detected_at);
     }
     st.carried = state::carry(all_facts, &sessions, &keep, horizon);
+    st.flagged = keep
+        .iter()
+        .filter(|&&i| !flags[i].is_empty())
+        .map(|&i| (all[i].assumption.event_id.clone(), flags[i].iter().cloned().collect()))
+        .collect();
     st.baseline = detection.baseline.pairs.clone();
     st.prune(horizon);
     let previous_open = std::mem::replace(&mut st.open_parts, open_parts);
@@ -178,7 +205,11 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         "trailscan nightly: cut-off {}: {read} files read ({skipped} skipped, {failed} failed{}); sessions: {} \
          finished, {} open; new findings: {}",
         format_rfc3339(cutoff),
-        if waiting > 0 { format!(", {waiting} delivered after the cut-off left for the next run") } else { String::new() },
+        if waiting > 0 {
+            format!(", {waiting} delivered after the cut-off left for the next run")
+        } else {
+            String::new()
+        },
         finished.len(),
         open.len(),
         new_findings.len()
@@ -214,7 +245,7 @@ fn write_sessions(
     out: &std::path::Path,
     sessions: &Sessions,
     rows: &[usize],
-    flags: &[Vec<&'static str>],
+    flags: &[Vec<String>],
     part: Part,
     run_no: u64,
 ) -> Result<Vec<String>> {
@@ -228,7 +259,14 @@ fn write_sessions(
         let kept: Vec<&crate::correlate::Session> = idx.iter().map(|&i| &all[i]).collect();
         let row_flags: Vec<Option<String>> =
             idx.iter().map(|&i| (!flags[i].is_empty()).then(|| flags[i].join(";"))).collect();
-        written.push(history::write_part(out, "sessions", &dt, part, run_no, &mut sessions_frame(&kept, all, &row_flags)?)?);
+        written.push(history::write_part(
+            out,
+            "sessions",
+            &dt,
+            part,
+            run_no,
+            &mut sessions_frame(&kept, all, &row_flags)?,
+        )?);
         written.push(history::write_part(out, "actions", &dt, part, run_no, &mut actions_frame(&kept)?)?);
     }
     Ok(written)

@@ -48,6 +48,9 @@ pub struct State {
     pub baseline: BTreeSet<(String, String)>,
     /// Findings already reported ([`finding_key`]) → when their evidence happened.
     pub reported: BTreeMap<String, i64>,
+    /// The rules that flagged each carried session in any run so far (its `flags` column in the history),
+    /// by event id: a rule that fired while the session was open still names it once it is final.
+    pub flagged: BTreeMap<String, BTreeSet<String>>,
     /// Sessions already written to the history as final: event id → assumption time.
     pub finalized: BTreeMap<String, i64>,
     /// The history files (relative to OUT) holding the open sessions of the last run.
@@ -179,7 +182,9 @@ pub fn load(dir: &Path) -> Result<State> {
     let path = dir.join(FILE);
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State { version: VERSION, ..State::default() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(State { version: VERSION, ..State::default() })
+        }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
     };
     let mut text = String::new();
@@ -208,4 +213,68 @@ pub fn save(dir: &Path, state: &State) -> Result<()> {
         gz.finish()?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::{Failure, NO_EVENT_ID};
+
+    fn mark(id: u64, at: i64, action: u32, ip: u32, note: u32) -> Mark {
+        Mark {
+            id,
+            at,
+            action,
+            ip,
+            failure: Failure::None,
+            is_assumption: false,
+            privileged: false,
+            by_aws: false,
+            note,
+        }
+    }
+
+    #[test]
+    fn trimming_keeps_recent_calls_and_their_tables() {
+        let act = Activity {
+            actions: vec![
+                ("s3.amazonaws.com".into(), "ListBuckets".into()),
+                ("s3.amazonaws.com".into(), "GetObject".into()),
+            ],
+            ips: vec!["198.51.100.1".into(), "198.51.100.2".into()],
+            marks: vec![mark(1, 10, 0, 0, 0), mark(2, 20, 1, 1, 1), mark(3, 30, 0, 1, NO_EVENT_ID)],
+            event_ids: vec!["e1".into(), "e2".into()],
+            identity_type: Some("IAMUser".into()),
+            ..Activity::default()
+        };
+        assert!(trim(act.clone(), 31).is_none(), "nothing recent: dropped");
+        assert_eq!(trim(act.clone(), 10).unwrap().marks.len(), 3, "all recent: kept whole");
+        let t = trim(act, 20).unwrap();
+        let calls: Vec<(u64, &str, &str, Option<&str>)> = t
+            .marks
+            .iter()
+            .map(|m| {
+                let note = (m.note != NO_EVENT_ID).then(|| &*t.event_ids[m.note as usize]);
+                (m.id, &*t.actions[m.action as usize].1, &*t.ips[m.ip as usize], note)
+            })
+            .collect();
+        assert_eq!(calls, [(2, "GetObject", "198.51.100.2", Some("e2")), (3, "ListBuckets", "198.51.100.2", None)]);
+        assert_eq!(t.identity_type.as_deref(), Some("IAMUser"));
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = load(dir.path()).unwrap();
+        assert_eq!(st.runs, 0);
+        st.runs = 4;
+        st.read.insert("a.json.gz".into(), 12);
+        st.baseline.insert(("alice".into(), "role/Admin".into()));
+        save(dir.path(), &st).unwrap();
+        let back = load(dir.path()).unwrap();
+        assert_eq!((back.runs, back.has_read("a.json.gz", 12), back.has_read("a.json.gz", 13)), (4, true, false));
+        assert_eq!(back.baseline, st.baseline);
+        std::fs::write(dir.path().join(FILE), b"not gzip").unwrap();
+        assert!(format!("{:#}", load(dir.path()).unwrap_err()).contains("damaged"));
+    }
 }

@@ -60,11 +60,8 @@ pub fn list(root: &Path, scope: &Scope, objects: &mut Vec<ObjectRef>, skipped: &
 }
 
 fn push(path: &Path, meta: &std::fs::Metadata, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) {
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64);
+    let modified =
+        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64);
     add(path, meta.len(), modified, objects, skipped);
 }
 

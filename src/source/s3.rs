@@ -201,17 +201,20 @@ async fn list_level(
             anyhow::anyhow!("cannot list s3://{bucket}/{prefix}: {text}{}", hint(&text))
         })?;
         dirs.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
-        objects.extend(
-            page.contents().iter().filter_map(|o| {
-                Some((o.key()?.to_owned(), o.size().unwrap_or(0).max(0) as u64, o.last_modified().map(|t| t.secs())))
-            }),
-        );
+        objects.extend(page.contents().iter().filter_map(|o| {
+            Some((o.key()?.to_owned(), o.size().unwrap_or(0).max(0) as u64, o.last_modified().map(|t| t.secs())))
+        }));
     }
     Ok((dirs, objects))
 }
 
 /// Lists what the scope can need below `prefix`, following the trail layout where there is one.
-async fn walk(client: aws_sdk_s3::Client, bucket: String, prefix: String, scope: Scope) -> Result<Vec<(String, u64, Option<i64>)>> {
+async fn walk(
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    scope: Scope,
+) -> Result<Vec<(String, u64, Option<i64>)>> {
     let client = Arc::new(client);
     // Find the trail levels: `…/AWSLogs/` → orgs or accounts → `CloudTrail/` → regions.
     let region_prefixes = match trail_regions(&client, &bucket, &prefix, &scope).await? {
