@@ -362,3 +362,75 @@ fn history_answers_without_logs() {
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("no history there"), "{}", missing.stderr);
 }
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Gives every file of a generated corpus its delivery time (the `YYYYMMDDTHHMMZ` in its name) as its
+/// modification time.
+fn stamp_deliveries(dir: &Path) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let stamp = name.split('_').nth(3).unwrap();
+            let n = |a: usize, b: usize| stamp[a..b].parse::<i64>().unwrap();
+            let secs = days_from_civil(n(0, 4), n(4, 6), n(6, 8)) * 86_400 + n(9, 11) * 3600 + n(11, 13) * 60;
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(UNIX_EPOCH + Duration::from_secs(secs as u64)).unwrap();
+        }
+    }
+}
+
+/// The generated organisation trail (people, services, chains, cross-account copies, denials, deliveries
+/// up to 26 hours late) run every 12 hours equals one run over it all.
+#[test]
+fn generated_trail_twelve_hourly_equals_batch() {
+    let w = Workdir::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailscan-gen"))
+        .args(["--out", w.path().join("logs").to_str().unwrap(), "--records", "20000", "--seed", "7"])
+        .args(["--accounts", "2", "--regions", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stamp_deliveries(&w.path().join("logs"));
+    let cutoffs = [
+        "2026-11-19T06:00:00Z",
+        "2026-11-19T12:00:00Z",
+        "2026-11-19T18:00:00Z",
+        "2026-11-20T00:00:00Z",
+        "2026-11-20T12:00:00Z",
+        "2026-11-21T00:00:00Z",
+        "2026-11-22T00:00:00Z",
+    ];
+    let run = |state: &str, out: &str, until: &str| {
+        let r =
+            w.run(&["nightly", "--source", "logs", "--state", state, "--out", out, "--until", until, "--late", "27h"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        r
+    };
+    for c in cutoffs {
+        run("state", "out", c);
+    }
+    run("batch-state", "batch-out", cutoffs[cutoffs.len() - 1]);
+    let daily = sessions(&w, "out");
+    let batch = sessions(&w, "batch-out");
+    assert!(batch.len() > 100, "{}", batch.len());
+    assert_eq!(daily.len(), batch.len());
+    for (d, b) in daily.iter().zip(&batch) {
+        assert_eq!(d, b, "day by day must equal batch");
+    }
+    assert_eq!(findings(&w, "out"), findings(&w, "batch-out"));
+}
