@@ -110,10 +110,12 @@ pub enum Command {
     /// The incremental job for cron: read every log file delivered before --until (default: now) that no
     /// earlier run read, carry sessions still open in STATE, and add to the history in OUT.
     ///
-    /// Each run writes OUT/bundles/<cut-off>/ (the `scan` bundle of the sessions it finished or touched),
-    /// OUT/findings/<cut-off>.ndjson (new findings, one JSON object a line, for a SIEM), and adds to the
-    /// Hive-partitioned Parquet history OUT/history/{sessions,actions,flags}/dt=YYYY-MM-DD/. It prints one
-    /// summary line on standard output. A second run while one holds the lock on STATE refuses.
+    /// Run N writes OUT/bundles/run-N-<cut-off>/ (the `scan` bundle of the sessions it finished or left
+    /// open), OUT/findings/run-N-<cut-off>.ndjson (its new findings, one JSON object a line, for a SIEM),
+    /// and adds to the Hive-partitioned Parquet history OUT/history/{sessions,actions,flags}/dt=YYYY-MM-DD/
+    /// that `--history OUT` answers from. It prints one summary line on standard output; --fail-on judges
+    /// the new findings. A second run while one holds the lock on STATE refuses. Killed, it is simply run
+    /// again: STATE is committed last.
     Nightly {
         /// The folder that carries state between runs: files read, open sessions, the detection baseline.
         #[arg(long, value_name = "DIR")]

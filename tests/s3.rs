@@ -304,10 +304,8 @@ fn nightly_reads_each_object_once_by_last_modified() {
     server.upload("trail", w.path());
     let cwd = Workdir::new();
     let nightly = |until: &str| {
-        let r = server.run(
-            cwd.path(),
-            &["nightly", "-s", "s3://trail", "--state", "state", "--out", "out", "--until", until],
-        );
+        let r = server
+            .run(cwd.path(), &["nightly", "-s", "s3://trail", "--state", "state", "--out", "out", "--until", until]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         r.stdout
     };

@@ -175,7 +175,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     for f in &files {
         if f.status != Status::Failed {
             // A file that failed to read is tried again next run (it may have been caught mid-upload).
-            st.read.insert(f.path.clone(), sizes.get(&f.path).copied().unwrap_or(0));
+            st.read.insert(state::input_key(&f.path), sizes.get(&f.path).copied().unwrap_or(0));
         }
     }
     for &i in &finished {

@@ -41,7 +41,7 @@ pub struct State {
     pub runs: u64,
     /// The cut-off of the last committed run.
     pub last_cutoff: Option<i64>,
-    /// Every input read: display name (path or `s3://bucket/key`) → size in bytes.
+    /// Every input read ([`input_key`]: absolute path or `s3://bucket/key`) → size in bytes.
     pub read: BTreeMap<String, u64>,
     pub carried: Carried,
     /// `first-seen-assumption`'s (assumer, role) pairs.
@@ -163,10 +163,19 @@ pub fn finding_key(f: &crate::detect::Finding, sessions: &Sessions) -> String {
     }
 }
 
+/// How STATE names an input: `s3://bucket/key`, or a local file's absolute path, so a run started from
+/// another folder, or given the source as an absolute path, still knows the files.
+pub fn input_key(display: &str) -> String {
+    if display.starts_with("s3://") {
+        return display.to_owned();
+    }
+    std::path::absolute(display).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| display.to_owned())
+}
+
 impl State {
-    /// Whether this input was read by an earlier run.
+    /// Whether this input (by its display name) was read by an earlier run.
     pub fn has_read(&self, display: &str, size: u64) -> bool {
-        self.read.get(display) == Some(&size)
+        self.read.get(&input_key(display)) == Some(&size)
     }
 
     /// Forgets final sessions and reported findings old enough that no record of theirs can come again.
