@@ -277,7 +277,7 @@ mod tests {
         let mut st = load(dir.path()).unwrap();
         assert_eq!(st.runs, 0);
         st.runs = 4;
-        st.read.insert("a.json.gz".into(), 12);
+        st.read.insert(input_key("a.json.gz"), 12);
         st.baseline.insert(("alice".into(), "role/Admin".into()));
         save(dir.path(), &st).unwrap();
         let back = load(dir.path()).unwrap();
