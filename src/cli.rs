@@ -32,11 +32,17 @@ pub enum Command {
     WhoAssumed {
         /// The role: a name (`James-custom-S3-role`), an ARN, or a glob over either (`*Admin*`).
         role: String,
+        /// Answer from the history dataset a `nightly --out OUT` job writes, without reading any log.
+        #[arg(long, value_name = "OUT")]
+        history: Option<PathBuf>,
     },
     /// Per origin principal, the roles it became, directly or through chains.
     WhoBecameWhat {
         /// Only this principal: an ARN, a user or role name, a SAML/OIDC subject, or a glob over them.
         principal: Option<String>,
+        /// Answer from the history dataset a `nightly --out OUT` job writes, without reading any log.
+        #[arg(long, value_name = "OUT")]
+        history: Option<PathBuf>,
     },
     /// The whole sessions table, optionally filtered.
     Sessions {
@@ -46,6 +52,9 @@ pub enum Command {
         /// Only sessions whose source or origin principal matches this ARN, name or glob.
         #[arg(long)]
         principal: Option<String>,
+        /// Answer from the history dataset a `nightly --out OUT` job writes, without reading any log.
+        #[arg(long, value_name = "OUT")]
+        history: Option<PathBuf>,
     },
     /// One session's timeline: the assumption and every call made with its credentials.
     Session {
@@ -86,6 +95,9 @@ pub enum Command {
         sql: String,
         #[command(flatten)]
         filter: FilterArgs,
+        /// Answer from the history dataset a `nightly --out OUT` job writes, without reading any log.
+        #[arg(long, value_name = "OUT")]
+        history: Option<PathBuf>,
     },
     /// Write the auditor bundle: every table as CSV and Parquet, summary.json with counts and SHA-256
     /// hashes, and README.txt. Re-running on the same input writes the same bytes (except the run time in
@@ -94,6 +106,30 @@ pub enum Command {
         /// The folder to write the bundle into (created if needed; files of an earlier bundle are replaced).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// The incremental job for cron: read every log file delivered before --until (default: now) that no
+    /// earlier run read, carry sessions still open in STATE, and add to the history in OUT.
+    ///
+    /// Run N writes OUT/bundles/run-N-<cut-off>/ (the `scan` bundle of the sessions it finished or left
+    /// open), OUT/findings/run-N-<cut-off>.ndjson (its new findings, one JSON object a line, for a SIEM),
+    /// and adds to the Hive-partitioned Parquet history OUT/history/{sessions,actions,flags}/dt=YYYY-MM-DD/
+    /// that `--history OUT` answers from. It prints one summary line on standard output; --fail-on judges
+    /// the new findings. A second run while one holds the lock on STATE refuses. Killed, it is simply run
+    /// again: STATE is committed last.
+    Nightly {
+        /// The folder that carries state between runs: files read, open sessions, the detection baseline.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The folder that receives bundles, findings and the history dataset.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How late a log file may be delivered after its events and still join a session: sessions are
+        /// final, and leave STATE, this long after their credentials expire.
+        #[arg(long, value_name = "DURATION", default_value = "1d")]
+        late: String,
+        /// A lock on STATE older than this is taken to be left by a crashed run and is broken.
+        #[arg(long, value_name = "DURATION", default_value = "6h")]
+        lock_expiry: String,
     },
 }
 

@@ -131,6 +131,8 @@ pub struct Config {
     pub detect: detect::Settings,
     /// `--fail-on`: exit with [`crate::cmd::EXIT_FINDINGS`] when a finding at or above it exists.
     pub fail_on: Option<Severity>,
+    /// `nightly`'s settings.
+    pub nightly: Option<Nightly>,
 }
 
 impl Config {
@@ -153,8 +155,8 @@ impl Config {
                     })
                 })
                 .collect::<Result<_>>()?
-        } else if matches!(cli.command, Command::Report { list: true, .. }) {
-            // Listing the reports reads no logs.
+        } else if matches!(cli.command, Command::Report { list: true, .. }) || history_of(&cli.command).is_some() {
+            // Listing the reports reads no logs, and neither does a question to the history.
             Vec::new()
         } else {
             bail!(
@@ -218,11 +220,11 @@ impl Config {
         if cli.input.threads == Some(0) {
             bail!("--threads must be at least 1");
         }
-        if let Command::Scan { .. } = cli.command {
+        if let Command::Scan { .. } | Command::Nightly { .. } = cli.command {
             if cli.output.format.is_some() || cli.output.output.is_some() {
                 bail!(
-                    "scan writes every table as CSV and Parquet into --out DIR; --format and --output do not apply \
-                     to it (use them with sessions, report or query)"
+                    "scan and nightly write their tables as CSV and Parquet into --out DIR; --format and --output do not apply \
+                     to them (use them with sessions, report or query)"
                 );
             }
         }
@@ -235,7 +237,46 @@ impl Config {
             None if stdout_is_terminal && cli.output.output.is_none() => Format::Table,
             None => Format::Csv,
         };
-        let window = TimeWindow { since, until };
+        let nightly = match &cli.command {
+            Command::Nightly { state, out, late, lock_expiry } => {
+                if since.is_some() {
+                    bail!(
+                        "nightly reads every file not yet read, whatever its day: --since does not apply (--until \
+                         is the cut-off on delivery)"
+                    );
+                }
+                if cli.input.lookup_events {
+                    bail!(
+                        "nightly reads log files, each once: --lookup-events does not apply (the API has no \
+                         delivery times to cut off on); point --source at the trail's bucket or folder"
+                    );
+                }
+                for (flag, path) in [("--state", state), ("--out", out)] {
+                    if path.to_string_lossy().starts_with("s3://") {
+                        bail!(
+                            "{flag} {}: s3:// locations for STATE and OUT are not supported yet; give a local \
+                             folder (and copy OUT to S3 after the run, e.g. with `aws s3 sync`)",
+                            path.display()
+                        );
+                    }
+                }
+                let duration = |flag: &str, v: &str| {
+                    timefmt::parse_duration(v)
+                        .filter(|d| *d >= 0)
+                        .ok_or_else(|| anyhow::anyhow!("{flag} {v:?}: give a duration such as 1d, 12h or 30m"))
+                };
+                Some(Nightly {
+                    state: state.clone(),
+                    out: out.clone(),
+                    cutoff: until.unwrap_or(now),
+                    late: duration("--late", late)?,
+                    lock_expiry: duration("--lock-expiry", lock_expiry)?,
+                })
+            }
+            _ => None,
+        };
+        // For nightly, --until is the cut-off on delivery, not a filter on event time.
+        let window = if nightly.is_some() { TimeWindow::default() } else { TimeWindow { since, until } };
         if format == Format::Parquet && cli.output.output.is_none() && stdout_is_terminal {
             bail!(
                 "--format parquet writes binary data: give --output FILE.parquet, or redirect standard output \
@@ -272,8 +313,33 @@ impl Config {
             file,
             detect,
             fail_on,
+            nightly,
         })
     }
+}
+
+/// `--history OUT` of the commands that can answer from a nightly job's history.
+pub fn history_of(command: &Command) -> Option<&Path> {
+    match command {
+        Command::WhoAssumed { history, .. }
+        | Command::WhoBecameWhat { history, .. }
+        | Command::Sessions { history, .. }
+        | Command::Query { history, .. } => history.as_deref(),
+        _ => None,
+    }
+}
+
+/// The nightly job's settings, resolved.
+#[derive(Debug, Clone)]
+pub struct Nightly {
+    pub state: PathBuf,
+    pub out: PathBuf,
+    /// `--until` (default: now): files delivered at or after it are left for the next run.
+    pub cutoff: i64,
+    /// `--late`, seconds: how long after its credentials expire a session stays open for late deliveries.
+    pub late: i64,
+    /// `--lock-expiry`, seconds.
+    pub lock_expiry: i64,
 }
 
 /// Turns `[detect]` into the rules' settings: validates every value and says what is wrong and what to write.

@@ -9,10 +9,11 @@
 
 use crate::record::Record;
 use crate::timefmt;
+use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
 /// The STS calls that issue credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub enum AssumeKind {
     #[default]
     AssumeRole,
@@ -58,7 +59,7 @@ impl AssumeKind {
 }
 
 /// The identity that made a call (`userIdentity`), owned.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Caller {
     /// `userIdentity.type` as logged (`IAMUser`, `AssumedRole`, `AWSService`, `AWSAccount`, `SAMLUser`, …).
     pub kind: Option<String>,
@@ -108,7 +109,7 @@ impl Caller {
 }
 
 /// One STS call that issued (or failed to issue) temporary credentials.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Assumption {
     pub event_id: String,
     /// [`event_hash`] of the record, to tell assumption records apart from other records in the counts.
@@ -151,7 +152,7 @@ impl Assumption {
 
 /// The `signin.amazonaws.com` `SwitchRole` event of a console role switch, logged in the role's account
 /// with the browser's address and the user it switched from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsoleSwitch {
     pub event_id: String,
     pub hash: u64,
@@ -169,7 +170,7 @@ pub struct ConsoleSwitch {
 /// What identifies the credentials a call was made with: the access key, the principal ARN and the
 /// session's creation time. Any part may be missing (console SwitchRole has no key, some records have no
 /// `sessionContext`), so the linker matches on what is there.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ActivityKey {
     pub key: Option<Box<str>>,
     pub arn: Option<Box<str>>,
@@ -187,7 +188,7 @@ impl ActivityKey {
 }
 
 /// How a call failed, if it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub enum Failure {
     #[default]
     None,
@@ -215,7 +216,7 @@ pub fn is_access_denied(code: &str) -> bool {
 
 /// One call made with some credentials. Actions and addresses are indices into the owning
 /// [`Activity`]'s tables, so a mark is small and fixed-size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
     /// A hash of `eventID`, for de-duplication.
     pub id: u64,
@@ -291,7 +292,7 @@ fn made_by_aws(r: &Record) -> bool {
 pub type Action = (Box<str>, Box<str>);
 
 /// The calls made with one [`ActivityKey`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Activity {
     pub actions: Vec<Action>,
     pub ips: Vec<Box<str>>,
@@ -304,7 +305,9 @@ pub struct Activity {
     pub issuer_arn: Option<Box<str>>,
     /// Some call carried `sessionContext.ec2RoleDelivery`: EC2 instance-metadata credentials.
     pub instance_credentials: bool,
-    /// How this activity stood before the file being read first touched it, to undo that file.
+    /// How this activity stood before the file being read first touched it, to undo that file. Only
+    /// meaningful while a file is being read: never saved.
+    #[serde(skip)]
     undo: Undo,
 }
 

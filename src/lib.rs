@@ -22,6 +22,7 @@
 //! * [`write`]: DataFrames → table, CSV, JSON, NDJSON, Parquet; files written atomically.
 //! * [`messages`]: all of stderr, and the sanitising of hostile strings. [`timefmt`]: every time parsed or printed.
 //! * [`cmd`]: one function per subcommand, gluing the stages.
+//! * [`nightly`]: the incremental job: STATE between runs, the lock, the Parquet history and `--history`.
 
 pub mod bundle;
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod detect;
 pub mod extract;
 pub mod messages;
 pub mod net;
+pub mod nightly;
 pub mod pattern;
 pub mod pipeline;
 pub mod record;

@@ -294,3 +294,29 @@ fn unreachable_or_misnamed_buckets_are_clear_errors() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("not an S3 location"), "{}", r.stderr);
 }
+
+/// `nightly` over a bucket: the cut-off is on `LastModified`, and each object is read once.
+#[test]
+fn nightly_reads_each_object_once_by_last_modified() {
+    let server = Server::start();
+    let w = Workdir::new();
+    org_trail(&w, &["111111111111"], &["us-east-1"], &[18, 19]);
+    server.upload("trail", w.path());
+    let cwd = Workdir::new();
+    let nightly = |until: &str| {
+        let r = server
+            .run(cwd.path(), &["nightly", "-s", "s3://trail", "--state", "state", "--out", "out", "--until", until]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    // Uploaded just now: nothing was delivered before yesterday.
+    let before = nightly("1d");
+    assert!(before.contains(": 0 files read") && before.contains("2 delivered after the cut-off"), "{before}");
+    let first = nightly("2099-01-01");
+    assert!(first.contains(": 2 files read"), "{first}");
+    let w2 = Workdir::new();
+    org_trail(&w2, &["111111111111"], &["us-east-1"], &[20]);
+    server.upload("trail", w2.path());
+    let second = nightly("2099-01-02");
+    assert!(second.contains(": 1 files read"), "each object once: {second}");
+}

@@ -15,6 +15,8 @@ mod inputs;
 mod linking;
 /// The LookupEvents API against a CloudTrail stand-in on 127.0.0.1.
 mod lookup;
+/// The nightly job: day by day equals batch, idempotence, crash safety, the lock, --history (issue 6).
+mod nightly;
 /// Real third-party CloudTrail data from ../shared/data/real.
 mod real_data;
 /// Reports, SQL queries, Parquet output and the auditor bundle (issue 5).

@@ -158,6 +158,7 @@ fn batch(region: &str, query: &str, events: Vec<String>) -> Batch {
             display: display.clone(),
             location: Location::Lookup { region: region.to_owned(), query: query.to_owned() },
             size: ndjson.len() as u64,
+            modified: None,
         },
         ndjson,
     }

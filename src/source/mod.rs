@@ -63,6 +63,9 @@ pub struct ObjectRef {
     pub display: String,
     pub location: Location,
     pub size: u64,
+    /// When the file was delivered: its modification time on disk, `LastModified` in S3 (Unix seconds).
+    /// The nightly job's cut-off (`--until`) is on this time.
+    pub modified: Option<i64>,
 }
 
 /// What became of one input.

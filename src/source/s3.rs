@@ -94,11 +94,12 @@ impl S3 {
         let keys = keys?;
         Ok(keys
             .into_iter()
-            .filter(|(key, _)| scope.wants_path(key))
-            .map(|(key, size)| ObjectRef {
+            .filter(|(key, _, _)| scope.wants_path(key))
+            .map(|(key, size, modified)| ObjectRef {
                 display: format!("s3://{bucket}/{key}"),
                 location: Location::S3 { bucket: bucket.to_owned(), key },
                 size,
+                modified,
             })
             .collect())
     }
@@ -186,7 +187,7 @@ async fn list_level(
     bucket: &str,
     prefix: &str,
     delimited: bool,
-) -> Result<(Vec<String>, Vec<(String, u64)>)> {
+) -> Result<(Vec<String>, Vec<(String, u64, Option<i64>)>)> {
     let mut dirs = Vec::new();
     let mut objects = Vec::new();
     let mut req = client.list_objects_v2().bucket(bucket).prefix(prefix);
@@ -200,15 +201,20 @@ async fn list_level(
             anyhow::anyhow!("cannot list s3://{bucket}/{prefix}: {text}{}", hint(&text))
         })?;
         dirs.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
-        objects.extend(
-            page.contents().iter().filter_map(|o| Some((o.key()?.to_owned(), o.size().unwrap_or(0).max(0) as u64))),
-        );
+        objects.extend(page.contents().iter().filter_map(|o| {
+            Some((o.key()?.to_owned(), o.size().unwrap_or(0).max(0) as u64, o.last_modified().map(|t| t.secs())))
+        }));
     }
     Ok((dirs, objects))
 }
 
 /// Lists what the scope can need below `prefix`, following the trail layout where there is one.
-async fn walk(client: aws_sdk_s3::Client, bucket: String, prefix: String, scope: Scope) -> Result<Vec<(String, u64)>> {
+async fn walk(
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    scope: Scope,
+) -> Result<Vec<(String, u64, Option<i64>)>> {
     let client = Arc::new(client);
     // Find the trail levels: `…/AWSLogs/` → orgs or accounts → `CloudTrail/` → regions.
     let region_prefixes = match trail_regions(&client, &bucket, &prefix, &scope).await? {

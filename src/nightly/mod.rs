@@ -1,0 +1,313 @@
+//! `trailscan nightly` (issue 6): incremental runs for cron, with state between runs and a queryable history.
+//!
+//! One run, in order:
+//!
+//! 1. take the lock on STATE ([`lock`]), read STATE ([`state`]), and remove what a crashed run left in OUT
+//!    ([`history::clean`]);
+//! 2. list the sources and keep the files delivered before the cut-off (`--until`, on file modification time
+//!    or S3 `LastModified`) that no earlier run read;
+//! 3. correlate the carried facts together with the new files' facts, and run the detections with the
+//!    baseline from STATE: a finding not reported before is new;
+//! 4. write the run's bundle, its new findings as NDJSON, and the history parts: sessions whose credentials
+//!    expired `--late` before the cut-off are final, the others are written as open parts the next run
+//!    replaces;
+//! 5. commit STATE (written last, through a temporary name), then drop the previous open parts.
+//!
+//! Because linking runs over the carried facts and the new ones together, a session that spans midnight,
+//! or whose calls arrive in a late file, is rebuilt exactly as one run over all the files would rebuild it,
+//! provided every record arrives within `--late` of its credentials' expiry.
+
+pub mod answer;
+pub mod history;
+pub mod lock;
+pub mod state;
+
+use crate::bundle;
+use crate::cmd::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::config::{Config, Format, Nightly};
+use crate::correlate::{correlate, Sessions};
+use crate::detect::{self, Baseline, Detection, Finding, Severity};
+use crate::extract::TimeWindow;
+use crate::messages;
+use crate::pipeline;
+use crate::report::{flags_frame, sessions_frame};
+use crate::source::{self, FileReport, Status};
+use crate::tables::{actions_frame, Tables};
+use crate::timefmt::format_rfc3339;
+use crate::write;
+use anyhow::{Context, Result};
+use history::Part;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+/// Test hook: sleep this many seconds after writing OUT and before committing STATE, so a test can kill
+/// the run at its most delicate point.
+const PAUSE_BEFORE_COMMIT: &str = "TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT";
+
+/// Runs the nightly job.
+pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
+    for (flag, dir) in [("--state", &n.state), ("--out", &n.out)] {
+        std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder", dir.display()))?;
+    }
+    let now = crate::timefmt::now();
+    let _lock = lock::acquire(&n.state, n.lock_expiry, now)?;
+    let mut st = state::load(&n.state)?;
+    let removed = history::clean(&n.out, st.runs, &st.open_parts)?;
+    if removed > 0 {
+        messages::warn(&format!(
+            "removed {removed} file(s) that an interrupted run left in {}; this run writes them again",
+            n.out.display()
+        ));
+    }
+    // The cut-off never goes back: what an earlier run finished stays finished.
+    let cutoff = n.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
+    let horizon = cutoff - n.late;
+
+    let mut listing = source::list(&cfg.sources, &cfg.scope, &cfg.aws)?;
+    let waiting = listing.objects.iter().filter(|o| o.modified.is_some_and(|m| m >= n.cutoff)).count();
+    listing.objects.retain(|o| o.modified.is_none_or(|m| m < n.cutoff) && !st.has_read(&o.display, o.size));
+    listing.set_aside.retain(|f| !st.has_read(&f.path, 0));
+    if listing.objects.is_empty() && listing.set_aside.is_empty() && st.last_cutoff.is_some_and(|l| n.cutoff <= l) {
+        println!(
+            "trailscan nightly: nothing new before {} (the last run's cut-off is {}): nothing written",
+            format_rfc3339(n.cutoff),
+            format_rfc3339(st.last_cutoff.unwrap_or(n.cutoff))
+        );
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let sizes: BTreeMap<String, u64> = listing.objects.iter().map(|o| (o.display.clone(), o.size)).collect();
+
+    let out = pipeline::run(listing, TimeWindow::default(), cfg.threads, None)?;
+    let (first_at, last_at) = (out.facts.first_at, out.facts.last_at);
+    let (invalid_records, outside_window) = (out.facts.invalid_records, out.facts.outside_window);
+    let files = out.files;
+    let mut facts = std::mem::take(&mut st.carried).into_facts();
+    facts.absorb(out.facts);
+    let all_facts = state::copy(&facts);
+    let sessions = correlate(facts);
+    let all = &sessions.sessions;
+
+    let baseline = Baseline { pairs: std::mem::take(&mut st.baseline) };
+    let detection = detect::detect(&sessions, &cfg.detect, Some(&baseline));
+    let new_findings: Vec<Finding> = detection
+        .findings
+        .iter()
+        .filter(|f| !st.reported.contains_key(&state::finding_key(f, &sessions)))
+        .cloned()
+        .collect();
+
+    // Which sessions are written where, and whose facts the next run needs.
+    let mut finished: Vec<usize> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    for (i, s) in all.iter().enumerate() {
+        if st.finalized.contains_key(&s.assumption.event_id) {
+            continue;
+        }
+        if state::is_final(s, horizon) {
+            finished.push(i);
+        } else {
+            open.push(i);
+        }
+    }
+    let mut keep = vec![false; all.len()];
+    for &i in &open {
+        let mut at = Some(i);
+        while let Some(j) = at.filter(|&j| !keep[j]) {
+            keep[j] = true;
+            at = all[j].parent.filter(|&p| p < j);
+        }
+    }
+    let keep: Vec<usize> = (0..all.len()).filter(|&i| keep[i]).collect();
+
+    let run_no = st.runs + 1;
+    let stamp = format_rfc3339(cutoff).replace(':', "");
+    let name = format!("run-{run_no:06}-{stamp}");
+
+    // 4. Everything in OUT, before the commit.
+    let mut touched: Vec<usize> = finished.iter().chain(&open).copied().collect();
+    touched.sort_unstable();
+    let bundle_dir = n.out.join("bundles").join(&name);
+    write_bundle(
+        cfg,
+        &bundle_dir,
+        &sessions,
+        &touched,
+        &detection,
+        &new_findings,
+        &files,
+        cutoff,
+        (first_at, last_at),
+        (invalid_records, outside_window),
+    )?;
+    let findings_file = n.out.join("findings").join(format!("{name}.ndjson"));
+    std::fs::create_dir_all(findings_file.parent().expect("has a parent"))?;
+    let refs: Vec<&Finding> = new_findings.iter().collect();
+    let mut df = flags_frame(&refs, all)?;
+    write::atomically(&findings_file, |w| write::write(&mut df, Format::Ndjson, &[], w))?;
+
+    let flags: Vec<Vec<String>> = detection
+        .flags_by_session(all.len())
+        .into_iter()
+        .enumerate()
+        .map(|(i, now)| {
+            let mut rules: std::collections::BTreeSet<String> = now.into_iter().map(str::to_owned).collect();
+            if let Some(before) = st.flagged.get(&all[i].assumption.event_id) {
+                rules.extend(before.iter().cloned());
+            }
+            rules.into_iter().collect()
+        })
+        .collect();
+    write_sessions(&n.out, &sessions, &finished, &flags, Part::Final, run_no)?;
+    let open_parts = write_sessions(&n.out, &sessions, &open, &flags, Part::Open, run_no)?;
+    let mut by_day: BTreeMap<String, Vec<&Finding>> = BTreeMap::new();
+    for f in &new_findings {
+        by_day.entry(history::partition(f.detected_at)).or_default().push(f);
+    }
+    for (dt, fs) in by_day {
+        history::write_part(&n.out, "flags", &dt, Part::Final, run_no, &mut flags_frame(&fs, all)?)?;
+    }
+
+    if let Some(secs) = std::env::var(PAUSE_BEFORE_COMMIT).ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
+
+    // 5. The commit.
+    for f in &files {
+        if f.status != Status::Failed {
+            // A file that failed to read is tried again next run (it may have been caught mid-upload).
+            st.read.insert(state::input_key(&f.path), sizes.get(&f.path).copied().unwrap_or(0));
+        }
+    }
+    for &i in &finished {
+        st.finalized.insert(all[i].assumption.event_id.clone(), all[i].assumption.at);
+    }
+    for f in &new_findings {
+        st.reported.insert(state::finding_key(f, &sessions), f.detected_at);
+    }
+    st.carried = state::carry(all_facts, &sessions, &keep, horizon);
+    st.flagged = keep
+        .iter()
+        .filter(|&&i| !flags[i].is_empty())
+        .map(|&i| (all[i].assumption.event_id.clone(), flags[i].iter().cloned().collect()))
+        .collect();
+    st.baseline = detection.baseline.pairs.clone();
+    st.prune(horizon);
+    let previous_open = std::mem::replace(&mut st.open_parts, open_parts);
+    st.runs = run_no;
+    st.last_cutoff = Some(cutoff);
+    state::save(&n.state, &st)?;
+    history::drop_parts(&n.out, &previous_open.into_iter().filter(|p| !st.open_parts.contains(p)).collect::<Vec<_>>());
+
+    let read = files.iter().filter(|f| f.status == Status::Read).count();
+    let failed = files.iter().filter(|f| f.status == Status::Failed).count();
+    let skipped = files.len() - read - failed;
+    let mut line = format!(
+        "trailscan nightly: cut-off {}: {read} files read ({skipped} skipped, {failed} failed{}); sessions: {} \
+         finished, {} open; new findings: {}",
+        format_rfc3339(cutoff),
+        if waiting > 0 {
+            format!(", {waiting} delivered after the cut-off left for the next run")
+        } else {
+            String::new()
+        },
+        finished.len(),
+        open.len(),
+        new_findings.len()
+    );
+    let by: Vec<String> = [Severity::High, Severity::Medium, Severity::Low]
+        .iter()
+        .map(|&sev| (sev, new_findings.iter().filter(|f| f.severity == sev).count()))
+        .filter(|(_, c)| *c > 0)
+        .map(|(sev, c)| format!("{c} {}", sev.name()))
+        .collect();
+    if !by.is_empty() {
+        line.push_str(&format!(" ({})", by.join(", ")));
+    }
+    line.push_str(&format!("; bundle {}", bundle_dir.display()));
+    println!("{}", messages::sanitize(&line));
+
+    if cfg.strict && failed > 0 {
+        messages::warn(&format!("--strict: {failed} input file(s) could not be read (they are tried again next run)"));
+        return Ok(ExitCode::from(EXIT_ERROR));
+    }
+    if let Some(level) = cfg.fail_on {
+        if new_findings.iter().any(|f| f.severity >= level) {
+            messages::warn(&format!("--fail-on {}: a new finding of that severity or higher", level.name()));
+            return Ok(ExitCode::from(EXIT_FINDINGS));
+        }
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// Writes the sessions at `rows` (and their actions) to the history, one part per day of `assumed_at`.
+/// Returns the parts written, relative to OUT.
+fn write_sessions(
+    out: &std::path::Path,
+    sessions: &Sessions,
+    rows: &[usize],
+    flags: &[Vec<String>],
+    part: Part,
+    run_no: u64,
+) -> Result<Vec<String>> {
+    let all = &sessions.sessions;
+    let mut by_day: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for &i in rows {
+        by_day.entry(history::partition(all[i].assumption.at)).or_default().push(i);
+    }
+    let mut written = Vec::new();
+    for (dt, idx) in by_day {
+        let kept: Vec<&crate::correlate::Session> = idx.iter().map(|&i| &all[i]).collect();
+        let row_flags: Vec<Option<String>> =
+            idx.iter().map(|&i| (!flags[i].is_empty()).then(|| flags[i].join(";"))).collect();
+        written.push(history::write_part(
+            out,
+            "sessions",
+            &dt,
+            part,
+            run_no,
+            &mut sessions_frame(&kept, all, &row_flags)?,
+        )?);
+        written.push(history::write_part(out, "actions", &dt, part, run_no, &mut actions_frame(&kept)?)?);
+    }
+    Ok(written)
+}
+
+/// The run's auditor bundle: the sessions it finished or left open, their actions, the new findings, and
+/// the files it read.
+#[allow(clippy::too_many_arguments)]
+fn write_bundle(
+    cfg: &Config,
+    dir: &std::path::Path,
+    sessions: &Sessions,
+    rows: &[usize],
+    detection: &Detection,
+    new_findings: &[Finding],
+    files: &[FileReport],
+    cutoff: i64,
+    (first_at, last_at): (Option<i64>, Option<i64>),
+    (invalid_records, outside_window): (u64, u64),
+) -> Result<()> {
+    let all = &sessions.sessions;
+    let mut tables = Tables::build(rows, all, detection, files)?;
+    let refs: Vec<&Finding> = new_findings.iter().collect();
+    tables.flags = flags_frame(&refs, all)?;
+    let sources: Vec<String> = cfg.sources.iter().map(|s| s.to_string()).collect();
+    let run = bundle::Run {
+        command_line: &cfg.command_line,
+        sources: &sources,
+        since: None,
+        until: Some(cutoff),
+        first_event_at: first_at,
+        last_event_at: last_at,
+        files,
+        stats: &sessions.stats,
+        invalid_records,
+        outside_window,
+        sessions: rows.len(),
+        failed_attempts: rows.iter().filter(|&&i| !all[i].assumption.success()).count(),
+        findings: new_findings,
+    };
+    let summary = bundle::Summary::new(&run, &tables, crate::timefmt::now());
+    bundle::write(dir, &mut tables, summary)?;
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! STATE: what one nightly run hands the next, in `STATE/state.json.gz`.
+//!
+//! * every input already read (location and size), so each file is read once, late ones included;
+//! * the extracted facts that can still change a session ([`Carried`]): sessions still open at the cut-off
+//!   (their credentials have not expired `--late` ago), their ancestors (so a chained session keeps its depth
+//!   and origin), and recent activity that no session claimed yet (a use delivered before its AssumeRole, and
+//!   the addresses IAM users called from, which `credentials-used-elsewhere` compares with);
+//! * the detection baseline and the findings already reported, so a finding is reported once;
+//! * the sessions already written to the history as final, and the history files of the open sessions,
+//!   which the next run replaces.
+//!
+//! The file is written through a temporary name and renamed: it is the run's commit, done last.
+
+use crate::correlate::Sessions;
+use crate::extract::{Activity, ActivityKey, Assumption, ConsoleSwitch, Facts};
+use crate::write;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// The state file inside STATE.
+pub const FILE: &str = "state.json.gz";
+
+/// The format of [`State`]; a STATE written by another format is refused rather than misread.
+const VERSION: u32 = 1;
+
+/// How far before the horizon unclaimed activity is kept: the longest credentials live (GetSessionToken,
+/// 36 hours), so a use delivered before its assumption still finds it.
+const UNCLAIMED_KEEP: i64 = 36 * 3600;
+
+/// How long the ids of final sessions and reported findings are remembered after they leave the carried
+/// facts: a duplicate delivery of an old record within this time is not written or reported again.
+const REMEMBER: i64 = 7 * 86_400;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// Runs committed so far; run N writes history parts named `…-N.parquet`.
+    pub runs: u64,
+    /// The cut-off of the last committed run.
+    pub last_cutoff: Option<i64>,
+    /// Every input read ([`input_key`]: absolute path or `s3://bucket/key`) → size in bytes.
+    pub read: BTreeMap<String, u64>,
+    pub carried: Carried,
+    /// `first-seen-assumption`'s (assumer, role) pairs.
+    pub baseline: BTreeSet<(String, String)>,
+    /// Findings already reported ([`finding_key`]) → when their evidence happened.
+    pub reported: BTreeMap<String, i64>,
+    /// The rules that flagged each carried session in any run so far (its `flags` column in the history),
+    /// by event id: a rule that fired while the session was open still names it once it is final.
+    pub flagged: BTreeMap<String, BTreeSet<String>>,
+    /// Sessions already written to the history as final: event id → assumption time.
+    pub finalized: BTreeMap<String, i64>,
+    /// The history files (relative to OUT) holding the open sessions of the last run.
+    pub open_parts: Vec<String>,
+}
+
+/// Facts carried from one run to the next (see the module doc).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Carried {
+    pub assumptions: Vec<Assumption>,
+    pub switches: Vec<ConsoleSwitch>,
+    pub activity: Vec<(ActivityKey, Activity)>,
+    pub accounts: BTreeSet<String>,
+}
+
+impl Carried {
+    /// The carried facts as a run's starting facts.
+    pub fn into_facts(self) -> Facts {
+        let mut ids: Vec<u64> = self.assumptions.iter().map(|a| a.hash).collect();
+        ids.extend(self.switches.iter().map(|s| s.hash));
+        ids.extend(self.activity.iter().flat_map(|(_, a)| a.marks.iter().filter(|m| !m.is_assumption).map(|m| m.id)));
+        let mut facts = Facts::default();
+        facts.assumptions = self.assumptions;
+        facts.switches = self.switches;
+        facts.activity = self.activity.into_iter().collect();
+        facts.ids = ids;
+        facts.accounts = self.accounts;
+        facts
+    }
+}
+
+/// A copy of the facts that matter for carrying (correlation consumes the originals).
+pub fn copy(f: &Facts) -> Carried {
+    Carried {
+        assumptions: f.assumptions.clone(),
+        switches: f.switches.clone(),
+        activity: f.activity.iter().map(|(k, a)| (k.clone(), a.clone())).collect(),
+        accounts: f.accounts.clone(),
+    }
+}
+
+/// Which sessions are done: index → final (`true`) or still open.
+pub fn is_final(s: &crate::correlate::Session, horizon: i64) -> bool {
+    s.expires_at() <= horizon
+}
+
+/// The facts the next run needs: those of the sessions at `keep` (open ones and their ancestors), and
+/// activity no session claimed that is recent enough to be claimed yet or to matter to the detections.
+pub fn carry(all: Carried, sessions: &Sessions, keep: &[usize], horizon: i64) -> Carried {
+    let mut event_ids: HashSet<&str> = HashSet::new();
+    let mut shared: HashSet<&str> = HashSet::new();
+    let mut keys: HashSet<&ActivityKey> = HashSet::new();
+    for &i in keep {
+        let s = &sessions.sessions[i];
+        event_ids.insert(&s.assumption.event_id);
+        if let Some(sh) = &s.assumption.shared_event_id {
+            shared.insert(sh);
+        }
+        if let Some(sw) = &s.switch {
+            event_ids.insert(&sw.event_id);
+        }
+        keys.extend(s.linked_keys.iter());
+    }
+    let claimed: HashSet<&ActivityKey> = sessions.sessions.iter().flat_map(|s| s.linked_keys.iter()).collect();
+    let assumptions = all
+        .assumptions
+        .into_iter()
+        .filter(|a| {
+            event_ids.contains(a.event_id.as_str()) || a.shared_event_id.as_deref().is_some_and(|s| shared.contains(s))
+        })
+        .collect();
+    let switches = all.switches.into_iter().filter(|s| event_ids.contains(s.event_id.as_str())).collect();
+    let activity = all
+        .activity
+        .into_iter()
+        .filter_map(|(k, a)| {
+            if keys.contains(&k) {
+                Some((k, a))
+            } else if !claimed.contains(&k) {
+                trim(a, horizon - UNCLAIMED_KEEP).map(|a| (k, a))
+            } else {
+                None
+            }
+        })
+        .collect();
+    Carried { assumptions, switches, activity, accounts: all.accounts }
+}
+
+/// The calls of an activity at or after `since`, or `None` when there are none.
+fn trim(mut a: Activity, since: i64) -> Option<Activity> {
+    if a.marks.iter().all(|m| m.at >= since) {
+        return Some(a);
+    }
+    if a.marks.iter().all(|m| m.at < since) {
+        return None;
+    }
+    // Rebuild through `absorb`, which re-indexes the tables, from an activity holding only the kept calls.
+    a.marks.retain(|m| m.at >= since);
+    let mut out = Activity::default();
+    out.absorb(a);
+    Some(out)
+}
+
+/// The key a finding is reported under: its rule and session, or its rule, principal and time.
+pub fn finding_key(f: &crate::detect::Finding, sessions: &Sessions) -> String {
+    match f.session.and_then(|i| sessions.sessions.get(i)) {
+        Some(s) => format!("{}|{}", f.rule, s.assumption.event_id),
+        None => format!("{}|{}|{}", f.rule, f.principal, f.detected_at),
+    }
+}
+
+/// How STATE names an input: `s3://bucket/key`, or a local file's absolute path, so a run started from
+/// another folder, or given the source as an absolute path, still knows the files.
+pub fn input_key(display: &str) -> String {
+    if display.starts_with("s3://") {
+        return display.to_owned();
+    }
+    std::path::absolute(display).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| display.to_owned())
+}
+
+impl State {
+    /// Whether this input (by its display name) was read by an earlier run.
+    pub fn has_read(&self, display: &str, size: u64) -> bool {
+        self.read.get(&input_key(display)) == Some(&size)
+    }
+
+    /// Forgets final sessions and reported findings old enough that no record of theirs can come again.
+    pub fn prune(&mut self, horizon: i64) {
+        let cut = horizon - REMEMBER;
+        self.finalized.retain(|_, at| *at >= cut);
+        self.reported.retain(|_, at| *at >= cut);
+    }
+}
+
+/// Reads STATE, or an empty state for a folder that has none yet.
+pub fn load(dir: &Path) -> Result<State> {
+    let path = dir.join(FILE);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(State { version: VERSION, ..State::default() })
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
+    };
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).with_context(|| {
+        format!("{} is damaged (not gzip, or truncated): restore it from a backup, or start over with an empty STATE folder", path.display())
+    })?;
+    let state: State = serde_json::from_str(&text).with_context(|| {
+        format!("{} is not a trailscan nightly state (or was written by another version)", path.display())
+    })?;
+    if state.version != VERSION {
+        bail!(
+            "{} has format {} but this trailscan reads format {VERSION}: use the trailscan that wrote it",
+            path.display(),
+            state.version
+        );
+    }
+    Ok(state)
+}
+
+/// Writes STATE atomically: the commit of a run.
+pub fn save(dir: &Path, state: &State) -> Result<()> {
+    let json = serde_json::to_vec(state)?;
+    write::atomically(&dir.join(FILE), |w| {
+        let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+        gz.write_all(&json)?;
+        gz.finish()?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::{Failure, Mark, NO_EVENT_ID};
+
+    fn mark(id: u64, at: i64, action: u32, ip: u32, note: u32) -> Mark {
+        Mark {
+            id,
+            at,
+            action,
+            ip,
+            failure: Failure::None,
+            is_assumption: false,
+            privileged: false,
+            by_aws: false,
+            note,
+        }
+    }
+
+    #[test]
+    fn trimming_keeps_recent_calls_and_their_tables() {
+        let mut act = Activity::default();
+        act.actions =
+            vec![("s3.amazonaws.com".into(), "ListBuckets".into()), ("s3.amazonaws.com".into(), "GetObject".into())];
+        act.ips = vec!["198.51.100.1".into(), "198.51.100.2".into()];
+        act.marks = vec![mark(1, 10, 0, 0, 0), mark(2, 20, 1, 1, 1), mark(3, 30, 0, 1, NO_EVENT_ID)];
+        act.event_ids = vec!["e1".into(), "e2".into()];
+        act.identity_type = Some("IAMUser".into());
+        assert!(trim(act.clone(), 31).is_none(), "nothing recent: dropped");
+        assert_eq!(trim(act.clone(), 10).unwrap().marks.len(), 3, "all recent: kept whole");
+        let t = trim(act, 20).unwrap();
+        let calls: Vec<(u64, &str, &str, Option<&str>)> = t
+            .marks
+            .iter()
+            .map(|m| {
+                let note = (m.note != NO_EVENT_ID).then(|| &*t.event_ids[m.note as usize]);
+                (m.id, &*t.actions[m.action as usize].1, &*t.ips[m.ip as usize], note)
+            })
+            .collect();
+        assert_eq!(calls, [(2, "GetObject", "198.51.100.2", Some("e2")), (3, "ListBuckets", "198.51.100.2", None)]);
+        assert_eq!(t.identity_type.as_deref(), Some("IAMUser"));
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = load(dir.path()).unwrap();
+        assert_eq!(st.runs, 0);
+        st.runs = 4;
+        st.read.insert(input_key("a.json.gz"), 12);
+        st.baseline.insert(("alice".into(), "role/Admin".into()));
+        save(dir.path(), &st).unwrap();
+        let back = load(dir.path()).unwrap();
+        assert_eq!((back.runs, back.has_read("a.json.gz", 12), back.has_read("a.json.gz", 13)), (4, true, false));
+        assert_eq!(back.baseline, st.baseline);
+        std::fs::write(dir.path().join(FILE), b"not gzip").unwrap();
+        assert!(format!("{:#}", load(dir.path()).unwrap_err()).contains("damaged"));
+    }
+}

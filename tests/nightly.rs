@@ -1,0 +1,451 @@
+//! `trailscan nightly` (issue 6): day by day equals batch, idempotence, crash safety, the lock, `--history`.
+//!
+//! The trail: three days of deliveries whose file modification times are their delivery times. Alice's
+//! session spans midnight and assumes a second role from it (a chain across days); Carol's calls of day 1
+//! arrive in a file delivered on day 2; Bob does something privileged on day 2; Erin's session is still open
+//! at the last cut-off.
+
+use crate::util::{as_call, assume_role, call, iam_user, role_session, trailscan, trailscan_env, Run, Workdir};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const ACCT: &str = "111122223333";
+const ROLE_A: &str = "arn:aws:iam::111122223333:role/RoleA";
+const ROLE_B: &str = "arn:aws:iam::111122223333:role/RoleB";
+const ROLE_C: &str = "arn:aws:iam::111122223333:role/RoleC";
+const ROLE_D: &str = "arn:aws:iam::111122223333:role/RoleD";
+
+/// The cut-offs of the three nightly runs, and the late-delivery allowance used with them.
+const CUTOFFS: [&str; 3] = ["2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z"];
+const LATE: &str = "12h";
+
+/// A delivery time of the fixture (November 2026, whole minutes) as a file time.
+fn epoch(rfc3339: &str) -> SystemTime {
+    let (date, time) = rfc3339.trim_end_matches('Z').split_once('T').unwrap();
+    assert!(date.starts_with("2026-11-"), "the fixture lives in November 2026");
+    let day: u64 = date[8..10].parse().unwrap();
+    let (h, m): (u64, u64) = (time[0..2].parse().unwrap(), time[3..5].parse().unwrap());
+    const NOV_1_2026: u64 = 1_793_491_200;
+    UNIX_EPOCH + Duration::from_secs(NOV_1_2026 + (day - 1) * 86_400 + h * 3600 + m * 60)
+}
+
+fn deliver(w: &Workdir, rel: &str, delivered: &str, events: &[Value]) -> PathBuf {
+    let p = w.trail(&format!("logs/AWSLogs/{ACCT}/CloudTrail/us-east-1/{rel}"), events);
+    let f = std::fs::File::options().write(true).open(&p).unwrap();
+    f.set_modified(epoch(delivered)).unwrap();
+    p
+}
+
+fn session_arn(role: &str, name: &str) -> String {
+    format!("arn:aws:sts::{ACCT}:assumed-role/{}/{name}", role.rsplit('/').next().unwrap())
+}
+
+/// Builds the trail in `w/logs`.
+fn trail(w: &Workdir) {
+    let alice = iam_user(ACCT, "alice", "AKIAALICE");
+    let bob = iam_user(ACCT, "bob", "AKIABOB");
+    let carol = iam_user(ACCT, "carol", "AKIACAROL");
+    let dave = iam_user(ACCT, "dave", "AKIADAVE");
+    let erin = iam_user(ACCT, "erin", "AKIAERIN");
+    let a_sess = role_session(&session_arn(ROLE_A, "alice"), "ASIAALICE", "2026-11-20T22:30:00Z");
+    let b_sess = role_session(&session_arn(ROLE_B, "alice-b"), "ASIAALICEB", "2026-11-21T00:30:00Z");
+    let c_sess = role_session(&session_arn(ROLE_C, "bob"), "ASIABOB", "2026-11-21T09:00:00Z");
+    let d_sess = role_session(&session_arn(ROLE_D, "carol"), "ASIACAROL", "2026-11-20T15:00:00Z");
+    let e_sess = role_session(&session_arn(ROLE_A, "erin"), "ASIAERIN", "2026-11-22T20:00:00Z");
+    // Day 1.
+    deliver(
+        w,
+        "2026/11/20/d1-1500.json.gz",
+        "2026-11-20T15:10:00Z",
+        &[
+            assume_role("d1", "2026-11-20T15:00:00Z", carol, ROLE_D, "carol", "ASIACAROL", "2026-11-20T16:00:00Z"),
+            call("c0", "2026-11-20T15:05:00Z", "ListBuckets", d_sess.clone(), "198.51.100.7"),
+        ],
+    );
+    deliver(
+        w,
+        "2026/11/20/d1-2300.json.gz",
+        "2026-11-20T23:10:00Z",
+        &[
+            assume_role(
+                "a1",
+                "2026-11-20T22:30:00Z",
+                alice.clone(),
+                ROLE_A,
+                "alice",
+                "ASIAALICE",
+                "2026-11-21T10:30:00Z",
+            ),
+            call("a1c1", "2026-11-20T23:00:00Z", "ListBuckets", a_sess.clone(), "203.0.113.10"),
+        ],
+    );
+    // Carol's later calls of day 1, delivered on day 2: a late file in day 1's folder.
+    deliver(
+        w,
+        "2026/11/20/d1-late.json.gz",
+        "2026-11-21T02:00:00Z",
+        &[
+            call("c1", "2026-11-20T15:20:00Z", "GetObject", d_sess.clone(), "198.51.100.7"),
+            call("c2", "2026-11-20T15:30:00Z", "PutObject", d_sess, "198.51.100.7"),
+        ],
+    );
+    // Day 2: Alice goes on after midnight and chains into RoleB; Bob creates a user.
+    deliver(
+        w,
+        "2026/11/21/d2-0100.json.gz",
+        "2026-11-21T01:10:00Z",
+        &[
+            call("a1c2", "2026-11-21T00:10:00Z", "GetObject", a_sess.clone(), "203.0.113.10"),
+            assume_role(
+                "b1",
+                "2026-11-21T00:30:00Z",
+                a_sess.clone(),
+                ROLE_B,
+                "alice-b",
+                "ASIAALICEB",
+                "2026-11-21T01:30:00Z",
+            ),
+            call("b1c1", "2026-11-21T00:40:00Z", "ListBuckets", b_sess.clone(), "203.0.113.10"),
+        ],
+    );
+    deliver(
+        w,
+        "2026/11/21/d2-0900.json.gz",
+        "2026-11-21T09:20:00Z",
+        &[
+            assume_role("c1a", "2026-11-21T09:00:00Z", bob, ROLE_C, "bob", "ASIABOB", "2026-11-21T10:00:00Z"),
+            as_call(
+                call("c1p", "2026-11-21T09:10:00Z", "CreateUser", c_sess, "203.0.113.20"),
+                "iam.amazonaws.com",
+                "CreateUser",
+            ),
+            call("a1c3", "2026-11-21T09:15:00Z", "PutObject", a_sess, "203.0.113.10"),
+        ],
+    );
+    // Day 3: Dave, and Erin, whose session is still open at the last cut-off.
+    deliver(
+        w,
+        "2026/11/22/d3-0800.json.gz",
+        "2026-11-22T08:10:00Z",
+        &[assume_role("d3", "2026-11-22T08:00:00Z", dave, ROLE_A, "dave", "ASIADAVE", "2026-11-22T09:00:00Z")],
+    );
+    deliver(
+        w,
+        "2026/11/22/d3-2000.json.gz",
+        "2026-11-22T20:10:00Z",
+        &[
+            assume_role("e3", "2026-11-22T20:00:00Z", erin, ROLE_A, "erin", "ASIAERIN", "2026-11-23T08:00:00Z"),
+            call("e3c1", "2026-11-22T20:05:00Z", "ListBuckets", e_sess, "203.0.113.30"),
+        ],
+    );
+    // A file delivered after the last cut-off: no run here reads it.
+    deliver(
+        w,
+        "2026/11/23/d4-0100.json.gz",
+        "2026-11-23T01:10:00Z",
+        &[call("late", "2026-11-23T00:30:00Z", "ListBuckets", iam_user(ACCT, "zed", "AKIAZED"), "203.0.113.99")],
+    );
+}
+
+fn nightly(w: &Workdir, state: &str, out: &str, until: &str, extra: &[&str]) -> Run {
+    let mut args =
+        vec!["nightly", "--source", "logs", "--state", state, "--out", out, "--until", until, "--late", LATE];
+    args.extend_from_slice(extra);
+    let r = w.run(&args);
+    assert!(r.code == 0 || r.code == 3, "nightly failed: {}\n{}", r.stdout, r.stderr);
+    r
+}
+
+fn history_json(w: &Workdir, args: &[&str]) -> Vec<Value> {
+    let r = trailscan(w.path(), args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.json()
+}
+
+fn sessions(w: &Workdir, out: &str) -> Vec<Value> {
+    history_json(w, &["sessions", "--history", out, "--format", "json"])
+}
+
+/// (rule, session_event_id) of every finding in the history.
+fn findings(w: &Workdir, out: &str) -> Vec<(String, String)> {
+    let rows =
+        history_json(w, &["query", "--history", out, "SELECT rule, session_event_id FROM flags", "--format", "json"]);
+    let mut v: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["rule"].as_str().unwrap_or("").to_owned(), r["session_event_id"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every file under `dir` with its bytes, except the bundles (whose summary.json records the run time).
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn batch(w: &Workdir) -> (Vec<Value>, Vec<(String, String)>) {
+    nightly(w, "batch-state", "batch-out", CUTOFFS[2], &[]);
+    (sessions(w, "batch-out"), findings(w, "batch-out"))
+}
+
+#[test]
+fn day_by_day_equals_batch() {
+    let w = Workdir::new();
+    trail(&w);
+    let first = nightly(&w, "state", "out", CUTOFFS[0], &[]);
+    assert!(
+        first.stdout.starts_with("trailscan nightly: cut-off 2026-11-21T00:00:00Z: 2 files read"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(first.stdout.lines().count(), 1, "one summary line for cron mail: {}", first.stdout);
+    // Day 2 brings Bob's CreateUser: a new high finding, so --fail-on high exits 3.
+    let second = nightly(&w, "state", "out", CUTOFFS[1], &["--fail-on", "high"]);
+    assert_eq!(second.code, 3, "{}\n{}", second.stdout, second.stderr);
+    assert!(second.stdout.contains("3 files read"), "the late file of day 1 is read on day 2: {}", second.stdout);
+    nightly(&w, "state", "out", CUTOFFS[2], &[]);
+
+    let (batch_sessions, batch_findings) = batch(&w);
+    let daily = sessions(&w, "out");
+    assert_eq!(daily, batch_sessions, "day by day must equal batch");
+    assert_eq!(findings(&w, "out"), batch_findings);
+    assert!(batch_findings.contains(&("privileged-action-in-session".into(), "c1a".into())), "{batch_findings:?}");
+
+    // Each session once; the one across midnight with all its calls, the late calls linked to Carol's.
+    let ids: Vec<&str> = daily.iter().map(|r| r["event_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["d1", "a1", "b1", "c1a", "d3", "e3"]);
+    let by = |id: &str| daily.iter().find(|r| r["event_id"] == id).unwrap().clone();
+    assert_eq!(by("a1")["event_count"], 4, "two calls, the chained AssumeRole, one after midnight: {:?}", by("a1"));
+    assert_eq!(by("b1")["chain_depth"], 2);
+    assert_eq!(by("b1")["origin_principal"], "arn:aws:iam::111122223333:user/alice");
+    assert_eq!(by("d1")["event_count"], 3, "the late file's calls join Carol's session");
+
+    // Erin's session is open: in an open part, which the next run would replace.
+    let open = std::fs::read_dir(w.path().join("out/history/sessions/dt=2026-11-22")).unwrap().count();
+    assert_eq!(open, 2, "Dave's final part and Erin's open part");
+
+    // Findings for SIEM pickup: NDJSON, one object a line.
+    let ndjson =
+        std::fs::read_dir(w.path().join("out/findings")).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    let all: String = ndjson.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    assert!(all.lines().any(|l| serde_json::from_str::<Value>(l).unwrap()["rule"] == "privileged-action-in-session"));
+    // Each run left a bundle.
+    assert_eq!(std::fs::read_dir(w.path().join("out/bundles")).unwrap().count(), 3);
+}
+
+#[test]
+fn a_repeated_run_changes_nothing() {
+    let w = Workdir::new();
+    trail(&w);
+    nightly(&w, "state", "out", CUTOFFS[0], &[]);
+    nightly(&w, "state", "out", CUTOFFS[1], &[]);
+    let before = (snapshot(&w.path().join("out")), snapshot(&w.path().join("state")));
+    // The same files named by an absolute path are the same files.
+    let logs = w.path().join("logs");
+    let again = w.run(&[
+        "nightly",
+        "--source",
+        logs.to_str().unwrap(),
+        "--state",
+        "state",
+        "--out",
+        "out",
+        "--until",
+        CUTOFFS[1],
+        "--late",
+        LATE,
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("nothing new"), "{}", again.stdout);
+    assert_eq!((snapshot(&w.path().join("out")), snapshot(&w.path().join("state"))), before);
+}
+
+/// Waits until `path` exists.
+fn wait_for(path: &Path) {
+    for _ in 0..600 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+fn spawn_paused(w: &Workdir, state: &str, out: &str, until: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_trailscan"))
+        .current_dir(w.path())
+        .args(["nightly", "--source", "logs", "--state", state, "--out", out, "--until", until, "--late", LATE])
+        .env("TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT", "60")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn killed_mid_run_loses_and_duplicates_nothing() {
+    let w = Workdir::new();
+    trail(&w);
+    nightly(&w, "state", "out", CUTOFFS[0], &[]);
+    // Run 2 is killed after writing its history parts, before committing STATE.
+    let mut child = spawn_paused(&w, "state", "out", CUTOFFS[1]);
+    wait_for(&w.path().join("out/history/sessions/dt=2026-11-21/part-000002.parquet"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(w.path().join("state/lock").exists(), "a killed run leaves its lock");
+    // The rerun breaks the dead run's lock, removes its files, and does run 2 again.
+    let rerun = nightly(&w, "state", "out", CUTOFFS[1], &[]);
+    assert!(rerun.stderr.contains("breaking the lock"), "{}", rerun.stderr);
+    assert!(rerun.stderr.contains("interrupted run"), "{}", rerun.stderr);
+    nightly(&w, "state", "out", CUTOFFS[2], &[]);
+    let (batch_sessions, batch_findings) = batch(&w);
+    assert_eq!(sessions(&w, "out"), batch_sessions);
+    assert_eq!(findings(&w, "out"), batch_findings);
+}
+
+#[test]
+fn a_second_concurrent_run_refuses() {
+    let w = Workdir::new();
+    trail(&w);
+    let mut child = spawn_paused(&w, "state", "out", CUTOFFS[0]);
+    // Its last file before the pause: the run is holding the lock, idle.
+    wait_for(&w.path().join("out/history/flags/dt=2026-11-20/part-000001.parquet"));
+    let second = w.run(&["nightly", "--source", "logs", "--state", "state", "--out", "out", "--until", CUTOFFS[0]]);
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(second.stderr.contains("another trailscan nightly run holds"), "{}", second.stderr);
+    assert!(second.stderr.contains("--lock-expiry"), "{}", second.stderr);
+    // A lock older than --lock-expiry is taken to be a hung run's, and broken.
+    let r = trailscan_env(
+        w.path(),
+        &[
+            "nightly",
+            "--source",
+            "logs",
+            "--state",
+            "state",
+            "--out",
+            "out",
+            "--until",
+            CUTOFFS[0],
+            "--lock-expiry",
+            "0s",
+        ],
+        &[],
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("breaking the lock") && r.stderr.contains("expired"), "{}", r.stderr);
+}
+
+#[test]
+fn history_answers_without_logs() {
+    let w = Workdir::new();
+    trail(&w);
+    for c in CUTOFFS {
+        nightly(&w, "state", "out", c, &[]);
+    }
+    // No --source and no logs needed: move them away.
+    std::fs::rename(w.path().join("logs"), w.path().join("gone")).unwrap();
+    let who = history_json(&w, &["who-assumed", "RoleA", "--history", "out", "--format", "json"]);
+    let ids: Vec<&str> = who.iter().map(|r| r["event_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a1", "d3", "e3"]);
+    let became = history_json(&w, &["who-became-what", "alice", "--history", "out", "--format", "json"]);
+    assert_eq!(became.len(), 2, "{became:?}");
+    assert_eq!(became[1]["via"], "chain");
+    let n = history_json(&w, &["query", "--history", "out", "SELECT count(*) AS n FROM actions", "--format", "json"]);
+    assert!(n[0]["n"].as_u64().unwrap() > 0);
+    let bob = history_json(&w, &["sessions", "--history", "out", "--principal", "bob", "--format", "json"]);
+    assert_eq!(bob.len(), 1);
+    let none = trailscan(w.path(), &["who-assumed", "NoSuchRole", "--history", "out"]);
+    assert_eq!(none.code, 1);
+    let missing = trailscan(w.path(), &["sessions", "--history", "nowhere"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("no history there"), "{}", missing.stderr);
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Gives every file of a generated corpus its delivery time (the `YYYYMMDDTHHMMZ` in its name) as its
+/// modification time.
+fn stamp_deliveries(dir: &Path) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let stamp = name.split('_').nth(3).unwrap();
+            let n = |a: usize, b: usize| stamp[a..b].parse::<i64>().unwrap();
+            let secs = days_from_civil(n(0, 4), n(4, 6), n(6, 8)) * 86_400 + n(9, 11) * 3600 + n(11, 13) * 60;
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(UNIX_EPOCH + Duration::from_secs(secs as u64)).unwrap();
+        }
+    }
+}
+
+/// The generated organisation trail (people, services, chains, cross-account copies, denials, deliveries
+/// up to 26 hours late) run every 12 hours equals one run over it all.
+#[test]
+fn generated_trail_twelve_hourly_equals_batch() {
+    let w = Workdir::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailscan-gen"))
+        .args(["--out", w.path().join("logs").to_str().unwrap(), "--records", "20000", "--seed", "7"])
+        .args(["--accounts", "2", "--regions", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stamp_deliveries(&w.path().join("logs"));
+    let cutoffs = [
+        "2026-11-19T06:00:00Z",
+        "2026-11-19T12:00:00Z",
+        "2026-11-19T18:00:00Z",
+        "2026-11-20T00:00:00Z",
+        "2026-11-20T12:00:00Z",
+        "2026-11-21T00:00:00Z",
+        "2026-11-22T00:00:00Z",
+    ];
+    let run = |state: &str, out: &str, until: &str| {
+        let r =
+            w.run(&["nightly", "--source", "logs", "--state", state, "--out", out, "--until", until, "--late", "27h"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        r
+    };
+    for c in cutoffs {
+        run("state", "out", c);
+    }
+    run("batch-state", "batch-out", cutoffs[cutoffs.len() - 1]);
+    let daily = sessions(&w, "out");
+    let batch = sessions(&w, "batch-out");
+    assert!(batch.len() > 100, "{}", batch.len());
+    assert_eq!(daily.len(), batch.len());
+    for (d, b) in daily.iter().zip(&batch) {
+        assert_eq!(d, b, "day by day must equal batch");
+    }
+    assert_eq!(findings(&w, "out"), findings(&w, "batch-out"));
+}
