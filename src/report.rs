@@ -171,10 +171,32 @@ pub const WHO_BECAME_WHAT_COLUMNS: [&str; 10] = [
     "event_count",
 ];
 
+/// One assumption as `who-became-what` counts it.
+pub struct Became<'a> {
+    pub origin_principal: &'a str,
+    /// The role, or the session ARN for sessions without a role (GetSessionToken, GetFederationToken).
+    pub became: &'a str,
+    pub chain_depth: u32,
+    pub success: bool,
+    pub assumed_at: i64,
+    pub event_count: u64,
+}
+
 /// Per origin principal and role: how often it became that role, directly or through chains.
 pub fn who_became_what_frame(rows: &[&Session]) -> PolarsResult<DataFrame> {
+    who_became_what_of(rows.iter().map(|s| Became {
+        origin_principal: &s.origin_principal,
+        became: s.assumption.role_arn.as_deref().or(s.assumption.session_arn.as_deref()).unwrap_or_default(),
+        chain_depth: s.chain_depth,
+        success: s.assumption.success(),
+        assumed_at: s.assumption.at,
+        event_count: s.activity.marks.len() as u64,
+    }))
+}
+
+/// The `who-became-what` table of any assumptions: live sessions, or rows of the nightly history.
+pub fn who_became_what_of<'a>(rows: impl IntoIterator<Item = Became<'a>>) -> PolarsResult<DataFrame> {
     use std::collections::BTreeMap;
-    #[derive(Default)]
     struct Agg {
         direct: bool,
         chained: bool,
@@ -186,47 +208,43 @@ pub fn who_became_what_frame(rows: &[&Session]) -> PolarsResult<DataFrame> {
         last: i64,
         events: u64,
     }
-    let mut groups: BTreeMap<(String, String), Agg> = BTreeMap::new();
-    for s in rows {
-        let became = s.assumption.role_arn.clone().or_else(|| s.assumption.session_arn.clone()).unwrap_or_default();
-        let g = groups.entry((s.origin_principal.clone(), became)).or_insert_with(|| Agg {
+    let mut groups: BTreeMap<(&str, &str), Agg> = BTreeMap::new();
+    for r in rows {
+        let g = groups.entry((r.origin_principal, r.became)).or_insert(Agg {
+            direct: false,
+            chained: false,
+            sessions: 0,
+            ok: 0,
+            failed: 0,
+            depth: 0,
             first: i64::MAX,
             last: i64::MIN,
-            ..Agg::default()
+            events: 0,
         });
-        g.direct |= s.chain_depth <= 1;
-        g.chained |= s.chain_depth > 1;
+        g.direct |= r.chain_depth <= 1;
+        g.chained |= r.chain_depth > 1;
         g.sessions += 1;
-        if s.assumption.success() {
+        if r.success {
             g.ok += 1;
         } else {
             g.failed += 1;
         }
-        g.depth = g.depth.max(s.chain_depth);
-        g.first = g.first.min(s.assumption.at);
-        g.last = g.last.max(s.assumption.at);
-        g.events += s.activity.marks.len() as u64;
+        g.depth = g.depth.max(r.chain_depth);
+        g.first = g.first.min(r.assumed_at);
+        g.last = g.last.max(r.assumed_at);
+        g.events += r.event_count;
     }
-    let keys: Vec<&(String, String)> = groups.keys().collect();
+    let keys: Vec<&(&str, &str)> = groups.keys().collect();
     let vals: Vec<&Agg> = groups.values().collect();
+    let via = |g: &Agg| match (g.direct, g.chained) {
+        (true, true) => "direct+chain",
+        (false, true) => "chain",
+        _ => "direct",
+    };
     let cols = vec![
-        str_col("origin_principal", keys.iter().map(|k| Some(k.0.clone())).collect()),
-        str_col("role_arn", keys.iter().map(|k| Some(k.1.clone()).filter(|s| !s.is_empty())).collect()),
-        str_col(
-            "via",
-            vals.iter()
-                .map(|g| {
-                    Some(
-                        match (g.direct, g.chained) {
-                            (true, true) => "direct+chain",
-                            (false, true) => "chain",
-                            _ => "direct",
-                        }
-                        .to_owned(),
-                    )
-                })
-                .collect(),
-        ),
+        str_col("origin_principal", keys.iter().map(|k| Some(k.0.to_owned())).collect()),
+        str_col("role_arn", keys.iter().map(|k| Some(k.1.to_owned()).filter(|s| !s.is_empty())).collect()),
+        str_col("via", vals.iter().map(|g| Some(via(g).to_owned())).collect()),
         Column::new("sessions".into(), vals.iter().map(|g| g.sessions).collect::<Vec<u64>>()),
         Column::new("successful".into(), vals.iter().map(|g| g.ok).collect::<Vec<u64>>()),
         Column::new("failed".into(), vals.iter().map(|g| g.failed).collect::<Vec<u64>>()),

@@ -4,10 +4,12 @@
 
 use super::history;
 use crate::pattern::Pattern;
+use crate::report::{who_became_what_of, Became};
 use crate::tables::Tables;
+use crate::timefmt::parse_iso;
 use anyhow::Result;
 use polars::prelude::*;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// Which sessions an answer keeps.
@@ -71,90 +73,23 @@ pub fn tables(out: &Path, filter: &Filter) -> Result<Tables> {
 
 /// `who-became-what` over the history's sessions table: the columns `report::who_became_what_frame` gives.
 pub fn who_became_what(sessions: &DataFrame, principal: Option<&Pattern>) -> Result<DataFrame> {
-    #[derive(Default)]
-    struct Agg {
-        direct: bool,
-        chained: bool,
-        sessions: u64,
-        ok: u64,
-        failed: u64,
-        depth: u32,
-        first: Option<String>,
-        last: Option<String>,
-        events: u64,
-    }
     let origins = strs(sessions, "origin_principal")?;
     let roles = strs(sessions, "role_arn")?;
     let arns = strs(sessions, "session_arn")?;
     let at = strs(sessions, "assumed_at")?;
-    let depth: Vec<Option<u32>> = {
-        let ca = sessions.column("chain_depth")?.u32()?;
-        (0..ca.len()).map(|i| ca.get(i)).collect()
-    };
-    let success: Vec<Option<bool>> = {
-        let ca = sessions.column("success")?.bool()?;
-        (0..ca.len()).map(|i| ca.get(i)).collect()
-    };
-    let events: Vec<Option<u64>> = {
-        let ca = sessions.column("event_count")?.u64()?;
-        (0..ca.len()).map(|i| ca.get(i)).collect()
-    };
-    let mut groups: BTreeMap<(String, String), Agg> = BTreeMap::new();
-    for i in 0..sessions.height() {
-        let origin = origins[i].unwrap_or_default();
-        if principal.is_some_and(|p| !p.matches_principal(origin)) {
-            continue;
-        }
-        let became = roles[i].or(arns[i]).unwrap_or_default();
-        let g = groups.entry((origin.to_owned(), became.to_owned())).or_default();
-        let d = depth[i].unwrap_or(1);
-        g.direct |= d <= 1;
-        g.chained |= d > 1;
-        g.sessions += 1;
-        if success[i].unwrap_or(false) {
-            g.ok += 1;
-        } else {
-            g.failed += 1;
-        }
-        g.depth = g.depth.max(d);
-        // RFC 3339 UTC text compares as time.
-        let t = at[i].map(str::to_owned);
-        if g.first.is_none() || t < g.first {
-            g.first = t.clone();
-        }
-        if t > g.last {
-            g.last = t;
-        }
-        g.events += events[i].unwrap_or(0);
-    }
-    let keys: Vec<&(String, String)> = groups.keys().collect();
-    let vals: Vec<&Agg> = groups.values().collect();
-    let s = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
-    let cols = vec![
-        s("origin_principal", keys.iter().map(|k| Some(k.0.clone())).collect()),
-        s("role_arn", keys.iter().map(|k| Some(k.1.clone()).filter(|s| !s.is_empty())).collect()),
-        s(
-            "via",
-            vals.iter()
-                .map(|g| {
-                    Some(
-                        match (g.direct, g.chained) {
-                            (true, true) => "direct+chain",
-                            (false, true) => "chain",
-                            _ => "direct",
-                        }
-                        .to_owned(),
-                    )
-                })
-                .collect(),
-        ),
-        Column::new("sessions".into(), vals.iter().map(|g| g.sessions).collect::<Vec<u64>>()),
-        Column::new("successful".into(), vals.iter().map(|g| g.ok).collect::<Vec<u64>>()),
-        Column::new("failed".into(), vals.iter().map(|g| g.failed).collect::<Vec<u64>>()),
-        Column::new("max_chain_depth".into(), vals.iter().map(|g| g.depth).collect::<Vec<u32>>()),
-        s("first_assumed_at", vals.iter().map(|g| g.first.clone()).collect()),
-        s("last_assumed_at", vals.iter().map(|g| g.last.clone()).collect()),
-        Column::new("event_count".into(), vals.iter().map(|g| g.events).collect::<Vec<u64>>()),
-    ];
-    Ok(DataFrame::new(keys.len(), cols)?)
+    let depth = sessions.column("chain_depth")?.u32()?;
+    let success = sessions.column("success")?.bool()?;
+    let events = sessions.column("event_count")?.u64()?;
+    let rows = (0..sessions.height())
+        .filter(|&i| principal.is_none_or(|p| p.matches_principal(origins[i].unwrap_or_default())))
+        .map(|i| Became {
+            origin_principal: origins[i].unwrap_or_default(),
+            became: roles[i].or(arns[i]).unwrap_or_default(),
+            chain_depth: depth.get(i).unwrap_or(1),
+            success: success.get(i).unwrap_or(false),
+            // The history writes RFC 3339 UTC; anything else would not have come from trailscan.
+            assumed_at: at[i].and_then(parse_iso).unwrap_or_default(),
+            event_count: events.get(i).unwrap_or(0),
+        });
+    Ok(who_became_what_of(rows)?)
 }
