@@ -98,3 +98,59 @@ fn who_became_what_follows_the_chain_and_the_timeline_lists_the_calls() {
     assert_eq!(events[0]["kind"], "assumption");
     assert_eq!(events.iter().filter(|e| e["kind"] == "call").count(), 10);
 }
+
+/// Every named report, on the sample trail, answers with the stories the README tells.
+#[test]
+fn every_named_report_answers_on_the_sample_trail() {
+    let report = |name: &str| -> Vec<Value> {
+        let r = trailscan(&repo(), &["report", name, "-f", "json"]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        r.json()
+    };
+    let col = |rows: &[Value], c: &str| -> Vec<String> { rows.iter().map(|r| cell(&r[c])).collect() };
+    let listed = trailscan(&repo(), &["report", "--list", "-f", "json"]).json();
+    let names = col(&listed, "name");
+    assert_eq!(names.len(), 10, "{names:?}");
+
+    let who = report("who_assumed");
+    let james = who.iter().find(|r| r["role_arn"] == "arn:aws:iam::210987654321:role/James-custom-S3-role").unwrap();
+    assert_eq!((james["sessions"].as_u64(), james["event_count"].as_u64()), (Some(2), Some(18)));
+    let admin = who.iter().find(|r| r["role_arn"] == "arn:aws:iam::210987654321:role/AdminRole").unwrap();
+    assert_eq!((admin["successful"].as_u64(), admin["failed"].as_u64()), (Some(0), Some(2)));
+
+    let cross = report("cross_account_access");
+    assert_eq!(
+        col(&cross, "role_arn"),
+        [
+            "arn:aws:iam::345678901234:role/ProdDeployRole",
+            "arn:aws:iam::345678901234:role/ProdReadOnly",
+            "arn:aws:iam::345678901234:role/ExternalAuditRole"
+        ]
+    );
+    let external = report("external_access");
+    assert_eq!(col(&external, "reason"), ["outside account", "federated identity", "federated identity"]);
+    assert_eq!(col(&external, "source_type"), ["AWSAccount", "SAMLUser", "WebIdentityUser"]);
+    let failed = report("failed_assumptions");
+    assert_eq!(col(&failed, "error_code"), ["AccessDenied", "AccessDenied"]);
+    assert!(report("privileged_sessions").is_empty(), "the sample trail grants nothing");
+    let console = report("console_sessions");
+    assert_eq!(col(&console, "how")[..2], ["role switch", "role switch"]);
+    let daily = report("daily_summary");
+    assert_eq!(col(&daily, "day"), ["2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20"]);
+    assert_eq!(col(&daily, "sessions"), ["1", "2", "10", "5"]);
+    // The one planted finding: the outside account that assumed ExternalAuditRole.
+    let findings = report("findings");
+    assert_eq!(col(&findings, "rule"), ["untrusted-external-account"]);
+    let inputs = report("inputs");
+    assert_eq!(col(&inputs, "status"), ["read", "skipped"]);
+    assert_eq!(col(&inputs, "files"), ["32", "1"]);
+    // The SQL who_became_what is the command's answer.
+    let sql = report("who_became_what");
+    let cmd = trailscan(&repo(), &["who-became-what", "-f", "json"]).json();
+    let mut a = sql.clone();
+    let mut b = cmd.clone();
+    let key = |r: &Value| (cell(&r["origin_principal"]), cell(&r["role_arn"]));
+    a.sort_by_key(key);
+    b.sort_by_key(key);
+    assert_eq!(a, b);
+}
