@@ -58,3 +58,26 @@ fn generated_corpus_is_deterministic_and_fully_read() {
     let one = a.run(&["sessions", "-s", ".", "-f", "csv", "--threads", "1"]);
     assert_eq!(one.stdout, r.stdout);
 }
+
+/// `bench/bench.py` end to end on a tiny corpus, with the binaries under test: the benchmark keeps working
+/// (its numbers mean nothing here).
+#[test]
+fn the_benchmark_script_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    let out = Command::new("python3")
+        .current_dir(repo())
+        .args(["bench/bench.py", "--records", "2000", "--runs", "1", "--no-write", "--skip-peers", "--skip-double"])
+        .args(["--trailscan", env!("CARGO_BIN_EXE_trailscan"), "--gen", env!("CARGO_BIN_EXE_trailscan-gen")])
+        .arg("--corpus")
+        .arg(&corpus)
+        .output()
+        .expect("python3 runs the benchmark script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for row in
+        ["| trailscan sessions (2 threads) |", "| gzip -dc only, 2 processes |", "trailscan / gzip-only wall time"]
+    {
+        assert!(stdout.contains(row), "{row} missing from:\n{stdout}");
+    }
+}
