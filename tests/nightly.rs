@@ -222,6 +222,10 @@ fn day_by_day_equals_batch() {
     let (batch_sessions, batch_findings) = batch(&w);
     let daily = sessions(&w, "out");
     assert_eq!(daily, batch_sessions, "day by day must equal batch");
+    // The history answers as a plain run over the same logs does.
+    let live = history_json(&w, &["who-became-what", "-s", "logs", "--format", "json"]);
+    let from_history = history_json(&w, &["who-became-what", "--history", "out", "--format", "json"]);
+    assert_eq!(from_history, live);
     assert_eq!(findings(&w, "out"), batch_findings);
     assert!(batch_findings.contains(&("privileged-action-in-session".into(), "c1a".into())), "{batch_findings:?}");
 
