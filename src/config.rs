@@ -129,7 +129,7 @@ pub struct Config {
     pub file: FileConfig,
     /// The detections' settings (`[detect]` and `--baseline-until`).
     pub detect: detect::Settings,
-    /// `--fail-on`: exit with [`crate::cmd::EXIT_FINDINGS`] when a finding at or above it exists.
+    /// `--fail-on`: exit with [`crate::exit::EXIT_FINDINGS`] when a finding at or above it exists.
     pub fail_on: Option<Severity>,
     /// `nightly`'s settings.
     pub nightly: Option<Nightly>,

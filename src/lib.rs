@@ -21,7 +21,7 @@
 //!   files) that [`sql`] runs reports and queries over and [`bundle`] writes for auditors.
 //! * [`write`]: DataFrames → table, CSV, JSON, NDJSON, Parquet; files written atomically.
 //! * [`messages`]: all of stderr, and the sanitising of hostile strings. [`timefmt`]: every time parsed or printed.
-//! * [`cmd`]: one function per subcommand, gluing the stages.
+//! * [`cmd`]: one function per subcommand, gluing the stages. [`exit`]: the exit statuses of every command.
 //! * [`nightly`]: the incremental job: STATE between runs, the lock, the Parquet history and `--history`.
 
 pub mod bundle;
@@ -31,6 +31,7 @@ pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod detect;
+pub mod exit;
 pub mod extract;
 pub mod messages;
 pub mod net;

@@ -23,10 +23,10 @@ pub mod lock;
 pub mod state;
 
 use crate::bundle;
-use crate::cmd::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::{Config, Format, Nightly};
 use crate::correlate::{correlate, Sessions};
 use crate::detect::{self, Baseline, Detection, Finding, Severity};
+use crate::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::extract::TimeWindow;
 use crate::messages;
 use crate::pipeline;
