@@ -120,7 +120,12 @@ def main():
     rss_rows = {r[0]: r[3] for r in rows}
     if "trailscan sessions, corpus doubled" in rss_rows:
         ratios.append(f"- peak RSS doubled corpus / corpus: **{rss_rows['trailscan sessions, corpus doubled'] / rss_rows['trailscan sessions (2 threads)']:.2f}×** (target < 1.5×)")
-    cmds = "\n".join(f"    {name}: {cmd}" for name, *_, cmd in rows)
+    def portable(cmd):
+        """The command as anyone can run it from the repository root (no paths of this machine)."""
+        target = "$CARGO_TARGET_DIR" if "CARGO_TARGET_DIR" in os.environ else "target"
+        cmd = cmd.replace(os.path.join(TARGET, "release") + "/", f"{target}/release/")
+        return cmd.replace(PEERS + "/", "../shared/bench/peers/").replace(ROOT + "/", "")
+    cmds = "\n".join(f"    {name}: {portable(cmd)}" for name, *_, cmd in rows)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
     text = "\n".join([
         f"Corpus: `trailscan-gen --records {a.records} --seed 1`: {files} files, {gz_mb:.0f} MB gzipped, {mb:.0f} MB of JSON.",
