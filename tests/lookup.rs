@@ -13,6 +13,8 @@ use std::time::Instant;
 struct State {
     events: Vec<Value>,
     calls: Vec<Instant>,
+    /// Requests received, counted before the simulated network delay.
+    received: usize,
     throttled: usize,
     queries: Vec<String>,
 }
@@ -95,6 +97,17 @@ fn serve(state: Arc<Mutex<State>>) -> (String, tokio::runtime::Runtime) {
                             req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let (status, text) = if target.ends_with(".LookupEvents") {
+                            // Uneven latency, as on a real network: every third request reaches the service
+                            // 250 ms late. A client that paces by when it sends, not by when answers come
+                            // back, then lands three calls within one second.
+                            let n = {
+                                let mut st = state.lock().unwrap();
+                                st.received += 1;
+                                st.received
+                            };
+                            if n % 3 == 1 {
+                                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                            }
                             respond(&state, &body)
                         } else {
                             (400, json!({"__type": "UnknownOperationException"}).to_string())

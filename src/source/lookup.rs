@@ -26,7 +26,8 @@ pub const ASSUMPTION_EVENTS: [&str; 7] = [
     "SwitchRole",
 ];
 
-/// At most two LookupEvents calls per second per account and region (the service limit).
+/// At most two LookupEvents calls per second per account and region (the service limit): a call starts at
+/// least this long after the previous call's answer arrived.
 const MIN_INTERVAL: Duration = Duration::from_millis(500);
 
 /// One query's events, ready for the decode stage.
@@ -58,7 +59,6 @@ impl Paced {
                 let wait = MIN_INTERVAL.saturating_sub(last.elapsed());
                 tokio::time::sleep(wait).await;
             }
-            self.last = Some(Instant::now());
             let mut req = self.client.lookup_events().lookup_attributes(attr.clone()).max_results(50);
             if let Some(s) = self.window.since {
                 req = req.start_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(s));
@@ -82,6 +82,9 @@ impl Paced {
                     }
                 )
             })?;
+            // Paced from the answer, not the request: whatever the latency, the next call reaches the
+            // service at least MIN_INTERVAL after this one did, so no second ever holds three calls.
+            self.last = Some(Instant::now());
             events.extend(page.events().iter().filter_map(|e| e.cloud_trail_event().map(str::to_owned)));
             *done += 1;
             progress.message(&format!("lookup-events {}: {} calls, {} events", self.region, done, events.len()));
