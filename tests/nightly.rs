@@ -5,7 +5,9 @@
 //! arrive in a file delivered on day 2; Bob does something privileged on day 2; Erin's session is still open
 //! at the last cut-off.
 
-use crate::util::{as_call, assume_role, call, iam_user, role_session, trailscan, trailscan_env, Run, Workdir};
+use crate::util::{
+    as_call, assume_role, call, files_under, iam_user, role_session, trailscan, trailscan_env, tree_bytes, Run, Workdir,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -179,24 +181,6 @@ fn findings(w: &Workdir, out: &str) -> Vec<(String, String)> {
     v
 }
 
-/// Every file under `dir` with its bytes, except the bundles (whose summary.json records the run time).
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn batch(w: &Workdir) -> (Vec<Value>, Vec<(String, String)>) {
     nightly(w, "batch-state", "batch-out", CUTOFFS[2], &[]);
     (sessions(w, "batch-out"), findings(w, "batch-out"))
@@ -257,7 +241,7 @@ fn a_repeated_run_changes_nothing() {
     trail(&w);
     nightly(&w, "state", "out", CUTOFFS[0], &[]);
     nightly(&w, "state", "out", CUTOFFS[1], &[]);
-    let before = (snapshot(&w.path().join("out")), snapshot(&w.path().join("state")));
+    let before = (tree_bytes(&w.path().join("out")), tree_bytes(&w.path().join("state")));
     // The same files named by an absolute path are the same files.
     let logs = w.path().join("logs");
     let again = w.run(&[
@@ -275,7 +259,7 @@ fn a_repeated_run_changes_nothing() {
     ]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("nothing new"), "{}", again.stdout);
-    assert_eq!((snapshot(&w.path().join("out")), snapshot(&w.path().join("state"))), before);
+    assert_eq!((tree_bytes(&w.path().join("out")), tree_bytes(&w.path().join("state"))), before);
 }
 
 /// Waits until `path` exists.
@@ -395,21 +379,13 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// Gives every file of a generated corpus its delivery time (the `YYYYMMDDTHHMMZ` in its name) as its
 /// modification time.
 fn stamp_deliveries(dir: &Path) {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let stamp = name.split('_').nth(3).unwrap();
-            let n = |a: usize, b: usize| stamp[a..b].parse::<i64>().unwrap();
-            let secs = days_from_civil(n(0, 4), n(4, 6), n(6, 8)) * 86_400 + n(9, 11) * 3600 + n(11, 13) * 60;
-            let f = std::fs::File::options().write(true).open(&p).unwrap();
-            f.set_modified(UNIX_EPOCH + Duration::from_secs(secs as u64)).unwrap();
-        }
+    for p in files_under(dir) {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let stamp = name.split('_').nth(3).unwrap();
+        let n = |a: usize, b: usize| stamp[a..b].parse::<i64>().unwrap();
+        let secs = days_from_civil(n(0, 4), n(4, 6), n(6, 8)) * 86_400 + n(9, 11) * 3600 + n(11, 13) * 60;
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(UNIX_EPOCH + Duration::from_secs(secs as u64)).unwrap();
     }
 }
 
