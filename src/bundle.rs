@@ -250,12 +250,7 @@ pub fn write(dir: &Path, tables: &mut Tables, mut summary: Summary) -> Result<Ve
         Ok(())
     };
     for (format, ext) in [(Format::Csv, "csv"), (Format::Parquet, "parquet")] {
-        for (name, df) in [
-            ("sessions", &mut tables.sessions),
-            ("actions", &mut tables.actions),
-            ("flags", &mut tables.flags),
-            ("files", &mut tables.files),
-        ] {
+        for (name, df) in tables.named_mut() {
             let mut bytes = Vec::new();
             write::write(df, format, &[], &mut bytes).with_context(|| format!("cannot render {name}.{ext}"))?;
             put(format!("{name}.{ext}"), bytes, &mut summary)?;

@@ -7,6 +7,7 @@ use crate::config::{Config, Format};
 use crate::correlate::{correlate, Session, Sessions};
 use crate::detect::{self, Detection};
 use crate::extract::{account_of, EventRow};
+use crate::filter::SessionFilter;
 use crate::messages;
 use crate::nightly::{self, answer};
 use crate::pattern::Pattern;
@@ -142,14 +143,9 @@ fn summary_lines(a: &Analysis) -> Vec<String> {
 
 fn findings_line(d: &Detection) -> String {
     let mut line = format!("trailscan: findings: {}", d.findings.len());
-    let by: Vec<String> = [detect::Severity::High, detect::Severity::Medium, detect::Severity::Low]
-        .iter()
-        .map(|&sev| (sev, d.findings.iter().filter(|f| f.severity == sev).count()))
-        .filter(|(_, n)| *n > 0)
-        .map(|(sev, n)| format!("{n} {}", sev.name()))
-        .collect();
+    let by = detect::count_by_severity(&d.findings);
     if !by.is_empty() {
-        line.push_str(&format!(" ({})", by.join(", ")));
+        line.push_str(&format!(" ({by})"));
     }
     if d.suppressed > 0 {
         line.push_str(&format!("; {} suppressed by [[detect.suppress]]", d.suppressed));
@@ -199,7 +195,7 @@ fn role_of(s: &Session) -> Option<&str> {
 /// The `flags` column of the sessions table for the sessions at `rows`.
 fn row_flags(a: &Analysis, rows: &[usize]) -> Vec<Option<String>> {
     let by_session = a.detection.flags_by_session(a.sessions.sessions.len());
-    rows.iter().map(|&i| (!by_session[i].is_empty()).then(|| by_session[i].join(";"))).collect()
+    rows.iter().map(|&i| report::flags_cell(&by_session[i])).collect()
 }
 
 fn who_assumed(cfg: &Config, role: &str) -> Result<ExitCode> {
@@ -228,36 +224,6 @@ fn who_became_what(cfg: &Config, principal: Option<&str>) -> Result<ExitCode> {
     let mut df = report::who_became_what_frame(&rows)?;
     emit(cfg, &mut df, &[])?;
     Ok(status(cfg, &a, !rows.is_empty(), principal.is_some()))
-}
-
-/// The `--role`, `--principal` and `--account` filters of `sessions`, `report` and `query`.
-struct SessionFilter {
-    role: Option<Pattern>,
-    principal: Option<Pattern>,
-    accounts: Vec<String>,
-}
-
-impl SessionFilter {
-    fn new(role: Option<&str>, principal: Option<&str>, accounts: &[String]) -> Result<Self> {
-        Ok(SessionFilter {
-            role: role.map(Pattern::new).transpose()?,
-            principal: principal.map(Pattern::new).transpose()?,
-            accounts: accounts.to_vec(),
-        })
-    }
-
-    fn keeps(&self, s: &Session) -> bool {
-        self.role.as_ref().is_none_or(|p| role_of(s).is_some_and(|r| p.matches_role(r)))
-            && self
-                .principal
-                .as_ref()
-                .is_none_or(|p| p.matches_principal(&s.source_principal) || p.matches_principal(&s.origin_principal))
-            && (self.accounts.is_empty()
-                || self
-                    .accounts
-                    .iter()
-                    .any(|acct| s.role_account() == Some(acct.as_str()) || s.caller_account() == Some(acct.as_str())))
-    }
 }
 
 fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts: &[String]) -> Result<ExitCode> {
@@ -431,16 +397,9 @@ fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
     let all = &a.sessions.sessions;
     let rows: Vec<usize> = (0..all.len()).collect();
     let mut tables = Tables::build(&rows, all, &a.detection, &a.files)?;
-    let mut sources: Vec<String> = cfg.sources.iter().map(|s| s.to_string()).collect();
-    if let Some(regions) = &cfg.lookup_events {
-        sources.push(format!(
-            "lookup-events:{}",
-            if regions.is_empty() { "default-region".into() } else { regions.join(",") }
-        ));
-    }
     let run = bundle::Run {
         command_line: &cfg.command_line,
-        sources: &sources,
+        sources: &cfg.input_names(),
         since: cfg.window.since,
         until: cfg.window.until,
         first_event_at: a.first_at,
@@ -460,14 +419,14 @@ fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
 }
 
 fn history_sessions(cfg: &Config, out: &Path, role: Option<&str>, principal: Option<&str>) -> Result<ExitCode> {
-    let t = answer::tables(out, &answer::Filter::new(role, principal, &cfg.scope.accounts)?)?;
+    let t = answer::tables(out, &SessionFilter::new(role, principal, &cfg.scope.accounts)?)?;
     let mut df = t.sessions;
     emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
     Ok(ExitCode::from(EXIT_OK))
 }
 
 fn history_who_assumed(cfg: &Config, out: &Path, role: &str) -> Result<ExitCode> {
-    let t = answer::tables(out, &answer::Filter::new(Some(role), None, &[])?)?;
+    let t = answer::tables(out, &SessionFilter::new(Some(role), None, &[])?)?;
     let mut df = t.sessions;
     if df.height() == 0 {
         messages::warn(&format!("no assumption of a role matching {role:?} in the history"));
@@ -478,7 +437,7 @@ fn history_who_assumed(cfg: &Config, out: &Path, role: &str) -> Result<ExitCode>
 
 fn history_who_became_what(cfg: &Config, out: &Path, principal: Option<&str>) -> Result<ExitCode> {
     let pat = principal.map(Pattern::new).transpose()?;
-    let t = answer::tables(out, &answer::Filter::new(None, None, &[])?)?;
+    let t = answer::tables(out, &SessionFilter::new(None, None, &[])?)?;
     let mut df = answer::who_became_what(&t.sessions, pat.as_ref())?;
     emit(cfg, &mut df, &[])?;
     let found = df.height() > 0 || principal.is_none();
@@ -487,7 +446,7 @@ fn history_who_became_what(cfg: &Config, out: &Path, principal: Option<&str>) ->
 
 fn history_query(cfg: &Config, out: &Path, arg: &str, filter: &FilterArgs) -> Result<ExitCode> {
     let text = sql_text(arg)?;
-    let f = answer::Filter::new(filter.role.as_deref(), filter.principal.as_deref(), &cfg.scope.accounts)?;
+    let f = SessionFilter::new(filter.role.as_deref(), filter.principal.as_deref(), &cfg.scope.accounts)?;
     let tables = answer::tables(out, &f)?;
     let mut df = sql::run(&tables, &text)?;
     emit(cfg, &mut df, &[])?;

@@ -136,6 +136,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// The inputs as the user named them, for reports: paths, `s3://` locations, and
+    /// `lookup-events:REGIONS` when the API is read.
+    pub fn input_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.sources.iter().map(|s| s.to_string()).collect();
+        if let Some(regions) = &self.lookup_events {
+            let regions = if regions.is_empty() { "default-region".to_owned() } else { regions.join(",") };
+            names.push(format!("lookup-events:{regions}"));
+        }
+        names
+    }
+
     /// Resolves the command line and the config file. `stdout_is_terminal` picks the default format.
     pub fn resolve(cli: Cli, stdout_is_terminal: bool) -> Result<Config> {
         let (file, config_dir) = load_file(cli.input.config.as_deref())?;

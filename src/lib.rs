@@ -16,7 +16,8 @@
 //! * [`extract`]: one record → owned facts (assumptions, console switches, activity marks).
 //! * [`correlate`]: all facts → sessions, chains, cross-account merges, console sessions.
 //! * [`detect`]: sessions → findings of nine rules (stolen credentials, enumeration, untrusted accounts, …).
-//!   [`net`] (networks, CIDRs, AWS's ranges) and [`pattern`] (role and principal globs) serve it and `cmd`.
+//!   [`net`] (networks, CIDRs, AWS's ranges) and [`pattern`] (role and principal globs) serve it and `cmd`;
+//!   [`filter`] is `--role`/`--principal`/`--account` over sessions and history rows alike.
 //! * [`report`]: sessions → Polars DataFrames. [`tables`]: the four named tables (sessions, actions, flags,
 //!   files) that [`sql`] runs reports and queries over and [`bundle`] writes for auditors.
 //! * [`write`]: DataFrames → table, CSV, JSON, NDJSON, Parquet; files written atomically.
@@ -33,6 +34,7 @@ pub mod decode;
 pub mod detect;
 pub mod exit;
 pub mod extract;
+pub mod filter;
 pub mod messages;
 pub mod net;
 pub mod nightly;

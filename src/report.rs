@@ -58,12 +58,19 @@ pub const SESSION_TABLE_COLUMNS: [&str; 13] = [
     "flags",
 ];
 
-fn ts(t: Option<i64>) -> Option<String> {
+/// A time as the tables print it: RFC 3339 UTC.
+pub(crate) fn ts(t: Option<i64>) -> Option<String> {
     t.map(format_rfc3339)
 }
 
-fn str_col(name: &str, v: Vec<Option<String>>) -> Column {
+/// A text column.
+pub(crate) fn str_col(name: &str, v: Vec<Option<String>>) -> Column {
     Column::new(name.into(), v)
+}
+
+/// The `flags` cell of a session: the rule ids that fired on it, `;`-separated, empty when none.
+pub fn flags_cell(rules: &[impl AsRef<str>]) -> Option<String> {
+    (!rules.is_empty()).then(|| rules.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join(";"))
 }
 
 /// The sessions table for `sessions` (given in output order), with the parent of each looked up in `all`.

@@ -7,9 +7,8 @@
 use crate::correlate::Session;
 use crate::detect::{Detection, Finding};
 use crate::extract::{is_privileged, Failure};
-use crate::report::{flags_frame, sessions_frame};
+use crate::report::{flags_cell, flags_frame, sessions_frame, str_col, ts};
 use crate::source::FileReport;
-use crate::timefmt::format_rfc3339;
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 
@@ -45,8 +44,7 @@ impl Tables {
             })
             .collect();
         let by_session = detection.flags_by_session(all.len());
-        let row_flags: Vec<Option<String>> =
-            rows.iter().map(|&i| (!by_session[i].is_empty()).then(|| by_session[i].join(";"))).collect();
+        let row_flags: Vec<Option<String>> = rows.iter().map(|&i| flags_cell(&by_session[i])).collect();
         Ok(Tables {
             sessions: sessions_frame(&kept, all, &row_flags)?,
             actions: actions_frame(&kept)?,
@@ -59,14 +57,16 @@ impl Tables {
     pub fn named(&self) -> [(&'static str, &DataFrame); 4] {
         [("sessions", &self.sessions), ("actions", &self.actions), ("flags", &self.flags), ("files", &self.files)]
     }
-}
 
-fn ts(t: i64) -> Option<String> {
-    Some(format_rfc3339(t))
-}
-
-fn strings(name: &str, v: Vec<Option<String>>) -> Column {
-    Column::new(name.into(), v)
+    /// The same, mutable (writers need `&mut` to write a frame).
+    pub fn named_mut(&mut self) -> [(&'static str, &mut DataFrame); 4] {
+        [
+            ("sessions", &mut self.sessions),
+            ("actions", &mut self.actions),
+            ("flags", &mut self.flags),
+            ("files", &mut self.files),
+        ]
+    }
 }
 
 /// The actions table, in order.
@@ -127,18 +127,18 @@ pub fn actions_frame(sessions: &[&Session]) -> PolarsResult<DataFrame> {
         rows.iter().map(|r| f(sessions[r.session])).collect()
     };
     let cols = vec![
-        strings("session_event_id", of(&|s| Some(s.assumption.event_id.clone()))),
-        strings("session_arn", of(&|s| s.assumption.session_arn.clone())),
-        strings("access_key_id", of(&|s| s.assumption.issued_key.clone())),
-        strings("role_arn", of(&|s| s.assumption.role_arn.clone())),
-        strings("event_source", rows.iter().map(|r| Some(r.source.to_owned())).collect()),
-        strings("event_name", rows.iter().map(|r| Some(r.name.to_owned())).collect()),
+        str_col("session_event_id", of(&|s| Some(s.assumption.event_id.clone()))),
+        str_col("session_arn", of(&|s| s.assumption.session_arn.clone())),
+        str_col("access_key_id", of(&|s| s.assumption.issued_key.clone())),
+        str_col("role_arn", of(&|s| s.assumption.role_arn.clone())),
+        str_col("event_source", rows.iter().map(|r| Some(r.source.to_owned())).collect()),
+        str_col("event_name", rows.iter().map(|r| Some(r.name.to_owned())).collect()),
         Column::new("count".into(), rows.iter().map(|r| r.count).collect::<Vec<u64>>()),
         Column::new("errors".into(), rows.iter().map(|r| r.errors).collect::<Vec<u64>>()),
         Column::new("denied".into(), rows.iter().map(|r| r.denied).collect::<Vec<u64>>()),
         Column::new("privileged".into(), rows.iter().map(|r| is_privileged(r.source, r.name)).collect::<Vec<bool>>()),
-        strings("first_at", rows.iter().map(|r| ts(r.first)).collect()),
-        strings("last_at", rows.iter().map(|r| ts(r.last)).collect()),
+        str_col("first_at", rows.iter().map(|r| ts(Some(r.first))).collect()),
+        str_col("last_at", rows.iter().map(|r| ts(Some(r.last))).collect()),
     ];
     DataFrame::new(rows.len(), cols)
 }
@@ -149,12 +149,12 @@ pub const FILE_COLUMNS: [&str; 6] = ["path", "status", "records", "shape", "labe
 /// One row per input file, sorted by path: read, skipped or failed, and why.
 pub fn files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
     let cols = vec![
-        strings("path", files.iter().map(|f| Some(f.path.clone())).collect()),
-        strings("status", files.iter().map(|f| Some(f.status.name().to_owned())).collect()),
+        str_col("path", files.iter().map(|f| Some(f.path.clone())).collect()),
+        str_col("status", files.iter().map(|f| Some(f.status.name().to_owned())).collect()),
         Column::new("records".into(), files.iter().map(|f| f.records).collect::<Vec<u64>>()),
-        strings("shape", files.iter().map(|f| f.shape.map(str::to_owned)).collect()),
-        strings("label", files.iter().map(|f| f.label.clone()).collect()),
-        strings("reason", files.iter().map(|f| f.reason.clone()).collect()),
+        str_col("shape", files.iter().map(|f| f.shape.map(str::to_owned)).collect()),
+        str_col("label", files.iter().map(|f| f.label.clone()).collect()),
+        str_col("reason", files.iter().map(|f| f.reason.clone()).collect()),
     ];
     DataFrame::new(files.len(), cols)
 }

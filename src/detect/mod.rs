@@ -215,6 +215,17 @@ impl Detection {
     }
 }
 
+/// How many findings of each severity, most severe first (`2 high, 1 medium`); empty when there are none.
+pub fn count_by_severity(findings: &[Finding]) -> String {
+    [Severity::High, Severity::Medium, Severity::Low]
+        .iter()
+        .map(|&sev| (sev, findings.iter().filter(|f| f.severity == sev).count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(sev, n)| format!("{n} {}", sev.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What every rule reads.
 struct Input<'a> {
     all: &'a [Session],

@@ -3,6 +3,7 @@
 //! the actions and flags of the sessions left out go with them.
 
 use super::history;
+use crate::filter::{Fields, SessionFilter};
 use crate::pattern::Pattern;
 use crate::report::{who_became_what_of, Became};
 use crate::tables::Tables;
@@ -12,30 +13,13 @@ use polars::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;
 
-/// Which sessions an answer keeps.
-pub struct Filter {
-    pub role: Option<Pattern>,
-    pub principal: Option<Pattern>,
-    pub accounts: Vec<String>,
-}
-
-impl Filter {
-    pub fn new(role: Option<&str>, principal: Option<&str>, accounts: &[String]) -> Result<Filter> {
-        Ok(Filter {
-            role: role.map(Pattern::new).transpose()?,
-            principal: principal.map(Pattern::new).transpose()?,
-            accounts: accounts.to_vec(),
-        })
-    }
-}
-
 fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
     let ca = df.column(name)?.str()?;
     Ok((0..ca.len()).map(|i| ca.get(i)).collect())
 }
 
 /// The history's tables, narrowed to the sessions `filter` keeps.
-pub fn tables(out: &Path, filter: &Filter) -> Result<Tables> {
+pub fn tables(out: &Path, filter: &SessionFilter) -> Result<Tables> {
     let mut t = history::read(out)?;
     let roles = strs(&t.sessions, "role_arn")?;
     let sources = strs(&t.sessions, "source_principal")?;
@@ -44,16 +28,13 @@ pub fn tables(out: &Path, filter: &Filter) -> Result<Tables> {
     let caller_accounts = strs(&t.sessions, "caller_account")?;
     let mask: Vec<bool> = (0..t.sessions.height())
         .map(|i| {
-            filter.role.as_ref().is_none_or(|p| roles[i].is_some_and(|r| p.matches_role(r)))
-                && filter.principal.as_ref().is_none_or(|p| {
-                    sources[i].is_some_and(|s| p.matches_principal(s))
-                        || origins[i].is_some_and(|s| p.matches_principal(s))
-                })
-                && (filter.accounts.is_empty()
-                    || filter
-                        .accounts
-                        .iter()
-                        .any(|a| role_accounts[i] == Some(a.as_str()) || caller_accounts[i] == Some(a.as_str())))
+            filter.keeps_fields(&Fields {
+                role_arn: roles[i],
+                source_principal: sources[i],
+                origin_principal: origins[i],
+                role_account: role_accounts[i],
+                caller_account: caller_accounts[i],
+            })
         })
         .collect();
     if mask.iter().all(|&k| k) {

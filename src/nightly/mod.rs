@@ -25,12 +25,12 @@ pub mod state;
 use crate::bundle;
 use crate::config::{Config, Format, Nightly};
 use crate::correlate::{correlate, Sessions};
-use crate::detect::{self, Baseline, Detection, Finding, Severity};
+use crate::detect::{self, Baseline, Detection, Finding};
 use crate::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::extract::TimeWindow;
 use crate::messages;
 use crate::pipeline;
-use crate::report::{flags_frame, sessions_frame};
+use crate::report::{flags_cell, flags_frame, sessions_frame};
 use crate::source::{self, FileReport, Status};
 use crate::tables::{actions_frame, Tables};
 use crate::timefmt::format_rfc3339;
@@ -127,13 +127,15 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let mut touched: Vec<usize> = finished.iter().chain(&open).copied().collect();
     touched.sort_unstable();
     let bundle_dir = n.out.join("bundles").join(&name);
+    let refs: Vec<&Finding> = new_findings.iter().collect();
+    let mut new_flags = flags_frame(&refs, all)?;
     write_bundle(
         cfg,
         &bundle_dir,
         &sessions,
         &touched,
         &detection,
-        &new_findings,
+        (&new_findings, &new_flags),
         &files,
         cutoff,
         (first_at, last_at),
@@ -141,9 +143,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     )?;
     let findings_file = n.out.join("findings").join(format!("{name}.ndjson"));
     std::fs::create_dir_all(findings_file.parent().expect("has a parent"))?;
-    let refs: Vec<&Finding> = new_findings.iter().collect();
-    let mut df = flags_frame(&refs, all)?;
-    write::atomically(&findings_file, |w| write::write(&mut df, Format::Ndjson, &[], w))?;
+    write::atomically(&findings_file, |w| write::write(&mut new_flags, Format::Ndjson, &[], w))?;
 
     let flags: Vec<Vec<String>> = detection
         .flags_by_session(all.len())
@@ -214,14 +214,9 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         open.len(),
         new_findings.len()
     );
-    let by: Vec<String> = [Severity::High, Severity::Medium, Severity::Low]
-        .iter()
-        .map(|&sev| (sev, new_findings.iter().filter(|f| f.severity == sev).count()))
-        .filter(|(_, c)| *c > 0)
-        .map(|(sev, c)| format!("{c} {}", sev.name()))
-        .collect();
+    let by = detect::count_by_severity(&new_findings);
     if !by.is_empty() {
-        line.push_str(&format!(" ({})", by.join(", ")));
+        line.push_str(&format!(" ({by})"));
     }
     line.push_str(&format!("; bundle {}", bundle_dir.display()));
     println!("{}", messages::sanitize(&line));
@@ -257,8 +252,7 @@ fn write_sessions(
     let mut written = Vec::new();
     for (dt, idx) in by_day {
         let kept: Vec<&crate::correlate::Session> = idx.iter().map(|&i| &all[i]).collect();
-        let row_flags: Vec<Option<String>> =
-            idx.iter().map(|&i| (!flags[i].is_empty()).then(|| flags[i].join(";"))).collect();
+        let row_flags: Vec<Option<String>> = idx.iter().map(|&i| flags_cell(&flags[i])).collect();
         written.push(history::write_part(
             out,
             "sessions",
@@ -272,8 +266,8 @@ fn write_sessions(
     Ok(written)
 }
 
-/// The run's auditor bundle: the sessions it finished or left open, their actions, the new findings, and
-/// the files it read.
+/// The run's auditor bundle: the sessions it finished or left open, their actions, the new findings
+/// (`new_flags` is their table), and the files it read.
 #[allow(clippy::too_many_arguments)]
 fn write_bundle(
     cfg: &Config,
@@ -281,7 +275,7 @@ fn write_bundle(
     sessions: &Sessions,
     rows: &[usize],
     detection: &Detection,
-    new_findings: &[Finding],
+    (new_findings, new_flags): (&[Finding], &polars::prelude::DataFrame),
     files: &[FileReport],
     cutoff: i64,
     (first_at, last_at): (Option<i64>, Option<i64>),
@@ -289,12 +283,10 @@ fn write_bundle(
 ) -> Result<()> {
     let all = &sessions.sessions;
     let mut tables = Tables::build(rows, all, detection, files)?;
-    let refs: Vec<&Finding> = new_findings.iter().collect();
-    tables.flags = flags_frame(&refs, all)?;
-    let sources: Vec<String> = cfg.sources.iter().map(|s| s.to_string()).collect();
+    tables.flags = new_flags.clone();
     let run = bundle::Run {
         command_line: &cfg.command_line,
-        sources: &sources,
+        sources: &cfg.input_names(),
         since: None,
         until: Some(cutoff),
         first_event_at: first_at,

@@ -12,7 +12,7 @@ use std::path::Path;
 pub fn list(root: &Path, scope: &Scope, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) -> Result<()> {
     let meta = std::fs::metadata(root).with_context(|| format!("cannot read source {}", root.display()))?;
     if meta.is_file() {
-        push(root, &meta, objects, skipped);
+        push(root, Some(&meta), objects, skipped);
         return Ok(());
     }
     if !meta.is_dir() {
@@ -49,28 +49,20 @@ pub fn list(root: &Path, scope: &Scope, objects: &mut Vec<ObjectRef>, skipped: &
                     stack.push(path);
                 }
             } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
-                match std::fs::metadata(&path) {
-                    Ok(meta) => push(&path, &meta, objects, skipped),
-                    Err(_) => push_unknown(&path, objects, skipped),
-                }
+                // Without metadata the file is listed anyway, so that reading it names the problem.
+                push(&path, std::fs::metadata(&path).ok().as_ref(), objects, skipped);
             }
         }
     }
     Ok(())
 }
 
-fn push(path: &Path, meta: &std::fs::Metadata, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) {
-    let modified =
-        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64);
-    add(path, meta.len(), modified, objects, skipped);
-}
-
-/// A file whose metadata cannot be read: listed anyway, so that reading it names the problem.
-fn push_unknown(path: &Path, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) {
-    add(path, 0, None, objects, skipped);
-}
-
-fn add(path: &Path, size: u64, modified: Option<i64>, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) {
+fn push(path: &Path, meta: Option<&std::fs::Metadata>, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) {
+    let size = meta.map_or(0, |m| m.len());
+    let modified = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64);
     let display = path.display().to_string();
     match not_event_log(&display) {
         Some(label) => skipped.push(FileReport::skipped(display, label, format!("{label} file, not API events"))),
