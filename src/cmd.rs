@@ -64,21 +64,26 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
 }
 
 fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysis> {
+    messages::phase("start");
     let mut listing = source::list(&cfg.sources, &cfg.scope, &cfg.aws)?;
+    messages::phase("listed");
     if let Some(regions) = &cfg.lookup_events {
         let batches = source::lookup::collect(regions, cfg.aws.profile.as_deref(), cfg.window)?;
         listing.fetched.extend(batches.into_iter().map(|b| (b.object, b.ndjson)));
     }
     let out = pipeline::run(listing, cfg.window, cfg.threads, retain)?;
+    messages::phase("read");
     let invalid_records = out.facts.invalid_records;
     let outside_window = out.facts.outside_window;
     let (first_at, last_at) = (out.facts.first_at, out.facts.last_at);
     let sessions = correlate(out.facts);
+    messages::phase("correlated");
     // Detection runs once per run: on the main pass, not on a timeline's second pass (`retain`).
     let detection = match retain {
         None => detect::detect(&sessions, &cfg.detect, None),
         Some(_) => Detection::default(),
     };
+    messages::phase("detected");
     let a = Analysis {
         sessions,
         files: out.files,
@@ -233,7 +238,9 @@ fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts:
     let idx: Vec<usize> = (0..all.len()).filter(|&i| filter.keeps(&all[i])).collect();
     let rows: Vec<&Session> = idx.iter().map(|&i| &all[i]).collect();
     let mut df = report::sessions_frame(&rows, all, &row_flags(&a, &idx))?;
+    messages::phase("framed");
     emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
+    messages::phase("written");
     Ok(status(cfg, &a, !rows.is_empty(), false))
 }
 

@@ -15,7 +15,7 @@
 //! Linking happens only after every file is read, so it does not matter which file, day or account folder a
 //! record was delivered in, or whether a session's first use was delivered before its AssumeRole.
 
-use crate::extract::{Action, Activity, ActivityKey, AssumeKind, Assumption, Caller, ConsoleSwitch, Facts, Mark};
+use crate::extract::{Activity, ActivityKey, AssumeKind, Assumption, Caller, ConsoleSwitch, Facts, Mark};
 use std::collections::HashMap;
 
 /// A reconstructed session: one assumption attempt and everything done with the credentials it issued.
@@ -27,8 +27,8 @@ pub struct Session {
     pub copies: u32,
     /// The accounts whose trails hold a copy, sorted.
     pub seen_in_accounts: Vec<String>,
-    /// The console `SwitchRole` event, for console role switches.
-    pub switch: Option<ConsoleSwitch>,
+    /// The console `SwitchRole` event, for console role switches (boxed: most sessions have none).
+    pub switch: Option<Box<ConsoleSwitch>>,
     /// Index of the session whose credentials made this assumption.
     pub parent: Option<usize>,
     /// 1 when assumed by a principal that is not itself a session; parent's depth + 1 otherwise.
@@ -107,8 +107,6 @@ impl Session {
 /// The calls made with one session.
 #[derive(Debug, Clone, Default)]
 pub struct SessionActivity {
-    pub actions: Vec<Action>,
-    pub ips: Vec<Box<str>>,
     /// Event ids of notable calls, indexed by `Mark::note`.
     pub event_ids: Vec<Box<str>>,
     /// Sorted by time then event id hash; no two share an id.
@@ -123,13 +121,12 @@ impl SessionActivity {
         (m.note != crate::extract::NO_EVENT_ID).then(|| self.event_ids.get(m.note as usize).map(|s| &**s)).flatten()
     }
 
-    pub fn action(&self, m: &Mark) -> (&str, &str) {
-        let (s, n) = &self.actions[m.action as usize];
-        (s, n)
+    pub fn action(&self, m: &Mark) -> (&'static str, &'static str) {
+        m.action.get()
     }
 
-    pub fn ip(&self, m: &Mark) -> &str {
-        &self.ips[m.ip as usize]
+    pub fn ip(&self, m: &Mark) -> &'static str {
+        m.ip.as_str()
     }
 
     pub fn error_count(&self) -> usize {
@@ -137,8 +134,8 @@ impl SessionActivity {
     }
 
     pub fn distinct_actions(&self) -> usize {
-        let mut seen: Vec<u32> = self.marks.iter().map(|m| m.action).collect();
-        seen.sort_unstable();
+        let mut seen: Vec<crate::extract::Action> = self.marks.iter().map(|m| m.action).collect();
+        seen.sort_unstable_by_key(|a| a.get());
         seen.dedup();
         seen.len()
     }
@@ -147,7 +144,7 @@ impl SessionActivity {
     pub fn source_ips(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for m in &self.marks {
-            let ip = &*self.ips[m.ip as usize];
+            let ip = m.ip.as_str();
             if !ip.is_empty() && !out.contains(&ip) {
                 out.push(ip);
             }
@@ -283,11 +280,11 @@ impl UserAddresses {
             return;
         };
         for m in act.marks.iter().filter(|m| !m.by_aws) {
-            let ip = &act.ips[m.ip as usize];
+            let ip = m.ip.as_str();
             if ip.is_empty() {
                 continue;
             }
-            let (hours, first) = self.by.entry((ip.clone(), principal.into())).or_default();
+            let (hours, first) = self.by.entry((ip.into(), principal.into())).or_default();
             let hour = m.at.div_euclid(3600);
             // Calls cluster in time, so most repeats are caught here; `finish` removes the rest.
             if hours.last() != Some(&hour) {
@@ -320,7 +317,7 @@ fn merge_copies(mut assumptions: Vec<Assumption>) -> (Vec<Session>, u64) {
     assumptions.dedup_by(|a, b| a.event_id == b.event_id);
 
     let mut groups: HashMap<(String, AssumeKind), Vec<Assumption>> = HashMap::new();
-    let mut sessions = Vec::new();
+    let mut sessions = Vec::with_capacity(assumptions.len());
     for a in assumptions {
         match a.shared_event_id.clone() {
             Some(shared) => groups.entry((shared, a.kind)).or_default().push(a),
@@ -509,7 +506,7 @@ fn attach_switches(mut sessions: Vec<Session>, mut switches: Vec<ConsoleSwitch>)
             }
         }
         s.assumption.mfa |= sw.mfa_authenticated;
-        s.switch = Some(sw);
+        s.switch = Some(Box::new(sw));
     }
     for sw in alone {
         sessions.push(session_from_switch(sw));
@@ -560,7 +557,7 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
         s.source_principal = from.clone();
         s.origin_principal = from.clone();
     }
-    s.switch = Some(sw);
+    s.switch = Some(Box::new(sw));
     s
 }
 
@@ -689,35 +686,16 @@ fn link_parents(sessions: &mut [Session], linker: &Linker) {
     }
 }
 
-/// De-duplicates marks by event id and orders them by time; tables are re-indexed in first-use order so
-/// the result does not depend on which file or thread saw a call first.
+/// De-duplicates marks by event id and orders them by time, then action, address and id, so the result
+/// does not depend on which file or thread saw a call first.
 fn finish_activity(act: Activity) -> SessionActivity {
-    let Activity { actions, ips, mut marks, event_ids, instance_credentials, .. } = act;
-    marks.sort_by_key(|m| (m.id, m.at, m.note));
+    let Activity { mut marks, event_ids, instance_credentials, .. } = act;
+    // Copies of one call (a duplicate delivery) are adjacent; the same one is kept whatever order they came in.
+    marks.sort_unstable();
     marks.dedup_by_key(|m| m.id);
-    marks.sort_by(|a, b| {
-        (a.at, &actions[a.action as usize], &ips[a.ip as usize], a.id).cmp(&(
-            b.at,
-            &actions[b.action as usize],
-            &ips[b.ip as usize],
-            b.id,
-        ))
-    });
-    let mut out = SessionActivity { event_ids, instance_credentials, ..SessionActivity::default() };
-    let mut action_map: HashMap<u32, u32> = HashMap::new();
-    let mut ip_map: HashMap<u32, u32> = HashMap::new();
-    for m in marks {
-        let action = *action_map.entry(m.action).or_insert_with(|| {
-            out.actions.push(actions[m.action as usize].clone());
-            (out.actions.len() - 1) as u32
-        });
-        let ip = *ip_map.entry(m.ip).or_insert_with(|| {
-            out.ips.push(ips[m.ip as usize].clone());
-            (out.ips.len() - 1) as u32
-        });
-        out.marks.push(Mark { action, ip, ..m });
-    }
-    out
+    // Interned values compare by their text (see `intern`): the order is the same in every run.
+    marks.sort_unstable_by(|a, b| (a.at, a.action, a.ip, a.id).cmp(&(b.at, b.action, b.ip, b.id)));
+    SessionActivity { event_ids, marks, instance_credentials }
 }
 
 #[cfg(test)]

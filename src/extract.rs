@@ -7,6 +7,7 @@
 //! sessions. A chained AssumeRole is both an assumption and activity of the session that made it.
 //! Nothing here looks across records: that is `correlate`'s job, after every file is read.
 
+pub use crate::intern::{Action, Text};
 use crate::record::Record;
 use crate::timefmt;
 use serde::{Deserialize, Serialize};
@@ -214,15 +215,16 @@ pub fn is_access_denied(code: &str) -> bool {
     c.contains("accessdenied") || c.contains("unauthorized") || c.contains("forbidden") || c == "authfailure"
 }
 
-/// One call made with some credentials. Actions and addresses are indices into the owning
-/// [`Activity`]'s tables, so a mark is small and fixed-size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// One call made with some credentials: small and fixed-size, since there is one per call in the input.
+/// Ordered field by field (event id hash first), so that sorting makes duplicates adjacent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Mark {
     /// A hash of `eventID`, for de-duplication.
     pub id: u64,
     pub at: i64,
-    pub action: u32,
-    pub ip: u32,
+    pub action: Action,
+    /// `sourceIPAddress` (empty when absent).
+    pub ip: Text,
     pub failure: Failure,
     /// The call is itself an assumption (a chained AssumeRole): counted as activity of its caller's session.
     pub is_assumption: bool,
@@ -288,14 +290,11 @@ fn made_by_aws(r: &Record) -> bool {
         || r.user_agent.get().is_some_and(|ua| ua == "AWS Internal" || ua.starts_with("aws-internal/"))
 }
 
-/// An API call name: `(eventSource, eventName)`.
-pub type Action = (Box<str>, Box<str>);
-
 /// The calls made with one [`ActivityKey`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Activity {
-    pub actions: Vec<Action>,
-    pub ips: Vec<Box<str>>,
+    /// The distinct source addresses of the calls, to tell a call from a new address.
+    pub ips: Vec<Text>,
     pub marks: Vec<Mark>,
     /// Event ids of notable calls, indexed by [`Mark::note`].
     pub event_ids: Vec<Box<str>>,
@@ -318,7 +317,6 @@ struct Undo {
     epoch: u32,
     /// The file created the activity: undoing it removes the activity.
     created: bool,
-    actions: u32,
     ips: u32,
     marks: u32,
     event_ids: u32,
@@ -328,23 +326,16 @@ struct Undo {
 }
 
 impl Activity {
-    fn intern_action(&mut self, source: &str, name: &str) -> u32 {
-        if let Some(i) = self.actions.iter().rposition(|(s, n)| &**s == source && &**n == name) {
-            return i as u32;
+    /// Notes a call's address; true when no earlier call of this activity came from it.
+    fn note_ip(&mut self, ip: Text) -> bool {
+        if self.ips.contains(&ip) {
+            return false;
         }
-        self.actions.push((source.into(), name.into()));
-        (self.actions.len() - 1) as u32
+        self.ips.push(ip);
+        true
     }
 
-    fn intern_ip(&mut self, ip: &str) -> u32 {
-        if let Some(i) = self.ips.iter().rposition(|x| &**x == ip) {
-            return i as u32;
-        }
-        self.ips.push(ip.into());
-        (self.ips.len() - 1) as u32
-    }
-
-    /// Appends another activity's marks, re-indexing its actions and addresses into this one's tables.
+    /// Appends another activity's calls.
     pub fn absorb(&mut self, other: Activity) {
         if self.identity_type.is_none() {
             self.identity_type = other.identity_type.clone();
@@ -353,16 +344,17 @@ impl Activity {
             self.issuer_arn = other.issuer_arn.clone();
         }
         self.instance_credentials |= other.instance_credentials;
-        let actions: Vec<u32> = other.actions.iter().map(|(s, n)| self.intern_action(s, n)).collect();
-        let ips: Vec<u32> = other.ips.iter().map(|ip| self.intern_ip(ip)).collect();
+        for ip in other.ips {
+            self.note_ip(ip);
+        }
         let base = self.event_ids.len() as u32;
         self.event_ids.extend(other.event_ids);
-        self.marks.extend(other.marks.into_iter().map(|m| Mark {
-            action: actions[m.action as usize],
-            ip: ips[m.ip as usize],
-            note: if m.note == NO_EVENT_ID { NO_EVENT_ID } else { base + m.note },
-            ..m
-        }));
+        self.marks.extend(
+            other
+                .marks
+                .into_iter()
+                .map(|m| Mark { note: if m.note == NO_EVENT_ID { NO_EVENT_ID } else { base + m.note }, ..m }),
+        );
     }
 }
 
@@ -503,7 +495,6 @@ impl Facts {
             if u.created {
                 return false;
             }
-            act.actions.truncate(u.actions as usize);
             act.ips.truncate(u.ips as usize);
             act.marks.truncate(u.marks as usize);
             act.event_ids.truncate(u.event_ids as usize);
@@ -574,7 +565,6 @@ impl Facts {
                     a.undo = Undo {
                         epoch,
                         created: false,
-                        actions: a.actions.len() as u32,
                         ips: a.ips.len() as u32,
                         marks: a.marks.len() as u32,
                         event_ids: a.event_ids.len() as u32,
@@ -594,12 +584,12 @@ impl Facts {
             }
         };
         act.instance_credentials |= ident.session.ec2_role_delivery.get().is_some();
-        let action = act.intern_action(source, name);
-        let known_ips = act.ips.len();
-        let ip = act.intern_ip(r.source_ip.get().unwrap_or(""));
+        let action = Action::new(source, name);
+        let ip = Text::new(r.source_ip.get().unwrap_or(""));
+        let new_ip = act.note_ip(ip);
         let failure = Failure::of(r.error_code.get());
         let privileged = is_privileged_call(r, source, name);
-        let notable = failure != Failure::None || act.ips.len() > known_ips || is_assumption || privileged;
+        let notable = failure != Failure::None || new_ip || is_assumption || privileged;
         let note = match (notable, r.event_id.get()) {
             (true, Some(eid)) => {
                 act.event_ids.push(eid.into());
@@ -900,7 +890,7 @@ mod tests {
         .unwrap();
         let a = &f.activity[&k];
         assert_eq!(a.marks.len(), 2);
-        assert_eq!(a.actions.len(), 1);
+        assert_eq!(a.marks[0].action, a.marks[1].action);
         assert_eq!(a.ips.len(), 2);
         assert_eq!(a.marks[1].failure, Failure::Denied);
     }
@@ -923,8 +913,8 @@ mod tests {
             .iter()
             .map(|(k, a)| {
                 format!(
-                    "{k:?} {:?} {:?} {:?} {:?} {:?} {:?} {}",
-                    a.actions, a.ips, a.marks, a.event_ids, a.identity_type, a.issuer_arn, a.instance_credentials
+                    "{k:?} {:?} {:?} {:?} {:?} {:?} {}",
+                    a.ips, a.marks, a.event_ids, a.identity_type, a.issuer_arn, a.instance_credentials
                 )
             })
             .collect();

@@ -13,7 +13,8 @@
 //! * [`source`]: lists inputs and sets aside non-event CloudTrail products by name.
 //! * [`pipeline`]: the only module with threads; reads and decodes inputs in parallel.
 //! * [`decode`]: gzip and container shapes → borrowed [`record::Record`]s.
-//! * [`extract`]: one record → owned facts (assumptions, console switches, activity marks).
+//! * [`extract`]: one record → owned facts (assumptions, console switches, activity marks). [`intern`]: the
+//!   process-wide table of strings that repeat across records (actions, addresses).
 //! * [`correlate`]: all facts → sessions, chains, cross-account merges, console sessions.
 //! * [`detect`]: sessions → findings of nine rules (stolen credentials, enumeration, untrusted accounts, …).
 //!   [`net`] (networks, CIDRs, AWS's ranges) and [`pattern`] (role and principal globs) serve it and `cmd`;
@@ -35,6 +36,7 @@ pub mod detect;
 pub mod exit;
 pub mod extract;
 pub mod filter;
+pub mod intern;
 pub mod messages;
 pub mod net;
 pub mod nightly;

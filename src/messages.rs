@@ -117,6 +117,28 @@ impl Progress {
     }
 }
 
+/// With `TRAILSCAN_TRACE` set, one line per pipeline phase on stderr: seconds since start, resident memory
+/// now and at its peak. For measuring where a run spends its time and memory; silent otherwise.
+pub fn phase(name: &str) {
+    static START: std::sync::OnceLock<Option<std::time::Instant>> = std::sync::OnceLock::new();
+    let Some(start) = START.get_or_init(|| std::env::var_os("TRAILSCAN_TRACE").map(|_| std::time::Instant::now()))
+    else {
+        return;
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |field: &str| {
+        status.lines().find_map(|l| l.strip_prefix(field)).map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
+    };
+    let mb = |v: Option<String>| v.and_then(|v| v.parse::<u64>().ok()).map_or(0, |k| k / 1024);
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "trailscan: trace: {:>7.3}s {name:<12} rss {} MB, peak {} MB",
+        start.elapsed().as_secs_f64(),
+        mb(kb("VmRSS:")),
+        mb(kb("VmHWM:"))
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -244,7 +244,7 @@ mod tests {
         let console = || {
             let mut s = user_session("a1", T0, ROLE_ADMIN);
             s.assumption.source_ip = Some("AWS Internal".into());
-            s.switch = Some(crate::extract::ConsoleSwitch {
+            s.switch = Some(Box::new(crate::extract::ConsoleSwitch {
                 event_id: "sw1".into(),
                 hash: 0,
                 at: T0,
@@ -256,7 +256,7 @@ mod tests {
                 region: None,
                 success: true,
                 mfa_authenticated: true,
-            });
+            }));
             s
         };
         vec![

@@ -189,20 +189,7 @@ impl<'a> Call<'a> {
 pub fn with_calls(mut s: Session, calls: &[Call]) -> Session {
     let act = &mut s.activity;
     for c in calls {
-        let action = match act.actions.iter().position(|(src, n)| &**src == c.source && &**n == c.name) {
-            Some(i) => i,
-            None => {
-                act.actions.push((c.source.into(), c.name.into()));
-                act.actions.len() - 1
-            }
-        } as u32;
-        let ip = match act.ips.iter().position(|x| &**x == c.ip) {
-            Some(i) => i,
-            None => {
-                act.ips.push(c.ip.into());
-                act.ips.len() - 1
-            }
-        } as u32;
+        let (action, ip) = (crate::extract::Action::new(c.source, c.name), crate::extract::Text::new(c.ip));
         let note = if c.noted {
             act.event_ids.push(c.event_id.into());
             (act.event_ids.len() - 1) as u32

@@ -24,7 +24,7 @@ use std::path::Path;
 pub const FILE: &str = "state.json.gz";
 
 /// The format of [`State`]; a STATE written by another format is refused rather than misread.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// How far before the horizon unclaimed activity is kept: the longest credentials live (GetSessionToken,
 /// 36 hours), so a use delivered before its assumption still finds it.
@@ -147,11 +147,20 @@ fn trim(mut a: Activity, since: i64) -> Option<Activity> {
     if a.marks.iter().all(|m| m.at < since) {
         return None;
     }
-    // Rebuild through `absorb`, which re-indexes the tables, from an activity holding only the kept calls.
     a.marks.retain(|m| m.at >= since);
-    let mut out = Activity::default();
-    out.absorb(a);
-    Some(out)
+    // Keep only the addresses and event ids the remaining calls use.
+    let (old_ids, mut ips, mut event_ids) = (std::mem::take(&mut a.event_ids), Vec::new(), Vec::new());
+    for m in &mut a.marks {
+        if !ips.contains(&m.ip) {
+            ips.push(m.ip);
+        }
+        if let Some(id) = old_ids.get(m.note as usize) {
+            event_ids.push(id.clone());
+            m.note = (event_ids.len() - 1) as u32;
+        }
+    }
+    (a.ips, a.event_ids) = (ips, event_ids);
+    Some(a)
 }
 
 /// The key a finding is reported under: its rule and session, or its rule, principal and time.
@@ -226,14 +235,14 @@ pub fn save(dir: &Path, state: &State) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::{Failure, Mark, NO_EVENT_ID};
+    use crate::extract::{Action, Failure, Mark, Text, NO_EVENT_ID};
 
-    fn mark(id: u64, at: i64, action: u32, ip: u32, note: u32) -> Mark {
+    fn mark(id: u64, at: i64, action: &str, ip: &str, note: u32) -> Mark {
         Mark {
             id,
             at,
-            action,
-            ip,
+            action: Action::new("s3.amazonaws.com", action),
+            ip: Text::new(ip),
             failure: Failure::None,
             is_assumption: false,
             privileged: false,
@@ -245,10 +254,13 @@ mod tests {
     #[test]
     fn trimming_keeps_recent_calls_and_their_tables() {
         let mut act = Activity::default();
-        act.actions =
-            vec![("s3.amazonaws.com".into(), "ListBuckets".into()), ("s3.amazonaws.com".into(), "GetObject".into())];
-        act.ips = vec!["198.51.100.1".into(), "198.51.100.2".into()];
-        act.marks = vec![mark(1, 10, 0, 0, 0), mark(2, 20, 1, 1, 1), mark(3, 30, 0, 1, NO_EVENT_ID)];
+        let (a1, a2) = ("198.51.100.1", "198.51.100.2");
+        act.ips = vec![Text::new(a1), Text::new(a2)];
+        act.marks = vec![
+            mark(1, 10, "ListBuckets", a1, 0),
+            mark(2, 20, "GetObject", a2, 1),
+            mark(3, 30, "ListBuckets", a2, NO_EVENT_ID),
+        ];
         act.event_ids = vec!["e1".into(), "e2".into()];
         act.identity_type = Some("IAMUser".into());
         assert!(trim(act.clone(), 31).is_none(), "nothing recent: dropped");
@@ -259,10 +271,11 @@ mod tests {
             .iter()
             .map(|m| {
                 let note = (m.note != NO_EVENT_ID).then(|| &*t.event_ids[m.note as usize]);
-                (m.id, &*t.actions[m.action as usize].1, &*t.ips[m.ip as usize], note)
+                (m.id, m.action.get().1, m.ip.as_str(), note)
             })
             .collect();
         assert_eq!(calls, [(2, "GetObject", "198.51.100.2", Some("e2")), (3, "ListBuckets", "198.51.100.2", None)]);
+        assert_eq!((t.ips.as_slice(), t.event_ids.len()), ([Text::new(a2)].as_slice(), 1), "only what the calls use");
         assert_eq!(t.identity_type.as_deref(), Some("IAMUser"));
     }
 
