@@ -21,8 +21,9 @@ use std::collections::HashMap;
 /// A reconstructed session: one assumption attempt and everything done with the credentials it issued.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// The assumption record (the caller-account copy when there are two).
-    pub assumption: Assumption,
+    /// The assumption record (the caller-account copy when there are two); boxed, so that sorting and
+    /// regrouping sessions moves pointers rather than the large record.
+    pub assumption: Box<Assumption>,
     /// How many copies of the assumption were merged (2 for a cross-account assumption seen from both sides).
     pub copies: u32,
     /// The accounts whose trails hold a copy, sorted.
@@ -312,11 +313,11 @@ impl UserAddresses {
 }
 
 /// De-duplicates assumption records by `eventID` and merges cross-account copies (same `sharedEventID`).
-fn merge_copies(mut assumptions: Vec<Assumption>) -> (Vec<Session>, u64) {
+fn merge_copies(mut assumptions: Vec<Box<Assumption>>) -> (Vec<Session>, u64) {
     assumptions.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     assumptions.dedup_by(|a, b| a.event_id == b.event_id);
 
-    let mut groups: HashMap<(String, AssumeKind), Vec<Assumption>> = HashMap::new();
+    let mut groups: HashMap<(String, AssumeKind), Vec<Box<Assumption>>> = HashMap::new();
     let mut sessions = Vec::with_capacity(assumptions.len());
     for a in assumptions {
         match a.shared_event_id.clone() {
@@ -348,7 +349,7 @@ fn merge_copies(mut assumptions: Vec<Assumption>) -> (Vec<Session>, u64) {
 }
 
 /// Fills what the primary copy lacks from another copy of the same assumption.
-fn fill_from(p: &mut Assumption, o: Assumption) {
+fn fill_from(p: &mut Assumption, o: Box<Assumption>) {
     macro_rules! fill {
         ($($f:ident),*) => { $( if p.$f.is_none() { p.$f = o.$f; } )* };
     }
@@ -371,7 +372,7 @@ fn fill_from(p: &mut Assumption, o: Assumption) {
     p.by_console |= o.by_console;
 }
 
-fn new_session(assumption: Assumption, copies: u32) -> Session {
+fn new_session(assumption: Box<Assumption>, copies: u32) -> Session {
     let source_principal = principal_of(&assumption);
     Session {
         seen_in_accounts: assumption.recipient_account.clone().into_iter().collect(),
@@ -431,7 +432,7 @@ fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: 
                 issued_key: (keys.len() == 1).then(|| keys[0].to_owned()),
                 ..Assumption::default()
             };
-            let mut s = new_session(assumption, 0);
+            let mut s = new_session(Box::new(assumption), 0);
             s.seen_in_accounts.clear();
             s.inferred = true;
             // The furthest identity we can name is the session itself.
@@ -552,7 +553,7 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
         by_console: true,
         ..Assumption::default()
     };
-    let mut s = new_session(assumption, 1);
+    let mut s = new_session(Box::new(assumption), 1);
     if let Some(from) = &sw.switch_from {
         s.source_principal = from.clone();
         s.origin_principal = from.clone();

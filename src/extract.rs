@@ -375,7 +375,8 @@ impl TimeWindow {
 /// totals only if the whole file decoded), then the whole run's.
 #[derive(Debug, Default)]
 pub struct Facts {
-    pub assumptions: Vec<Assumption>,
+    /// Boxed: an assumption is large, and correlation sorts and regroups them.
+    pub assumptions: Vec<Box<Assumption>>,
     pub switches: Vec<ConsoleSwitch>,
     pub activity: hashbrown::HashMap<ActivityKey, Activity>,
     /// The id hash of every record kept, for counting unique records and duplicates.
@@ -544,7 +545,7 @@ impl Facts {
         let mut is_assumption = false;
         if source == "sts.amazonaws.com" {
             if let Some(kind) = AssumeKind::from_event_name(name) {
-                self.assumptions.push(assumption(r, kind, at));
+                self.assumptions.push(Box::new(assumption(r, kind, at)));
                 is_assumption = true;
             }
         } else if source == "signin.amazonaws.com" && name == "SwitchRole" {

@@ -80,7 +80,7 @@ pub fn session(a: Assumption) -> Session {
     };
     Session {
         seen_in_accounts: a.recipient_account.clone().into_iter().collect(),
-        assumption: a,
+        assumption: Box::new(a),
         copies: 1,
         switch: None,
         parent: None,

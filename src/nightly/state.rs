@@ -60,7 +60,7 @@ pub struct State {
 /// Facts carried from one run to the next (see the module doc).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Carried {
-    pub assumptions: Vec<Assumption>,
+    pub assumptions: Vec<Box<Assumption>>,
     pub switches: Vec<ConsoleSwitch>,
     pub activity: Vec<(ActivityKey, Activity)>,
     pub accounts: BTreeSet<String>,
