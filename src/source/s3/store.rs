@@ -143,7 +143,11 @@ impl S3 {
                     let size = o.size().unwrap_or(0).max(0) as u64;
                     let version = match o.e_tag() {
                         Some(etag) if !etag.is_empty() => etag.to_owned(),
-                        _ => format!("{size}/{}", o.last_modified().map(|t| t.secs()).unwrap_or(0)),
+                        _ => {
+                            let (secs, nanos) =
+                                o.last_modified().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or((0, 0));
+                            format!("{size}/{secs}.{nanos:09}")
+                        }
                     };
                     Some(Listed { key: o.key()?.to_owned(), size, version })
                 }));
