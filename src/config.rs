@@ -299,7 +299,6 @@ impl Config {
         };
         let history = history_of(&cli.command).map(|p| place("--history", p)).transpose()?;
         Ok(Config {
-            history,
             command: cli.command,
             sources,
             window,
@@ -320,6 +319,7 @@ impl Config {
             detect,
             fail_on,
             nightly,
+            history,
         })
     }
 }
@@ -344,7 +344,7 @@ fn place(flag: &str, path: &Path) -> Result<SourceSpec> {
 /// The nightly job's settings, resolved.
 #[derive(Debug, Clone)]
 pub struct Nightly {
-    /// `--state`: a folder, or an S3 prefix (see `nightly::remote`).
+    /// `--state`: a folder, or an S3 prefix (see `nightly::place`).
     pub state: SourceSpec,
     /// `--out`: a folder, or an S3 prefix.
     pub out: SourceSpec,

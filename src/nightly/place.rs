@@ -15,7 +15,8 @@
 //! * The lock is an object created with a conditional PUT ([`lock::acquire_object`]).
 //!
 //! The order is the one that makes a local OUT crash-safe: every OUT object is uploaded (each PUT is
-//! atomic) before STATE is committed, and STATE is committed last.
+//! atomic) before STATE is committed, and STATE is committed last. A killed run leaves its staging folders
+//! (`trailscan-nightly-*` in the temporary folder) behind; nothing reads them again.
 
 use super::{history, lock, state};
 use crate::source::s3::store::{Condition, Put};
@@ -108,7 +109,11 @@ impl Place {
     /// STATE: reads it (empty for a first run).
     pub fn load_state(&mut self) -> Result<state::State> {
         if let Some(r) = &mut self.remote {
-            if let Some((bytes, etag)) = r.s3.get_object(&r.bucket, &r.key(state::FILE))? {
+            // Listed before it is read: without s3:ListBucket on the whole bucket, S3 answers a read of a
+            // missing key with 403, not 404, and a first run has no state yet.
+            let key = r.key(state::FILE);
+            let exists = r.s3.list_objects(&r.bucket, &key)?.iter().any(|o| o.key == key);
+            if let Some((bytes, etag)) = if exists { r.s3.get_object(&r.bucket, &key)? } else { None } {
                 let path = self.dir.join(state::FILE);
                 std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
                 r.state_etag = Some(etag);
