@@ -23,21 +23,20 @@ pub struct Lock {
 }
 
 enum Held {
-    File(PathBuf),
+    /// The file and what this run wrote into it.
+    File { path: PathBuf, text: String },
     /// The object and the ETag of our write: released only while it is still ours.
-    Object {
-        s3: Arc<S3>,
-        bucket: String,
-        key: String,
-        etag: String,
-    },
+    Object { s3: Arc<S3>, bucket: String, key: String, etag: String },
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
         match &self.held {
-            Held::File(path) => {
-                std::fs::remove_file(path).ok();
+            // Only while it is still ours: a run that broke it holds it now.
+            Held::File { path, text } => {
+                if std::fs::read_to_string(path).is_ok_and(|t| t == *text) {
+                    std::fs::remove_file(path).ok();
+                }
             }
             Held::Object { s3, bucket, key, etag } => match s3.get_object(bucket, key) {
                 Ok(Some((_, now))) if now != *etag => crate::messages::warn(&format!(
@@ -54,6 +53,29 @@ impl Drop for Lock {
                 }
             },
         }
+    }
+}
+
+impl Lock {
+    /// Checks that the lock is still this run's. A run that outlived `--lock-expiry` and had its lock broken
+    /// stops here, before it writes OUT over the work of the run that broke it.
+    pub fn confirm(&self) -> Result<()> {
+        let (ours, shown) = match &self.held {
+            Held::File { path, text } => {
+                (std::fs::read_to_string(path).is_ok_and(|t| t == *text), path.display().to_string())
+            }
+            Held::Object { s3, bucket, key, etag } => {
+                (matches!(s3.get_object(bucket, key)?, Some((_, now)) if now == *etag), format!("s3://{bucket}/{key}"))
+            }
+        };
+        if !ours {
+            bail!(
+                "the lock {shown} was broken by another run while this one ran (it took longer than \
+                 --lock-expiry): this run stops before writing anything. Give --lock-expiry more than the \
+                 longest run takes"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -154,10 +176,11 @@ pub fn acquire(dir: &Path, expiry: i64, now: i64) -> Result<Lock> {
     for _ in 0..2 {
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut f) => {
-                f.write_all(me.text().as_bytes())
+                let text = me.text();
+                f.write_all(text.as_bytes())
                     .and_then(|_| f.sync_all())
                     .with_context(|| format!("cannot write the lock {}", path.display()))?;
-                return Ok(Lock { held: Held::File(path) });
+                return Ok(Lock { held: Held::File { path, text } });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -230,6 +253,23 @@ mod tests {
             boot: Some("b1".into()),
             pidns: Some("pid:[1]".into()),
         }
+    }
+
+    #[test]
+    fn a_broken_lock_is_noticed_and_not_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = acquire(dir.path(), 60, 1000).unwrap();
+        lock.confirm().unwrap();
+        assert!(acquire(dir.path(), 60, 1001).is_err(), "held");
+        // Another run breaks it (as after --lock-expiry) and takes it.
+        let theirs = acquire(dir.path(), 0, 2000).unwrap();
+        let err = lock.confirm().unwrap_err().to_string();
+        assert!(err.contains("was broken by another run") && err.contains("--lock-expiry"), "{err}");
+        drop(lock);
+        assert!(dir.path().join(FILE).exists(), "a broken lock's run leaves the new holder's lock alone");
+        theirs.confirm().unwrap();
+        drop(theirs);
+        assert!(!dir.path().join(FILE).exists());
     }
 
     #[test]

@@ -54,7 +54,7 @@ const PAUSE_BEFORE_COMMIT: &str = "TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT";
 pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let (mut state_place, out_place) = place::open(&n.state, &n.out, &cfg.aws)?;
     let now = crate::timefmt::now();
-    let _lock = state_place.lock(n.lock_expiry, now)?;
+    let lock = state_place.lock(n.lock_expiry, now)?;
     let mut st = state_place.load_state()?;
     let removed = out_place.clean(st.runs, &st.open_parts)?;
     if removed > 0 {
@@ -128,7 +128,8 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let stamp = format_rfc3339(cutoff).replace(':', "");
     let name = format!("run-{run_no:06}-{stamp}");
 
-    // 4. Everything in OUT, before the commit.
+    // 4. Everything in OUT, before the commit; first, the lock must still be this run's.
+    lock.confirm()?;
     let mut touched: Vec<usize> = finished.iter().chain(&open).copied().collect();
     touched.sort_unstable();
     let bundle_dir = out_dir.join("bundles").join(&name);
