@@ -32,7 +32,8 @@ pub enum Command {
     WhoAssumed {
         /// The role: a name (`James-custom-S3-role`), an ARN, or a glob over either (`*Admin*`).
         role: String,
-        /// Answer from the history dataset a `nightly --out OUT` job writes, without reading any log.
+        /// Answer from the history dataset a `nightly --out OUT` job writes (a folder or s3://bucket/prefix),
+        /// without reading any log.
         #[arg(long, value_name = "OUT")]
         history: Option<PathBuf>,
     },
@@ -40,7 +41,8 @@ pub enum Command {
     WhoBecameWhat {
         /// Only this principal: an ARN, a user or role name, a SAML/OIDC subject, or a glob over them.
         principal: Option<String>,
-        /// Answer from the history dataset a `nightly --out OUT` job writes, without reading any log.
+        /// Answer from the history dataset a `nightly --out OUT` job writes (a folder or s3://bucket/prefix),
+        /// without reading any log.
         #[arg(long, value_name = "OUT")]
         history: Option<PathBuf>,
     },
@@ -52,7 +54,8 @@ pub enum Command {
         /// Only sessions whose source or origin principal matches this ARN, name or glob.
         #[arg(long)]
         principal: Option<String>,
-        /// Answer from the history dataset a `nightly --out OUT` job writes, without reading any log.
+        /// Answer from the history dataset a `nightly --out OUT` job writes (a folder or s3://bucket/prefix),
+        /// without reading any log.
         #[arg(long, value_name = "OUT")]
         history: Option<PathBuf>,
     },
@@ -95,7 +98,8 @@ pub enum Command {
         sql: String,
         #[command(flatten)]
         filter: FilterArgs,
-        /// Answer from the history dataset a `nightly --out OUT` job writes, without reading any log.
+        /// Answer from the history dataset a `nightly --out OUT` job writes (a folder or s3://bucket/prefix),
+        /// without reading any log.
         #[arg(long, value_name = "OUT")]
         history: Option<PathBuf>,
     },
@@ -118,9 +122,11 @@ pub enum Command {
     /// again: STATE is committed last.
     Nightly {
         /// The folder that carries state between runs: files read, open sessions, the detection baseline.
+        /// A local folder or s3://bucket/prefix (its lock and commit use S3's conditional writes).
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
-        /// The folder that receives bundles, findings and the history dataset.
+        /// The folder that receives bundles, findings and the history dataset: a local folder or
+        /// s3://bucket/prefix (written locally, then uploaded before STATE is committed).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// How late a log file may be delivered after its events and still join a session: sessions are

@@ -41,14 +41,12 @@ struct Analysis {
 
 pub fn run(cfg: Config) -> Result<ExitCode> {
     match &cfg.command {
-        Command::WhoAssumed { role, history: Some(out) } => history_who_assumed(&cfg, out, role),
+        Command::WhoAssumed { role, history: Some(_) } => history_who_assumed(&cfg, role),
         Command::WhoAssumed { role, .. } => who_assumed(&cfg, role),
-        Command::WhoBecameWhat { principal, history: Some(out) } => {
-            history_who_became_what(&cfg, out, principal.as_deref())
-        }
+        Command::WhoBecameWhat { principal, history: Some(_) } => history_who_became_what(&cfg, principal.as_deref()),
         Command::WhoBecameWhat { principal, .. } => who_became_what(&cfg, principal.as_deref()),
-        Command::Sessions { role, principal, history: Some(out) } => {
-            history_sessions(&cfg, out, role.as_deref(), principal.as_deref())
+        Command::Sessions { role, principal, history: Some(_) } => {
+            history_sessions(&cfg, role.as_deref(), principal.as_deref())
         }
         Command::Sessions { role, principal, .. } => {
             sessions(&cfg, role.as_deref(), principal.as_deref(), &cfg.scope.accounts)
@@ -56,7 +54,7 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
         Command::Session { id } => session(&cfg, id),
         Command::Flags => flags(&cfg),
         Command::Report { name, list, filter, .. } => report(&cfg, name.as_deref(), *list, filter),
-        Command::Query { sql, filter, history: Some(out) } => history_query(&cfg, out, sql, filter),
+        Command::Query { sql, filter, history: Some(_) } => history_query(&cfg, sql, filter),
         Command::Query { sql, filter, .. } => query(&cfg, sql, filter),
         Command::Scan { out } => scan(&cfg, out),
         Command::Nightly { .. } => nightly::run(&cfg, cfg.nightly.as_ref().expect("resolved with the command")),
@@ -425,15 +423,20 @@ fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
     Ok(status(cfg, &a, true, false))
 }
 
-fn history_sessions(cfg: &Config, out: &Path, role: Option<&str>, principal: Option<&str>) -> Result<ExitCode> {
-    let t = answer::tables(out, &SessionFilter::new(role, principal, &cfg.scope.accounts)?)?;
+/// The history's tables for `--history` (resolved in `cfg.history`), narrowed by `filter`.
+fn history_tables(cfg: &Config, filter: &SessionFilter) -> Result<Tables> {
+    answer::tables(cfg.history.as_ref().expect("resolved with --history"), &cfg.aws, filter)
+}
+
+fn history_sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>) -> Result<ExitCode> {
+    let t = history_tables(cfg, &SessionFilter::new(role, principal, &cfg.scope.accounts)?)?;
     let mut df = t.sessions;
     emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
     Ok(ExitCode::from(EXIT_OK))
 }
 
-fn history_who_assumed(cfg: &Config, out: &Path, role: &str) -> Result<ExitCode> {
-    let t = answer::tables(out, &SessionFilter::new(Some(role), None, &[])?)?;
+fn history_who_assumed(cfg: &Config, role: &str) -> Result<ExitCode> {
+    let t = history_tables(cfg, &SessionFilter::new(Some(role), None, &[])?)?;
     let mut df = t.sessions;
     if df.height() == 0 {
         messages::warn(&format!("no assumption of a role matching {role:?} in the history"));
@@ -442,19 +445,19 @@ fn history_who_assumed(cfg: &Config, out: &Path, role: &str) -> Result<ExitCode>
     Ok(ExitCode::from(if df.height() == 0 { EXIT_NOTHING_FOUND } else { EXIT_OK }))
 }
 
-fn history_who_became_what(cfg: &Config, out: &Path, principal: Option<&str>) -> Result<ExitCode> {
+fn history_who_became_what(cfg: &Config, principal: Option<&str>) -> Result<ExitCode> {
     let pat = principal.map(Pattern::new).transpose()?;
-    let t = answer::tables(out, &SessionFilter::new(None, None, &[])?)?;
+    let t = history_tables(cfg, &SessionFilter::new(None, None, &[])?)?;
     let mut df = answer::who_became_what(&t.sessions, pat.as_ref())?;
     emit(cfg, &mut df, &[])?;
     let found = df.height() > 0 || principal.is_none();
     Ok(ExitCode::from(if found { EXIT_OK } else { EXIT_NOTHING_FOUND }))
 }
 
-fn history_query(cfg: &Config, out: &Path, arg: &str, filter: &FilterArgs) -> Result<ExitCode> {
+fn history_query(cfg: &Config, arg: &str, filter: &FilterArgs) -> Result<ExitCode> {
     let text = sql_text(arg)?;
     let f = SessionFilter::new(filter.role.as_deref(), filter.principal.as_deref(), &cfg.scope.accounts)?;
-    let tables = answer::tables(out, &f)?;
+    let tables = history_tables(cfg, &f)?;
     let mut df = sql::run(&tables, &text)?;
     emit(cfg, &mut df, &[])?;
     Ok(ExitCode::from(EXIT_OK))

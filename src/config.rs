@@ -133,6 +133,8 @@ pub struct Config {
     pub fail_on: Option<Severity>,
     /// `nightly`'s settings.
     pub nightly: Option<Nightly>,
+    /// `--history OUT` of `query`, `sessions`, `who-assumed` and `who-became-what`: a folder or an S3 prefix.
+    pub history: Option<SourceSpec>,
 }
 
 impl Config {
@@ -262,23 +264,14 @@ impl Config {
                          delivery times to cut off on); point --source at the trail's bucket or folder"
                     );
                 }
-                for (flag, path) in [("--state", state), ("--out", out)] {
-                    if path.to_string_lossy().starts_with("s3://") {
-                        bail!(
-                            "{flag} {}: s3:// locations for STATE and OUT are not supported yet; give a local \
-                             folder (and copy OUT to S3 after the run, e.g. with `aws s3 sync`)",
-                            path.display()
-                        );
-                    }
-                }
                 let duration = |flag: &str, v: &str| {
                     timefmt::parse_duration(v)
                         .filter(|d| *d >= 0)
                         .ok_or_else(|| anyhow::anyhow!("{flag} {v:?}: give a duration such as 1d, 12h or 30m"))
                 };
                 Some(Nightly {
-                    state: state.clone(),
-                    out: out.clone(),
+                    state: place("--state", state)?,
+                    out: place("--out", out)?,
                     cutoff: until.unwrap_or(now),
                     late: duration("--late", late)?,
                     lock_expiry: duration("--lock-expiry", lock_expiry)?,
@@ -304,6 +297,7 @@ impl Config {
                 }
             }),
         };
+        let history = history_of(&cli.command).map(|p| place("--history", p)).transpose()?;
         Ok(Config {
             command: cli.command,
             sources,
@@ -325,6 +319,7 @@ impl Config {
             detect,
             fail_on,
             nightly,
+            history,
         })
     }
 }
@@ -340,11 +335,19 @@ pub fn history_of(command: &Command) -> Option<&Path> {
     }
 }
 
+/// A nightly folder as the user named it: a local path, or `s3://bucket/prefix` (checked here, so a
+/// mistyped location fails before any work).
+fn place(flag: &str, path: &Path) -> Result<SourceSpec> {
+    SourceSpec::parse(&path.to_string_lossy()).with_context(|| flag.to_owned())
+}
+
 /// The nightly job's settings, resolved.
 #[derive(Debug, Clone)]
 pub struct Nightly {
-    pub state: PathBuf,
-    pub out: PathBuf,
+    /// `--state`: a folder, or an S3 prefix (see `nightly::place`).
+    pub state: SourceSpec,
+    /// `--out`: a folder, or an S3 prefix.
+    pub out: SourceSpec,
     /// `--until` (default: now): files delivered at or after it are left for the next run.
     pub cutoff: i64,
     /// `--late`, seconds: how long after its credentials expire a session stays open for late deliveries.

@@ -24,7 +24,9 @@
 //! * [`write`]: DataFrames → table, CSV, JSON, NDJSON, Parquet; files written atomically.
 //! * [`messages`]: all of stderr, and the sanitising of hostile strings. [`timefmt`]: every time parsed or printed.
 //! * [`cmd`]: one function per subcommand, gluing the stages. [`exit`]: the exit statuses of every command.
-//! * [`nightly`]: the incremental job: STATE between runs, the lock, the Parquet history and `--history`.
+//! * [`nightly`]: the incremental job: STATE between runs, the lock, the Parquet history and `--history`;
+//!   STATE, OUT and `--history` may be S3 prefixes (`nightly::place`, `nightly::mirror`, through
+//!   `source::s3::store`).
 
 pub mod bundle;
 pub mod cli;

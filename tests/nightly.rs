@@ -12,15 +12,15 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const ACCT: &str = "111122223333";
+pub(crate) const ACCT: &str = "111122223333";
 const ROLE_A: &str = "arn:aws:iam::111122223333:role/RoleA";
 const ROLE_B: &str = "arn:aws:iam::111122223333:role/RoleB";
 const ROLE_C: &str = "arn:aws:iam::111122223333:role/RoleC";
 const ROLE_D: &str = "arn:aws:iam::111122223333:role/RoleD";
 
 /// The cut-offs of the three nightly runs, and the late-delivery allowance used with them.
-const CUTOFFS: [&str; 3] = ["2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z"];
-const LATE: &str = "12h";
+pub(crate) const CUTOFFS: [&str; 3] = ["2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z"];
+pub(crate) const LATE: &str = "12h";
 
 /// A delivery time of the fixture (November 2026, whole minutes) as a file time.
 fn epoch(rfc3339: &str) -> SystemTime {
@@ -44,7 +44,7 @@ fn session_arn(role: &str, name: &str) -> String {
 }
 
 /// Builds the trail in `w/logs`.
-fn trail(w: &Workdir) {
+pub(crate) fn trail(w: &Workdir) {
     let alice = iam_user(ACCT, "alice", "AKIAALICE");
     let bob = iam_user(ACCT, "bob", "AKIABOB");
     let carol = iam_user(ACCT, "carol", "AKIACAROL");
@@ -159,18 +159,18 @@ fn nightly(w: &Workdir, state: &str, out: &str, until: &str, extra: &[&str]) -> 
     r
 }
 
-fn history_json(w: &Workdir, args: &[&str]) -> Vec<Value> {
+pub(crate) fn history_json(w: &Workdir, args: &[&str]) -> Vec<Value> {
     let r = trailscan(w.path(), args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     r.json()
 }
 
-fn sessions(w: &Workdir, out: &str) -> Vec<Value> {
+pub(crate) fn sessions(w: &Workdir, out: &str) -> Vec<Value> {
     history_json(w, &["sessions", "--history", out, "--format", "json"])
 }
 
 /// (rule, session_event_id) of every finding in the history.
-fn findings(w: &Workdir, out: &str) -> Vec<(String, String)> {
+pub(crate) fn findings(w: &Workdir, out: &str) -> Vec<(String, String)> {
     let rows =
         history_json(w, &["query", "--history", out, "SELECT rule, session_event_id FROM flags", "--format", "json"]);
     let mut v: Vec<(String, String)> = rows
@@ -181,7 +181,7 @@ fn findings(w: &Workdir, out: &str) -> Vec<(String, String)> {
     v
 }
 
-fn batch(w: &Workdir) -> (Vec<Value>, Vec<(String, String)>) {
+pub(crate) fn batch(w: &Workdir) -> (Vec<Value>, Vec<(String, String)>) {
     nightly(w, "batch-state", "batch-out", CUTOFFS[2], &[]);
     (sessions(w, "batch-out"), findings(w, "batch-out"))
 }
@@ -263,7 +263,7 @@ fn a_repeated_run_changes_nothing() {
 }
 
 /// Waits until `path` exists.
-fn wait_for(path: &Path) {
+pub(crate) fn wait_for(path: &Path) {
     for _ in 0..600 {
         if path.exists() {
             return;

@@ -17,11 +17,15 @@ mod linking;
 mod lookup;
 /// The nightly job: day by day equals batch, idempotence, crash safety, the lock, --history (issue 6).
 mod nightly;
+/// The nightly job with STATE and OUT on S3, and `--history s3://`, against the S3 test server.
+mod nightly_s3;
 /// Real third-party CloudTrail data from ../shared/data/real.
 mod real_data;
 /// Reports, SQL queries, Parquet output and the auditor bundle (issue 5).
 mod reports;
 /// S3 sources against a real S3-compatible server on 127.0.0.1.
 mod s3;
+/// The S3 test server (s3s-fs on 127.0.0.1) shared by the S3 tests.
+mod s3_server;
 /// The README's walkthrough on sample-logs.
 mod sample_logs;

@@ -1,17 +1,19 @@
 //! `--history OUT`: `query`, `sessions`, `who-assumed` and `who-became-what` answered from the history a
-//! nightly job wrote, without reading a log. The same filters as on logs apply to the sessions table, and
-//! the actions and flags of the sessions left out go with them.
+//! nightly job wrote, without reading a log. OUT is a folder, or an S3 prefix read through a local mirror
+//! ([`mirror`]). The same filters as on logs apply to the sessions table, and the actions and flags of the
+//! sessions left out go with them.
 
-use super::history;
+use super::{history, mirror};
 use crate::filter::{Fields, SessionFilter};
 use crate::pattern::Pattern;
 use crate::report::{who_became_what_of, Became};
+use crate::source::s3::S3Options;
+use crate::source::SourceSpec;
 use crate::tables::Tables;
 use crate::timefmt::parse_iso;
 use anyhow::Result;
 use polars::prelude::*;
 use std::collections::HashSet;
-use std::path::Path;
 
 fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
     let ca = df.column(name)?.str()?;
@@ -19,8 +21,11 @@ fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
 }
 
 /// The history's tables, narrowed to the sessions `filter` keeps.
-pub fn tables(out: &Path, filter: &SessionFilter) -> Result<Tables> {
-    let mut t = history::read(out)?;
+pub fn tables(out: &SourceSpec, aws: &S3Options, filter: &SessionFilter) -> Result<Tables> {
+    let mut t = match out {
+        SourceSpec::Disk(dir) => history::read(dir)?,
+        SourceSpec::S3 { bucket, prefix } => history::read(&mirror::sync(bucket, prefix, aws)?)?,
+    };
     let roles = strs(&t.sessions, "role_arn")?;
     let sources = strs(&t.sessions, "source_principal")?;
     let origins = strs(&t.sessions, "origin_principal")?;

@@ -65,7 +65,7 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Every history file, relative to OUT, sorted.
-fn history_files(out: &Path) -> Vec<(String, PathBuf)> {
+pub fn files(out: &Path) -> Vec<(String, PathBuf)> {
     let mut files = Vec::new();
     for table in TABLES {
         for part in entries(&out.join("history").join(table)) {
@@ -88,30 +88,40 @@ fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// Removes what runs after `committed` wrote (a crashed run's), open parts other than `open_parts`, and
-/// temporary files left by a killed writer. Returns how many were removed.
-pub fn clean(out: &Path, committed: u64, open_parts: &[String]) -> Result<usize> {
-    let mut removed = 0;
-    for (rel, path) in history_files(out) {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let stale = name.starts_with('.')
-            || match run_of(&name) {
-                Some((_, n)) if n > committed => true,
-                Some(("open", _)) => !open_parts.contains(&rel),
-                _ => false,
-            };
-        if stale {
-            remove(&path)?;
-            removed += 1;
+/// Whether `rel` (a file of OUT, or a bundle folder, relative to OUT with `/` separators) is something no
+/// commit covers: written by a run after `committed`, an open part other than `open_parts`, or a temporary
+/// file left by a killed writer. The same test serves a local OUT and the keys of one on S3.
+pub fn is_stale(rel: &str, committed: u64, open_parts: &[String]) -> bool {
+    let parts: Vec<&str> = rel.split('/').collect();
+    match parts.as_slice() {
+        ["history", table, _, name] if TABLES.contains(table) => {
+            name.starts_with('.')
+                || match run_of(name) {
+                    Some((_, n)) if n > committed => true,
+                    Some(("open", _)) => !open_parts.iter().any(|p| p == rel),
+                    _ => false,
+                }
         }
+        ["bundles" | "findings", name, ..] => name.starts_with('.') || run_of(name).is_some_and(|(_, n)| n > committed),
+        _ => false,
     }
+}
+
+/// Removes what runs after `committed` wrote (a crashed run's), open parts other than `open_parts`, and
+/// temporary files left by a killed writer ([`is_stale`]). Returns how many were removed.
+pub fn clean(out: &Path, committed: u64, open_parts: &[String]) -> Result<usize> {
+    let mut candidates = files(out);
     for dir in ["bundles", "findings"] {
         for path in entries(&out.join(dir)) {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if name.starts_with('.') || run_of(&name).is_some_and(|(_, n)| n > committed) {
-                remove(&path)?;
-                removed += 1;
-            }
+            candidates.push((format!("{dir}/{name}"), path));
+        }
+    }
+    let mut removed = 0;
+    for (rel, path) in candidates {
+        if is_stale(&rel, committed, open_parts) {
+            remove(&path)?;
+            removed += 1;
         }
     }
     Ok(removed)
@@ -147,7 +157,7 @@ pub fn read(out: &Path) -> Result<Tables> {
     }
     let mut t = tables::empty()?;
     let mut frames: [Vec<DataFrame>; 3] = Default::default();
-    for (rel, path) in history_files(out) {
+    for (rel, path) in files(out) {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name.starts_with('.') || !name.ends_with(".parquet") {
             continue;
@@ -197,6 +207,25 @@ mod tests {
         assert_eq!(partition(0), "dt=1970-01-01");
         assert_eq!(partition(1_795_305_599), "dt=2026-11-21");
         assert_eq!(partition(1_795_305_600), "dt=2026-11-22");
+    }
+
+    #[test]
+    fn stale_keys_of_an_out_on_s3() {
+        let open = vec!["history/actions/dt=2026-11-21/open-000002.parquet".to_owned()];
+        let cases = [
+            ("history/actions/dt=2026-11-21/open-000002.parquet", false),
+            ("history/actions/dt=2026-11-21/open-000001.parquet", true),
+            ("history/actions/dt=2026-11-21/part-000002.parquet", false),
+            ("history/actions/dt=2026-11-21/part-000003.parquet", true),
+            ("bundles/run-000003-2026-11-23T000000Z/summary.json", true),
+            ("bundles/run-000002-2026-11-22T000000Z/tables/sessions.csv", false),
+            ("findings/run-000003-x.ndjson", true),
+            ("history/other/dt=2026-11-21/part-000009.parquet", false),
+            ("notes/run-000009.txt", false),
+        ];
+        for (rel, want) in cases {
+            assert_eq!(is_stale(rel, 2, &open), want, "{rel}");
+        }
     }
 
     #[test]

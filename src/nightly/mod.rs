@@ -13,6 +13,10 @@
 //!    replaces;
 //! 5. commit STATE (written last, through a temporary name), then drop the previous open parts.
 //!
+//! STATE and OUT may be S3 prefixes ([`place`]): the run then works in private local folders, uploads OUT
+//! before the commit and commits STATE with one conditional PUT, in the same order. `--history s3://…`
+//! answers from a local mirror of the history ([`mirror`]).
+//!
 //! Because linking runs over the carried facts and the new ones together, a session that spans midnight,
 //! or whose calls arrive in a late file, is rebuilt exactly as one run over all the files would rebuild it,
 //! provided every record arrives within `--late` of its credentials' expiry.
@@ -20,6 +24,8 @@
 pub mod answer;
 pub mod history;
 pub mod lock;
+pub mod mirror;
+pub mod place;
 pub mod state;
 
 use crate::bundle;
@@ -35,30 +41,29 @@ use crate::source::{self, FileReport, Status};
 use crate::tables::{actions_frame, Tables};
 use crate::timefmt::format_rfc3339;
 use crate::write;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use history::Part;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-/// Test hook: sleep this many seconds after writing OUT and before committing STATE, so a test can kill
-/// the run at its most delicate point.
+/// Test hook: sleep this many seconds after writing OUT (and uploading it, for an OUT on S3) and before
+/// committing STATE, so a test can kill the run at its most delicate point.
 const PAUSE_BEFORE_COMMIT: &str = "TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT";
 
 /// Runs the nightly job.
 pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
-    for (flag, dir) in [("--state", &n.state), ("--out", &n.out)] {
-        std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder", dir.display()))?;
-    }
+    let (mut state_place, out_place) = place::open(&n.state, &n.out, &cfg.aws)?;
     let now = crate::timefmt::now();
-    let _lock = lock::acquire(&n.state, n.lock_expiry, now)?;
-    let mut st = state::load(&n.state)?;
-    let removed = history::clean(&n.out, st.runs, &st.open_parts)?;
+    let lock = state_place.lock(n.lock_expiry, now)?;
+    let mut st = state_place.load_state()?;
+    let removed = out_place.clean(st.runs, &st.open_parts)?;
     if removed > 0 {
         messages::warn(&format!(
             "removed {removed} file(s) that an interrupted run left in {}; this run writes them again",
-            n.out.display()
+            out_place.shown("")
         ));
     }
+    let out_dir = &out_place.dir;
     // The cut-off never goes back: what an earlier run finished stays finished.
     let cutoff = n.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
     let horizon = cutoff - n.late;
@@ -123,10 +128,11 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let stamp = format_rfc3339(cutoff).replace(':', "");
     let name = format!("run-{run_no:06}-{stamp}");
 
-    // 4. Everything in OUT, before the commit.
+    // 4. Everything in OUT, before the commit; first, the lock must still be this run's.
+    lock.confirm()?;
     let mut touched: Vec<usize> = finished.iter().chain(&open).copied().collect();
     touched.sort_unstable();
-    let bundle_dir = n.out.join("bundles").join(&name);
+    let bundle_dir = out_dir.join("bundles").join(&name);
     let refs: Vec<&Finding> = new_findings.iter().collect();
     let mut new_flags = flags_frame(&refs, all)?;
     write_bundle(
@@ -141,7 +147,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         (first_at, last_at),
         (invalid_records, outside_window),
     )?;
-    let findings_file = n.out.join("findings").join(format!("{name}.ndjson"));
+    let findings_file = out_dir.join("findings").join(format!("{name}.ndjson"));
     std::fs::create_dir_all(findings_file.parent().expect("has a parent"))?;
     write::atomically(&findings_file, |w| write::write(&mut new_flags, Format::Ndjson, &[], w))?;
 
@@ -157,15 +163,17 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
             rules.into_iter().collect()
         })
         .collect();
-    write_sessions(&n.out, &sessions, &finished, &flags, Part::Final, run_no)?;
-    let open_parts = write_sessions(&n.out, &sessions, &open, &flags, Part::Open, run_no)?;
+    write_sessions(out_dir, &sessions, &finished, &flags, Part::Final, run_no)?;
+    let open_parts = write_sessions(out_dir, &sessions, &open, &flags, Part::Open, run_no)?;
     let mut by_day: BTreeMap<String, Vec<&Finding>> = BTreeMap::new();
     for f in &new_findings {
         by_day.entry(history::partition(f.detected_at)).or_default().push(f);
     }
     for (dt, fs) in by_day {
-        history::write_part(&n.out, "flags", &dt, Part::Final, run_no, &mut flags_frame(&fs, all)?)?;
+        history::write_part(out_dir, "flags", &dt, Part::Final, run_no, &mut flags_frame(&fs, all)?)?;
     }
+
+    out_place.publish()?;
 
     if let Some(secs) = std::env::var(PAUSE_BEFORE_COMMIT).ok().and_then(|v| v.parse::<u64>().ok()) {
         std::thread::sleep(std::time::Duration::from_secs(secs));
@@ -195,8 +203,8 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let previous_open = std::mem::replace(&mut st.open_parts, open_parts);
     st.runs = run_no;
     st.last_cutoff = Some(cutoff);
-    state::save(&n.state, &st)?;
-    history::drop_parts(&n.out, &previous_open.into_iter().filter(|p| !st.open_parts.contains(p)).collect::<Vec<_>>());
+    state_place.save_state(&st)?;
+    out_place.drop_parts(&previous_open.into_iter().filter(|p| !st.open_parts.contains(p)).collect::<Vec<_>>());
 
     let read = files.iter().filter(|f| f.status == Status::Read).count();
     let failed = files.iter().filter(|f| f.status == Status::Failed).count();
@@ -218,7 +226,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     if !by.is_empty() {
         line.push_str(&format!(" ({by})"));
     }
-    line.push_str(&format!("; bundle {}", bundle_dir.display()));
+    line.push_str(&format!("; bundle {}", out_place.shown(&format!("bundles/{name}"))));
     println!("{}", messages::sanitize(&line));
 
     if cfg.strict && failed > 0 {

@@ -6,6 +6,7 @@
 //! `-Aggregated`. A prefix that is not a trail layout is listed plainly. Fetches run [`FETCH_CONCURRENCY`] at a
 //! time into a bounded channel, so memory holds at most a few dozen objects whatever the bucket's size.
 //! Throttling and transient errors are retried by the SDK (adaptive retry, [`MAX_ATTEMPTS`] attempts).
+//! Single-object reads and writes (the nightly job's STATE and OUT on S3) are in [`store`].
 
 use super::layout::{self, Scope};
 use super::{Location, ObjectRef};
@@ -13,6 +14,8 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_s3::error::DisplayErrorContext;
 use std::sync::Arc;
 use tokio::task::JoinSet;
+
+pub mod store;
 
 /// Objects fetched at once.
 pub const FETCH_CONCURRENCY: usize = 32;
