@@ -40,6 +40,11 @@ struct Analysis {
 }
 
 pub fn run(cfg: Config) -> Result<ExitCode> {
+    if let Some(n) = cfg.threads {
+        // `--threads` bounds the whole run: the stages after reading (detection, tables) use rayon's global
+        // pool. It can be set once per process; a second setting (only in tests) keeps the first.
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
+    }
     match &cfg.command {
         Command::WhoAssumed { role, history: Some(_) } => history_who_assumed(&cfg, role),
         Command::WhoAssumed { role, .. } => who_assumed(&cfg, role),

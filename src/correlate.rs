@@ -135,22 +135,25 @@ impl SessionActivity {
     }
 
     pub fn distinct_actions(&self) -> usize {
-        let mut seen: Vec<crate::extract::Action> = self.marks.iter().map(|m| m.action).collect();
-        seen.sort_unstable_by_key(|a| a.get());
-        seen.dedup();
+        // A session uses few distinct actions, however many calls it makes.
+        let mut seen: Vec<crate::extract::Action> = Vec::new();
+        for m in &self.marks {
+            if !seen.contains(&m.action) {
+                seen.push(m.action);
+            }
+        }
         seen.len()
     }
 
     /// Source addresses in the order they were first used.
     pub fn source_ips(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
+        let mut seen: Vec<crate::extract::Text> = Vec::new();
         for m in &self.marks {
-            let ip = m.ip.as_str();
-            if !ip.is_empty() && !out.contains(&ip) {
-                out.push(ip);
+            if !seen.contains(&m.ip) {
+                seen.push(m.ip);
             }
         }
-        out
+        seen.into_iter().map(|ip| ip.as_str()).filter(|ip| !ip.is_empty()).collect()
     }
 
     pub fn first_at(&self) -> Option<i64> {
@@ -222,26 +225,33 @@ pub fn correlate(facts: Facts) -> Sessions {
     assumption_hashes.sort_unstable();
     assumption_hashes.dedup();
     stats.assumption_records = assumption_hashes.len() as u64;
+    crate::messages::phase("c:ids");
 
     let (merged, merged_copies) = merge_copies(assumptions);
     stats.merged_copies = merged_copies;
     let mut sessions = attach_switches(merged, switches);
+    crate::messages::phase("c:merged");
     sessions.sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
 
+    crate::messages::phase("c:sorted");
     // Calls made with role-session credentials whose assumption is not in the input (made before --since,
     // or logged in a trail that was not read) still form sessions: infer one per session ARN and start.
     let first_pass = Linker::new(&sessions);
     sessions.extend(infer_sessions(&activity, &first_pass));
+    crate::messages::phase("c:inferred");
     sessions.sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
 
     let linker = Linker::new(&sessions);
+    crate::messages::phase("c:linker");
     link_parents(&mut sessions, &linker);
+    crate::messages::phase("c:parents");
 
     // Link activity. Keys are visited in sorted order so ambiguity counts and merge order are reproducible.
     let mut keyed: Vec<(ActivityKey, Activity)> = activity.into_iter().collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut pending: Vec<Activity> = vec![Activity::default(); sessions.len()];
     let mut unlinked_marks: Vec<u64> = Vec::new();
+    crate::messages::phase("c:keyed");
     let mut user_addresses = UserAddresses::default();
     for (key, act) in keyed {
         let first = act.marks.iter().map(|m| m.at).min().unwrap_or(0);
@@ -258,12 +268,14 @@ pub fn correlate(facts: Facts) -> Sessions {
         }
     }
     let mut linked_non_assumption = 0u64;
+    crate::messages::phase("c:linked");
     for (session, act) in sessions.iter_mut().zip(pending) {
         session.activity = finish_activity(act);
         stats.linked_events += session.activity.marks.len() as u64;
         linked_non_assumption += session.activity.marks.iter().filter(|m| !m.is_assumption).count() as u64;
     }
     stats.inferred_sessions = sessions.iter().filter(|s| s.inferred).count() as u64;
+    crate::messages::phase("c:finished");
     stats.unlinked_events =
         stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
     Sessions { sessions, stats, accounts: accounts.into_iter().collect(), user_addresses: user_addresses.finish() }

@@ -11,7 +11,8 @@
 //!
 //! * [`cli`]: clap types only. [`config`]: the one place CLI and `trailscan.toml` are resolved.
 //! * [`source`]: lists inputs and sets aside non-event CloudTrail products by name.
-//! * [`pipeline`]: the only module with threads; reads and decodes inputs in parallel.
+//! * [`pipeline`]: reads and decodes inputs in parallel (rayon; detection and the sessions table also use
+//!   its pool, bounded by `--threads`; nothing depends on which thread finishes first).
 //! * [`decode`]: gzip and container shapes → borrowed [`record::Record`]s.
 //! * [`extract`]: one record → owned facts (assumptions, console switches, activity marks). [`intern`]: the
 //!   process-wide table of strings that repeat across records (actions, addresses).

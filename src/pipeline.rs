@@ -1,4 +1,4 @@
-//! Pipeline: the only module with threads. Inputs are read and decoded in parallel (rayon, one reusable
+//! Pipeline: where the reading runs in parallel. Inputs are read and decoded in parallel (rayon, one reusable
 //! [`Decoder`] and read buffer per job). Each job extracts its files' records straight into one [`Facts`];
 //! a file that turns out unreadable is undone ([`Facts::end_file`]), so its facts join the totals only if
 //! the whole file decoded. A bad file is a message and a count, never an abort. Nothing here depends on

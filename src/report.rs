@@ -6,6 +6,7 @@ use crate::detect::Finding;
 use crate::extract::EventRow;
 use crate::timefmt::format_rfc3339;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 /// The sessions table, in order. Also the rows of `who-assumed`.
 pub const SESSION_COLUMNS: [&str; 30] = [
@@ -68,6 +69,11 @@ pub(crate) fn str_col(name: &str, v: Vec<Option<String>>) -> Column {
     Column::new(name.into(), v)
 }
 
+/// A text column of strings borrowed from the rows (no copy per cell before Polars makes its own).
+fn text_col<'a, T: ?Sized>(name: &str, rows: &[&'a T], f: impl Fn(&'a T) -> Option<&'a str>) -> Column {
+    Column::new(name.into(), rows.iter().map(|x| f(x)).collect::<Vec<Option<&str>>>())
+}
+
 /// The `flags` cell of a session: the rule ids that fired on it, `;`-separated, empty when none.
 pub fn flags_cell(rules: &[impl AsRef<str>]) -> Option<String> {
     (!rules.is_empty()).then(|| rules.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join(";"))
@@ -76,53 +82,65 @@ pub fn flags_cell(rules: &[impl AsRef<str>]) -> Option<String> {
 /// The sessions table for `sessions` (given in output order), with the parent of each looked up in `all`.
 /// `flags` holds each row's rule ids (`;`-separated, sorted), in row order.
 pub fn sessions_frame(rows: &[&Session], all: &[Session], flags: &[Option<String>]) -> PolarsResult<DataFrame> {
-    let mut cols: Vec<Column> = Vec::with_capacity(SESSION_COLUMNS.len());
     let s = |f: &dyn Fn(&Session) -> Option<String>| rows.iter().map(|x| f(x)).collect::<Vec<Option<String>>>();
     let b = |f: &dyn Fn(&Session) -> bool| rows.iter().map(|x| f(x)).collect::<Vec<bool>>();
     let n = |f: &dyn Fn(&Session) -> u64| rows.iter().map(|x| f(x)).collect::<Vec<u64>>();
-    cols.push(str_col("assumed_at", s(&|x| ts(Some(x.assumption.at)))));
-    cols.push(str_col("event_name", s(&|x| Some(x.event_name().to_owned()))));
-    cols.push(Column::new("success".into(), b(&|x| x.assumption.success())));
-    cols.push(str_col("error_code", s(&|x| x.assumption.error_code.clone())));
-    cols.push(str_col("source_type", s(&|x| Some(x.source_type().to_owned()))));
-    cols.push(str_col("source_principal", s(&|x| Some(x.source_principal.clone()))));
-    cols.push(str_col("origin_principal", s(&|x| Some(x.origin_principal.clone()))));
-    cols.push(str_col("role_arn", s(&|x| x.assumption.role_arn.clone())));
-    cols.push(str_col("session_name", s(&|x| x.assumption.session_name.clone())));
-    cols.push(str_col("session_arn", s(&|x| x.assumption.session_arn.clone())));
-    cols.push(str_col("access_key_id", s(&|x| x.assumption.issued_key.clone())));
-    cols.push(str_col(
-        "parent_access_key_id",
-        s(&|x| match x.parent {
-            Some(p) => all[p].assumption.issued_key.clone().or_else(|| x.assumption.caller.access_key_id.clone()),
-            None if x.chain_depth > 1 => x.assumption.caller.access_key_id.clone(),
-            None => None,
-        }),
-    ));
-    cols.push(Column::new("chain_depth".into(), rows.iter().map(|x| x.chain_depth).collect::<Vec<u32>>()));
-    cols.push(str_col("source_ip", s(&|x| x.source_ip().map(str::to_owned))));
-    cols.push(str_col("user_agent", s(&|x| x.user_agent().map(str::to_owned))));
-    cols.push(Column::new("mfa".into(), b(&|x| x.assumption.mfa)));
-    cols.push(str_col("source_identity", s(&|x| x.assumption.source_identity.clone())));
-    cols.push(str_col("caller_account", s(&|x| x.caller_account().map(str::to_owned))));
-    cols.push(str_col("role_account", s(&|x| x.role_account().map(str::to_owned))));
-    cols.push(Column::new("cross_account".into(), b(&|x| x.cross_account())));
-    cols.push(Column::new("event_count".into(), n(&|x| x.activity.marks.len() as u64)));
-    cols.push(Column::new("distinct_actions".into(), n(&|x| x.activity.distinct_actions() as u64)));
-    cols.push(Column::new("error_count".into(), n(&|x| x.activity.error_count() as u64)));
-    cols.push(str_col("first_event_at", s(&|x| ts(x.activity.first_at()))));
-    cols.push(str_col("last_event_at", s(&|x| ts(x.activity.last_at()))));
-    cols.push(str_col(
-        "source_ips",
-        s(&|x| {
-            let ips = x.activity.source_ips();
-            (!ips.is_empty()).then(|| ips.join(";"))
-        }),
-    ));
-    cols.push(str_col("event_id", s(&|x| Some(x.assumption.event_id.clone()))));
-    cols.push(str_col("expires_at", s(&|x| x.assumption.success().then(|| ts(x.assumption.expires_at)).flatten())));
-    cols.push(str_col("aws_region", s(&|x| x.assumption.region.clone())));
-    cols.push(str_col("flags", (0..rows.len()).map(|i| flags.get(i).cloned().flatten()).collect()));
+    // Columns are independent: built side by side (most of a large run's sessions table is formatting).
+    let columns: [&(dyn Fn() -> Column + Sync); SESSION_COLUMNS.len()] = [
+        &|| str_col("assumed_at", s(&|x| ts(Some(x.assumption.at)))),
+        &|| text_col("event_name", rows, |x| Some(x.event_name())),
+        &|| Column::new("success".into(), b(&|x| x.assumption.success())),
+        &|| text_col("error_code", rows, |x| x.assumption.error_code.as_deref()),
+        &|| text_col("source_type", rows, |x| Some(x.source_type())),
+        &|| text_col("source_principal", rows, |x| Some(&x.source_principal)),
+        &|| text_col("origin_principal", rows, |x| Some(&x.origin_principal)),
+        &|| text_col("role_arn", rows, |x| x.assumption.role_arn.as_deref()),
+        &|| text_col("session_name", rows, |x| x.assumption.session_name.as_deref()),
+        &|| text_col("session_arn", rows, |x| x.assumption.session_arn.as_deref()),
+        &|| text_col("access_key_id", rows, |x| x.assumption.issued_key.as_deref()),
+        &|| {
+            text_col("parent_access_key_id", rows, |x| {
+                let own = x.assumption.caller.access_key_id.as_deref();
+                match x.parent {
+                    Some(p) => all[p].assumption.issued_key.as_deref().or(own),
+                    None if x.chain_depth > 1 => own,
+                    None => None,
+                }
+            })
+        },
+        &|| Column::new("chain_depth".into(), rows.iter().map(|x| x.chain_depth).collect::<Vec<u32>>()),
+        &|| text_col("source_ip", rows, |x| x.source_ip()),
+        &|| text_col("user_agent", rows, |x| x.user_agent()),
+        &|| Column::new("mfa".into(), b(&|x| x.assumption.mfa)),
+        &|| text_col("source_identity", rows, |x| x.assumption.source_identity.as_deref()),
+        &|| text_col("caller_account", rows, |x| x.caller_account()),
+        &|| text_col("role_account", rows, |x| x.role_account()),
+        &|| Column::new("cross_account".into(), b(&|x| x.cross_account())),
+        &|| Column::new("event_count".into(), n(&|x| x.activity.marks.len() as u64)),
+        &|| Column::new("distinct_actions".into(), n(&|x| x.activity.distinct_actions() as u64)),
+        &|| Column::new("error_count".into(), n(&|x| x.activity.error_count() as u64)),
+        &|| str_col("first_event_at", s(&|x| ts(x.activity.first_at()))),
+        &|| str_col("last_event_at", s(&|x| ts(x.activity.last_at()))),
+        &|| {
+            str_col(
+                "source_ips",
+                s(&|x| {
+                    let ips = x.activity.source_ips();
+                    (!ips.is_empty()).then(|| ips.join(";"))
+                }),
+            )
+        },
+        &|| text_col("event_id", rows, |x| Some(&x.assumption.event_id)),
+        &|| str_col("expires_at", s(&|x| x.assumption.success().then(|| ts(x.assumption.expires_at)).flatten())),
+        &|| text_col("aws_region", rows, |x| x.assumption.region.as_deref()),
+        &|| {
+            Column::new(
+                "flags".into(),
+                (0..rows.len()).map(|i| flags.get(i).and_then(|f| f.as_deref())).collect::<Vec<Option<&str>>>(),
+            )
+        },
+    ];
+    let cols: Vec<Column> = columns.par_iter().map(|build| build()).collect();
     DataFrame::new(rows.len(), cols)
 }
 

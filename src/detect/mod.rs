@@ -236,17 +236,24 @@ struct Input<'a> {
 /// Runs every rule. Findings are sorted by time, then rule, then session.
 pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseline>) -> Detection {
     let input = Input { all: &sessions.sessions, sessions, settings };
-    let mut findings = Vec::new();
-    findings.extend(elsewhere::credentials_used_elsewhere(&input));
-    findings.extend(bursts::role_enumeration(&input));
-    findings.extend(trust::untrusted_external_account(&input));
-    findings.extend(trust::long_role_chain(&input));
-    let (first_seen, learned) = trust::first_seen_assumption(&input, baseline);
-    findings.extend(first_seen);
-    findings.extend(trust::sensitive_role_without_mfa(&input));
-    findings.extend(activity::privileged_action_in_session(&input));
-    findings.extend(bursts::access_denied_burst(&input));
-    findings.extend(trust::service_role_used_by_human(&input));
+    // The rules read the sessions and nothing else: they run side by side, and the sort below fixes the order.
+    type Rule = fn(&Input) -> Vec<Finding>;
+    const RULES: [Rule; 8] = [
+        elsewhere::credentials_used_elsewhere,
+        bursts::role_enumeration,
+        trust::untrusted_external_account,
+        trust::long_role_chain,
+        trust::sensitive_role_without_mfa,
+        activity::privileged_action_in_session,
+        bursts::access_denied_burst,
+        trust::service_role_used_by_human,
+    ];
+    use rayon::prelude::*;
+    let (found, (first_seen, learned)) = rayon::join(
+        || RULES.par_iter().map(|rule| rule(&input)).collect::<Vec<Vec<Finding>>>(),
+        || trust::first_seen_assumption(&input, baseline),
+    );
+    let mut findings: Vec<Finding> = found.into_iter().flatten().chain(first_seen).collect();
 
     if let Some(until) = settings.baseline_until {
         findings.retain(|f| f.detected_at >= until);
