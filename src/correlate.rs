@@ -16,6 +16,7 @@
 //! record was delivered in, or whether a session's first use was delivered before its AssumeRole.
 
 use crate::extract::{Activity, ActivityKey, AssumeKind, Assumption, Caller, ConsoleSwitch, Facts, Mark};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// A reconstructed session: one assumption attempt and everything done with the credentials it issued.
@@ -225,57 +226,54 @@ pub fn correlate(facts: Facts) -> Sessions {
     assumption_hashes.sort_unstable();
     assumption_hashes.dedup();
     stats.assumption_records = assumption_hashes.len() as u64;
-    crate::messages::phase("c:ids");
 
     let (merged, merged_copies) = merge_copies(assumptions);
     stats.merged_copies = merged_copies;
     let mut sessions = attach_switches(merged, switches);
-    crate::messages::phase("c:merged");
-    sessions.sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
 
-    crate::messages::phase("c:sorted");
     // Calls made with role-session credentials whose assumption is not in the input (made before --since,
     // or logged in a trail that was not read) still form sessions: infer one per session ARN and start.
-    let first_pass = Linker::new(&sessions);
-    sessions.extend(infer_sessions(&activity, &first_pass));
-    crate::messages::phase("c:inferred");
+    // (Whether a key links at all does not depend on the order of the sessions, so this pass needs no sort.)
+    let inferred = infer_sessions(&activity, &Linker::new(&sessions));
+    sessions.extend(inferred);
+    // Start times and event ids are unique, so this order is the same whatever order the files were read in.
     sessions.sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
 
     let linker = Linker::new(&sessions);
-    crate::messages::phase("c:linker");
-    link_parents(&mut sessions, &linker);
-    crate::messages::phase("c:parents");
+    let parents = find_parents(&sessions, &linker);
 
     // Link activity. Keys are visited in sorted order so ambiguity counts and merge order are reproducible.
     let mut keyed: Vec<(ActivityKey, Activity)> = activity.into_iter().collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut pending: Vec<Activity> = vec![Activity::default(); sessions.len()];
-    let mut unlinked_marks: Vec<u64> = Vec::new();
-    crate::messages::phase("c:keyed");
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut pending: Vec<(Activity, Vec<ActivityKey>)> = vec![Default::default(); sessions.len()];
     let mut user_addresses = UserAddresses::default();
     for (key, act) in keyed {
         let first = act.marks.iter().map(|m| m.at).min().unwrap_or(0);
         match linker.link(&key, first) {
             Some((idx, ambiguous)) => {
                 stats.ambiguous_links += ambiguous as u64;
-                sessions[idx].linked_keys.push(key);
-                pending[idx].absorb(act);
+                let (activity, keys) = &mut pending[idx];
+                keys.push(key);
+                activity.absorb(act);
             }
-            None => {
-                unlinked_marks.extend(act.marks.iter().filter(|m| !m.is_assumption).map(|m| m.id));
-                user_addresses.add(&key, &act);
-            }
+            None => user_addresses.add(&key, &act),
         }
     }
-    let mut linked_non_assumption = 0u64;
-    crate::messages::phase("c:linked");
-    for (session, act) in sessions.iter_mut().zip(pending) {
-        session.activity = finish_activity(act);
-        stats.linked_events += session.activity.marks.len() as u64;
-        linked_non_assumption += session.activity.marks.iter().filter(|m| !m.is_assumption).count() as u64;
-    }
+    drop(linker);
+    set_parents(&mut sessions, &parents);
+    let linked: Vec<(u64, u64)> = sessions
+        .par_iter_mut()
+        .zip(pending)
+        .map(|(session, (act, keys))| {
+            session.activity = finish_activity(act);
+            session.linked_keys = keys;
+            let marks = &session.activity.marks;
+            (marks.len() as u64, marks.iter().filter(|m| !m.is_assumption).count() as u64)
+        })
+        .collect();
+    stats.linked_events = linked.iter().map(|l| l.0).sum();
+    let linked_non_assumption: u64 = linked.iter().map(|l| l.1).sum();
     stats.inferred_sessions = sessions.iter().filter(|s| s.inferred).count() as u64;
-    crate::messages::phase("c:finished");
     stats.unlinked_events =
         stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
     Sessions { sessions, stats, accounts: accounts.into_iter().collect(), user_addresses: user_addresses.finish() }
@@ -574,30 +572,30 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
     s
 }
 
-/// Finds the session a set of credentials belongs to.
-pub struct Linker {
-    by_key: HashMap<Box<str>, Vec<usize>>,
-    by_arn: HashMap<Box<str>, Vec<usize>>,
+/// Finds the session a set of credentials belongs to. Borrows the sessions' keys and ARNs.
+pub struct Linker<'a> {
+    by_key: hashbrown::HashMap<&'a str, Vec<usize>>,
+    by_arn: hashbrown::HashMap<&'a str, Vec<usize>>,
     /// (start, expiry, session ARN) per session.
-    spans: Vec<(i64, i64, Option<Box<str>>)>,
+    spans: Vec<(i64, i64, Option<&'a str>)>,
 }
 
-impl Linker {
-    pub fn new(sessions: &[Session]) -> Self {
-        let mut by_key: HashMap<Box<str>, Vec<usize>> = HashMap::new();
-        let mut by_arn: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+impl<'a> Linker<'a> {
+    pub fn new(sessions: &'a [Session]) -> Self {
+        let mut by_key: hashbrown::HashMap<&str, Vec<usize>> = hashbrown::HashMap::with_capacity(sessions.len());
+        let mut by_arn: hashbrown::HashMap<&str, Vec<usize>> = hashbrown::HashMap::with_capacity(sessions.len());
         let mut spans = Vec::with_capacity(sessions.len());
         for (i, s) in sessions.iter().enumerate() {
             let a = &s.assumption;
-            spans.push((a.at, s.expires_at().max(a.at + 900), a.session_arn.as_deref().map(Into::into)));
+            spans.push((a.at, s.expires_at().max(a.at + 900), a.session_arn.as_deref()));
             if !a.success() {
                 continue;
             }
-            if let Some(k) = &a.issued_key {
-                by_key.entry(k.as_str().into()).or_default().push(i);
+            if let Some(k) = a.issued_key.as_deref() {
+                by_key.entry(k).or_default().push(i);
             }
-            if let Some(arn) = &a.session_arn {
-                by_arn.entry(arn.as_str().into()).or_default().push(i);
+            if let Some(arn) = a.session_arn.as_deref() {
+                by_arn.entry(arn).or_default().push(i);
             }
         }
         Linker { by_key, by_arn, spans }
@@ -611,7 +609,7 @@ impl Linker {
             return None;
         }
         let arn = key.arn.as_deref();
-        let arn_matches = |i: usize| arn.is_none() || self.spans[i].2.as_deref().is_none_or(|s| Some(s) == arn);
+        let arn_matches = |i: usize| arn.is_none() || self.spans[i].2.is_none_or(|s| Some(s) == arn);
         if let Some(k) = key.key.as_deref() {
             if let Some(cands) = self.by_key.get(k) {
                 let hit = match key.created {
@@ -670,9 +668,9 @@ fn caller_is_session(c: &Caller) -> bool {
     matches!(c.kind.as_deref(), Some("AssumedRole") | Some("FederatedUser"))
 }
 
-/// Sets each session's parent, chain depth and origin principal.
-fn link_parents(sessions: &mut [Session], linker: &Linker) {
-    let parents: Vec<Option<usize>> = sessions
+/// The session whose credentials made each session's assumption.
+fn find_parents(sessions: &[Session], linker: &Linker) -> Vec<Option<usize>> {
+    sessions
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -681,7 +679,11 @@ fn link_parents(sessions: &mut [Session], linker: &Linker) {
             // A parent starts no later than its child (sessions are sorted by start, then event id).
             (p < i).then_some(p)
         })
-        .collect();
+        .collect()
+}
+
+/// Sets each session's parent, chain depth and origin principal.
+fn set_parents(sessions: &mut [Session], parents: &[Option<usize>]) {
     for i in 0..sessions.len() {
         let (depth, origin) = match parents[i] {
             // Parents come earlier in the order, so they are final by now.
