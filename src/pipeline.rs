@@ -101,7 +101,7 @@ pub fn run(
                     let records = match bytes {
                         Ok(bytes) => w.process_bytes(&obj, &bytes, window, retain, &mut out),
                         Err(e) => {
-                            out.files.push(failed(&obj, e, "fetch failed"));
+                            out.files.push(failed(&obj, e, crate::source::FETCH_FAILED));
                             0
                         }
                     };
@@ -152,7 +152,7 @@ impl Worker {
     /// Reads one local file into `out`; returns the records taken from it.
     fn process_file(&mut self, obj: &ObjectRef, window: TimeWindow, retain: Option<&Retain>, out: &mut Output) -> u64 {
         let Location::Disk(path) = &obj.location else {
-            out.files.push(failed(obj, "not a local file".into(), "unreadable"));
+            out.files.push(failed(obj, "not a local file".into(), crate::source::UNREADABLE));
             return 0;
         };
         let mut raw = std::mem::take(&mut self.raw);
@@ -161,7 +161,7 @@ impl Worker {
         let records = match read {
             Ok(_) => self.process_bytes(obj, &raw, window, retain, out),
             Err(e) => {
-                out.files.push(failed(obj, format!("cannot read: {e}"), "unreadable"));
+                out.files.push(failed(obj, format!("cannot read: {e}"), crate::source::UNREADABLE));
                 0
             }
         };

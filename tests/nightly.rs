@@ -262,6 +262,41 @@ fn a_repeated_run_changes_nothing() {
     assert_eq!((tree_bytes(&w.path().join("out")), tree_bytes(&w.path().join("state"))), before);
 }
 
+#[test]
+fn an_undecodable_file_is_reported_once_and_read_again_when_it_changes() {
+    let w = Workdir::new();
+    trail(&w);
+    // A delivery cut short: the first half of a gzip stream.
+    let zed = iam_user(ACCT, "zed", "AKIAZED");
+    let good = deliver(
+        &w,
+        "2026/11/20/whole.json.gz",
+        "2026-11-20T23:00:00Z",
+        &[call("z1", "2026-11-20T22:50:00Z", "ListBuckets", zed, "198.51.100.7")],
+    );
+    let whole = std::fs::read(&good).unwrap();
+    std::fs::remove_file(&good).unwrap();
+    let bad =
+        w.write("logs/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/cut.json.gz", &whole[..whole.len() / 2]);
+    std::fs::File::options().write(true).open(&bad).unwrap().set_modified(epoch("2026-11-20T23:00:00Z")).unwrap();
+    let first = nightly(&w, "state", "out", CUTOFFS[0], &[]);
+    assert!(first.stdout.contains("1 failed"), "{}", first.stdout);
+    assert!(first.stderr.contains("cut.json.gz: truncated gzip"), "{}", first.stderr);
+
+    // The same bytes fail the same way: a repeated run has nothing new and changes nothing.
+    let before = (tree_bytes(&w.path().join("out")), tree_bytes(&w.path().join("state")));
+    let again = nightly(&w, "state", "out", CUTOFFS[0], &[]);
+    assert!(again.stdout.contains("nothing new"), "{}", again.stdout);
+    assert_eq!((tree_bytes(&w.path().join("out")), tree_bytes(&w.path().join("state"))), before);
+
+    // The file is completed (caught mid-write): the next run reads it.
+    std::fs::write(&bad, &whole).unwrap();
+    std::fs::File::options().write(true).open(&bad).unwrap().set_modified(epoch("2026-11-20T23:30:00Z")).unwrap();
+    let fixed = nightly(&w, "state", "out", CUTOFFS[1], &[]);
+    assert!(fixed.stdout.contains(", 0 failed"), "{}", fixed.stdout);
+    assert!(!fixed.stderr.contains("cut.json.gz"), "{}", fixed.stderr);
+}
+
 /// Waits until `path` exists.
 pub(crate) fn wait_for(path: &Path) {
     for _ in 0..600 {

@@ -181,9 +181,14 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
 
     // 5. The commit.
     for f in &files {
+        let (key, size) = (state::input_key(&f.path), sizes.get(&f.path).copied().unwrap_or(0));
         if f.status != Status::Failed {
-            // A file that failed to read is tried again next run (it may have been caught mid-upload).
-            st.read.insert(state::input_key(&f.path), sizes.get(&f.path).copied().unwrap_or(0));
+            st.undecodable.remove(&key);
+            st.read.insert(key, size);
+        } else if !f.unreached() {
+            // Its bytes were read and are bad: the same bytes would fail the same way, so a repeated run
+            // leaves it alone; a new size (the file was caught mid-write) is read again.
+            st.undecodable.insert(key, size);
         }
     }
     for &i in &finished {

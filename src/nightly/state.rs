@@ -43,6 +43,11 @@ pub struct State {
     pub last_cutoff: Option<i64>,
     /// Every input read ([`input_key`]: absolute path or `s3://bucket/key`) → size in bytes.
     pub read: BTreeMap<String, u64>,
+    /// Inputs whose content could not be decoded (truncated gzip, invalid JSON, …) → their size then. They
+    /// are reported by the run that met them and tried again only when their size changes (a file caught
+    /// mid-write grows); a file that could not be fetched or opened is not here, and is tried every run.
+    #[serde(default)]
+    pub undecodable: BTreeMap<String, u64>,
     pub carried: Carried,
     /// `first-seen-assumption`'s (assumer, role) pairs.
     pub baseline: BTreeSet<(String, String)>,
@@ -181,9 +186,10 @@ pub fn input_key(display: &str) -> String {
 }
 
 impl State {
-    /// Whether this input (by its display name) was read by an earlier run.
+    /// Whether an earlier run read this input (by its display name) at this size, or found it undecodable.
     pub fn has_read(&self, display: &str, size: u64) -> bool {
-        self.read.get(&input_key(display)) == Some(&size)
+        let key = input_key(display);
+        self.read.get(&key) == Some(&size) || self.undecodable.get(&key) == Some(&size)
     }
 
     /// Forgets final sessions and reported findings old enough that no record of theirs can come again.

@@ -29,7 +29,7 @@ pub fn list(root: &Path, scope: &Scope, objects: &mut Vec<ObjectRef>, skipped: &
                     status: super::Status::Failed,
                     records: 0,
                     reason: Some(format!("cannot list folder: {e}")),
-                    label: Some("unreadable folder".into()),
+                    label: Some(super::UNREADABLE_FOLDER.into()),
                     shape: None,
                 });
                 continue;

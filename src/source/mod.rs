@@ -100,7 +100,20 @@ pub struct FileReport {
     pub shape: Option<&'static str>,
 }
 
+/// [`FileReport::label`]s of inputs that failed before any of their bytes were decoded: the object could not
+/// be fetched, the file or folder could not be opened. Trying again later may succeed.
+pub const FETCH_FAILED: &str = "fetch failed";
+pub const UNREADABLE: &str = "unreadable";
+pub const UNREADABLE_FOLDER: &str = "unreadable folder";
+
 impl FileReport {
+    /// Whether the input failed before its content was read ([`FETCH_FAILED`], [`UNREADABLE`],
+    /// [`UNREADABLE_FOLDER`]), rather than because of what it holds.
+    pub fn unreached(&self) -> bool {
+        self.status == Status::Failed
+            && matches!(self.label.as_deref(), Some(FETCH_FAILED | UNREADABLE | UNREADABLE_FOLDER))
+    }
+
     pub fn skipped(path: String, label: &str, reason: String) -> Self {
         FileReport {
             path,
