@@ -69,6 +69,9 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
 fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysis> {
     messages::phase("start");
     let mut listing = source::list(&cfg.sources, &cfg.scope, &cfg.aws)?;
+    if let Command::Scan { out } = &cfg.command {
+        listing.leave_out(out);
+    }
     messages::phase("listed");
     if let Some(regions) = &cfg.lookup_events {
         let batches = source::lookup::collect(regions, cfg.aws.profile.as_deref(), cfg.window)?;

@@ -415,6 +415,12 @@ fn sql_count_of_sessions_equals_csv_rows() {
     let bundle_csv = std::fs::read_to_string(out.join("sessions.csv")).unwrap();
     assert_eq!(bundle_csv, csv.stdout, "the bundle's sessions.csv is the sessions command's CSV");
     assert_eq!(n, 7);
+    // The bundle lies inside the source folder: the next scan does not read it back.
+    let files = std::fs::read(out.join("files.csv")).unwrap();
+    let again = w.run(&["scan", "-s", ".", "--out", "bundle"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(!again.stderr.contains("bundle/"), "{}", again.stderr);
+    assert_eq!(std::fs::read(out.join("files.csv")).unwrap(), files, "the same files read, the bundle not among them");
 }
 
 #[test]

@@ -149,6 +149,17 @@ pub struct Listing {
     pub fetched: Vec<(ObjectRef, Vec<u8>)>,
 }
 
+impl Listing {
+    /// Leaves out the local files below `dir`: the folder a command writes into, when it lies inside a
+    /// source (`scan --out` into the trail folder), is not read back as input on the next run.
+    pub fn leave_out(&mut self, dir: &std::path::Path) {
+        let Ok(dir) = std::path::absolute(dir) else { return };
+        let under = |p: &std::path::Path| std::path::absolute(p).is_ok_and(|p| p.starts_with(&dir));
+        self.objects.retain(|o| !matches!(&o.location, Location::Disk(p) if under(p)));
+        self.set_aside.retain(|f| !under(std::path::Path::new(&f.path)));
+    }
+}
+
 /// Lists every input under the sources, sorted, pruned to the scope where a path follows the trail layout.
 pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) -> anyhow::Result<Listing> {
     let mut objects = Vec::new();
