@@ -136,6 +136,11 @@ pub enum Command {
         /// A lock on STATE older than this is taken to be left by a crashed run and is broken.
         #[arg(long, value_name = "DURATION", default_value = "6h")]
         lock_expiry: String,
+        /// Trail date folders dated more than this before the newest folder read are not listed again, and
+        /// their files leave STATE's list of files read (CloudTrail delivers into the current day's folder).
+        /// Files copied into such old folders later are not read by nightly: use `scan` for a backfill.
+        #[arg(long, value_name = "DURATION", default_value = "7d")]
+        relist: String,
     },
 }
 

@@ -251,7 +251,7 @@ impl Config {
             None => Format::Csv,
         };
         let nightly = match &cli.command {
-            Command::Nightly { state, out, late, lock_expiry } => {
+            Command::Nightly { state, out, late, lock_expiry, relist } => {
                 if since.is_some() {
                     bail!(
                         "nightly reads every file not yet read, whatever its day: --since does not apply (--until \
@@ -275,6 +275,7 @@ impl Config {
                     cutoff: until.unwrap_or(now),
                     late: duration("--late", late)?,
                     lock_expiry: duration("--lock-expiry", lock_expiry)?,
+                    relist: duration("--relist", relist)?,
                 })
             }
             _ => None,
@@ -354,6 +355,8 @@ pub struct Nightly {
     pub late: i64,
     /// `--lock-expiry`, seconds.
     pub lock_expiry: i64,
+    /// `--relist`, seconds: how far before the newest date folder read trail date folders are listed again.
+    pub relist: i64,
 }
 
 /// Turns `[detect]` into the rules' settings: validates every value and says what is wrong and what to write.

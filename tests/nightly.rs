@@ -297,6 +297,41 @@ fn an_undecodable_file_is_reported_once_and_read_again_when_it_changes() {
     assert!(!fixed.stderr.contains("cut.json.gz"), "{}", fixed.stderr);
 }
 
+#[test]
+fn old_date_folders_are_not_listed_again() {
+    let w = Workdir::new();
+    trail(&w);
+    let relist = ["--relist", "1d"];
+    for cutoff in CUTOFFS {
+        nightly(&w, "state", "out", cutoff, &relist);
+    }
+    let (batch_sessions, batch_findings) = batch(&w);
+    assert_eq!(sessions(&w, "out"), batch_sessions, "day by day still equals batch");
+    assert_eq!(findings(&w, "out"), batch_findings);
+
+    // STATE no longer names the files of folders dated more than a day before the newest (2026/11/22).
+    let gz = std::fs::read(w.path().join("state/state.json.gz")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+    let st: Value = serde_json::from_str(&text).unwrap();
+    let read: Vec<&String> = st["read"].as_object().unwrap().keys().collect();
+    assert!(read.iter().any(|k| k.contains("/2026/11/22/")), "{read:?}");
+    assert!(read.iter().all(|k| k.contains("/2026/11/22/") || k.contains("/2026/11/21/")), "{read:?}");
+
+    // So a file copied into an old folder later is not read: nightly is for what CloudTrail delivers.
+    let zed = iam_user(ACCT, "zed", "AKIAZED");
+    let copied = [call("z1", "2026-11-20T10:00:00Z", "ListBuckets", zed, "198.51.100.7")];
+    deliver(&w, "2026/11/20/copied.json.gz", "2026-11-23T01:00:00Z", &copied);
+    nightly(&w, "state", "out", "2026-11-24T00:00:00Z", &relist);
+    let files_tables: Vec<String> = files_under(&w.path().join("out/bundles"))
+        .into_iter()
+        .filter(|p| p.ends_with("files.csv"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(files_tables.len(), 4);
+    assert!(files_tables.iter().all(|t| !t.contains("copied.json.gz")), "{files_tables:?}");
+}
+
 /// Waits until `path` exists.
 pub(crate) fn wait_for(path: &Path) {
     for _ in 0..600 {

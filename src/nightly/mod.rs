@@ -68,7 +68,10 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let cutoff = n.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
     let horizon = cutoff - n.late;
 
-    let mut listing = source::list(&cfg.sources, &cfg.scope, &cfg.aws)?;
+    // Trail date folders older than the ones STATE still remembers are not listed (see `--relist`).
+    let mut scope = cfg.scope.clone();
+    scope.window.since = st.forgotten_before;
+    let mut listing = source::list(&cfg.sources, &scope, &cfg.aws)?;
     let waiting = listing.objects.iter().filter(|o| o.modified.is_some_and(|m| m >= n.cutoff)).count();
     listing.objects.retain(|o| o.modified.is_none_or(|m| m < n.cutoff) && !st.has_read(&o.display, o.size));
     listing.set_aside.retain(|f| !st.has_read(&f.path, 0));
@@ -205,6 +208,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         .collect();
     st.baseline = detection.baseline.pairs.clone();
     st.prune(horizon);
+    st.forget_old_folders(n.relist);
     let previous_open = std::mem::replace(&mut st.open_parts, open_parts);
     st.runs = run_no;
     st.last_cutoff = Some(cutoff);

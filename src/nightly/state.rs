@@ -48,6 +48,10 @@ pub struct State {
     /// mid-write grows); a file that could not be fetched or opened is not here, and is tried every run.
     #[serde(default)]
     pub undecodable: BTreeMap<String, u64>,
+    /// The start of the oldest trail date folder whose files `read` and `undecodable` still name: older
+    /// folders are never listed again, whatever `--relist` says, so their files cannot be read twice.
+    #[serde(default)]
+    pub forgotten_before: Option<i64>,
     pub carried: Carried,
     /// `first-seen-assumption`'s (assumer, role) pairs.
     pub baseline: BTreeSet<(String, String)>,
@@ -190,6 +194,23 @@ impl State {
     pub fn has_read(&self, display: &str, size: u64) -> bool {
         let key = input_key(display);
         self.read.get(&key) == Some(&size) || self.undecodable.get(&key) == Some(&size)
+    }
+
+    /// Forgets the inputs of trail date folders dated more than `relist` before the newest folder read: the
+    /// next runs list only later folders ([`State::forgotten_before`]). Never goes back to folders already
+    /// forgotten, so no file is read twice.
+    pub fn forget_old_folders(&mut self, relist: i64) {
+        let day_of = |key: &String| {
+            crate::source::layout::parse(key)
+                .and_then(|p| p.date)
+                .and_then(|(y, m, d)| crate::timefmt::date_start(y, m, d))
+        };
+        let Some(newest) = self.read.keys().filter_map(day_of).max() else { return };
+        let from = (newest - relist).div_euclid(86_400) * 86_400;
+        let from = self.forgotten_before.map_or(from, |f| from.max(f));
+        self.read.retain(|k, _| day_of(k).is_none_or(|day| day >= from));
+        self.undecodable.retain(|k, _| day_of(k).is_none_or(|day| day >= from));
+        self.forgotten_before = Some(from);
     }
 
     /// Forgets final sessions and reported findings old enough that no record of theirs can come again.
