@@ -54,7 +54,7 @@ fn folder(aws: &S3Options, bucket: &str, prefix: &str) -> PathBuf {
 /// (it has OUT's layout).
 pub fn sync(bucket: &str, prefix: &str, aws: &S3Options) -> Result<PathBuf> {
     let url = if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
-    let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
+    let prefix = crate::source::s3::as_folder(prefix);
     let root = folder(aws, bucket, &prefix);
     std::fs::create_dir_all(&root).with_context(|| {
         format!("--history {url}: cannot create the cache folder {} (set XDG_CACHE_HOME)", root.display())

@@ -76,8 +76,7 @@ pub fn open(state: &SourceSpec, out: &SourceSpec, aws: &S3Options) -> Result<(Pl
                     .prefix("trailscan-nightly-")
                     .tempdir()
                     .with_context(|| format!("{flag} {spec}: cannot create a temporary folder (set TMPDIR)"))?;
-                let prefix =
-                    if prefix.is_empty() || prefix.ends_with('/') { prefix.clone() } else { format!("{prefix}/") };
+                let prefix = crate::source::s3::as_folder(prefix);
                 Ok(Place {
                     dir: staging.path().to_path_buf(),
                     remote: Some(Remote { s3, bucket: bucket.clone(), prefix, state_etag: None, _staging: staging }),

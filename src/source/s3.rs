@@ -40,6 +40,15 @@ pub struct S3 {
     opts: S3Options,
 }
 
+/// A key prefix as a folder: empty, or ending in `/` (`AWSLogs` → `AWSLogs/`), so that nothing beside it matches.
+pub fn as_folder(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
 /// `s3://bucket/prefix` split.
 pub fn parse_url(url: &str) -> Option<(String, String)> {
     let rest = url.strip_prefix("s3://")?;
@@ -259,8 +268,7 @@ async fn trail_regions(
     prefix: &str,
     scope: &Scope,
 ) -> Result<Option<Vec<String>>> {
-    let norm = |p: &str| if p.is_empty() || p.ends_with('/') { p.to_owned() } else { format!("{p}/") };
-    let prefix = norm(prefix);
+    let prefix = as_folder(prefix);
     // Already inside an account's CloudTrail tree.
     if let Some(tp) = layout::parse(&prefix) {
         if tp.region.is_some() {
