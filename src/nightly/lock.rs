@@ -31,19 +31,22 @@ enum Held {
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        // Only while it is still ours: a run that broke it holds it now.
+        let standing = self.standing();
         match &self.held {
-            // Only while it is still ours: a run that broke it holds it now.
-            Held::File { path, text } => {
-                if std::fs::read_to_string(path).is_ok_and(|t| t == *text) {
+            Held::File { path, .. } => {
+                if matches!(standing, Ok(Some(true))) {
                     std::fs::remove_file(path).ok();
                 }
             }
-            Held::Object { s3, bucket, key, etag } => match s3.get_object(bucket, key) {
-                Ok(Some((_, now))) if now != *etag => crate::messages::warn(&format!(
-                    "the lock s3://{bucket}/{key} was taken over by another run while this one ran (longer than \
-                     --lock-expiry?): left to it"
+            Held::Object { s3, bucket, key, .. } => match standing {
+                Ok(Some(false)) => crate::messages::warn(&format!(
+                    "the lock {} was taken over by another run while this one ran (longer than --lock-expiry?): \
+                     left to it",
+                    self.shown()
                 )),
                 Ok(None) => {}
+                // Ours, or we cannot tell: release it.
                 _ => {
                     if let Err(e) = s3.delete_object(bucket, key) {
                         crate::messages::warn(&format!(
@@ -57,22 +60,30 @@ impl Drop for Lock {
 }
 
 impl Lock {
+    /// Whether the lock is still this run's (`Some(true)`), another run's (`Some(false)`), or gone (`None`).
+    fn standing(&self) -> Result<Option<bool>> {
+        Ok(match &self.held {
+            Held::File { path, text } => std::fs::read_to_string(path).ok().map(|t| t == *text),
+            Held::Object { s3, bucket, key, etag } => s3.get_object(bucket, key)?.map(|(_, now)| now == *etag),
+        })
+    }
+
+    fn shown(&self) -> String {
+        match &self.held {
+            Held::File { path, .. } => path.display().to_string(),
+            Held::Object { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+        }
+    }
+
     /// Checks that the lock is still this run's. A run that outlived `--lock-expiry` and had its lock broken
     /// stops here, before it writes OUT over the work of the run that broke it.
     pub fn confirm(&self) -> Result<()> {
-        let (ours, shown) = match &self.held {
-            Held::File { path, text } => {
-                (std::fs::read_to_string(path).is_ok_and(|t| t == *text), path.display().to_string())
-            }
-            Held::Object { s3, bucket, key, etag } => {
-                (matches!(s3.get_object(bucket, key)?, Some((_, now)) if now == *etag), format!("s3://{bucket}/{key}"))
-            }
-        };
-        if !ours {
+        if self.standing()? != Some(true) {
             bail!(
-                "the lock {shown} was broken by another run while this one ran (it took longer than \
+                "the lock {} was broken by another run while this one ran (it took longer than \
                  --lock-expiry): this run stops before writing anything. Give --lock-expiry more than the \
-                 longest run takes"
+                 longest run takes",
+                self.shown()
             );
         }
         Ok(())
