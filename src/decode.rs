@@ -11,10 +11,10 @@
 //! whole file (the caller discards what it saw of it), except in NDJSON, where each line stands alone and a
 //! bad line costs only itself.
 
-use crate::record::{Key, Record};
+use crate::inflate::Inflater;
+use crate::record::{Key, Place, Record};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
-use std::io::Read;
 
 /// Files that decompress to more than this are refused rather than risking memory: CloudTrail caps a
 /// delivery at 50 MB compressed, which inflates to well under this.
@@ -149,10 +149,10 @@ impl DecodeError {
     }
 }
 
-/// A reusable decoder: one per worker thread, so the decompression buffer is allocated once and reused.
+/// A reusable decoder: one per worker thread, so the decompression buffers are allocated once and reused.
 #[derive(Default)]
 pub struct Decoder {
-    inflated: Vec<u8>,
+    inflater: Inflater,
 }
 
 impl Decoder {
@@ -160,29 +160,14 @@ impl Decoder {
     /// sink received for this file.
     pub fn decode(&mut self, raw: &[u8], sink: &mut dyn FnMut(&Record)) -> Result<Scan, DecodeError> {
         let mut scan = Scan::default();
-        let result = if raw.starts_with(&[0x1f, 0x8b]) {
+        if raw.starts_with(&[0x1f, 0x8b]) {
             scan.compressed = true;
-            self.inflated.clear();
-            let inflated = &mut self.inflated;
-            gunzip(raw, inflated).and_then(|_| decode_json(inflated, &mut scan, sink))
+            let text = self.inflater.inflate(raw)?;
+            decode_json(text, &mut scan, sink)?;
         } else {
-            decode_json(raw, &mut scan, sink)
-        };
-        // Keep one ordinary file's worth of buffer, not the largest ever seen.
-        if self.inflated.capacity() > 64 << 20 {
-            self.inflated = Vec::new();
+            decode_json(raw, &mut scan, sink)?;
         }
-        result.map(|_| scan)
-    }
-}
-
-fn gunzip(raw: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-    let mut gz = flate2::read::MultiGzDecoder::new(raw).take(MAX_DECOMPRESSED + 1);
-    match gz.read_to_end(out) {
-        Ok(_) if out.len() as u64 > MAX_DECOMPRESSED => Err(DecodeError::TooLarge),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(DecodeError::TruncatedGzip),
-        Err(e) => Err(DecodeError::CorruptGzip(e.to_string())),
+        Ok(scan)
     }
 }
 
@@ -432,7 +417,8 @@ impl<'de> Visitor<'de> for RecordsSeq<'_, '_> {
         f.write_str("an array of CloudTrail records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(rec) = seq.next_element::<Record<'de>>()? {
+        let mut rec = Record::default();
+        while seq.next_element_seed(Place(&mut rec))?.is_some() {
             if rec.looks_like_event() || rec.event_type.is("AwsCloudTrailInsight") {
                 self.events.emit(&rec);
             }
@@ -474,6 +460,38 @@ mod tests {
     }
 
     const EV: &str = r#"{"eventName":"A","eventSource":"s3.amazonaws.com","eventTime":"2026-11-20T10:00:00Z"}"#;
+
+    #[test]
+    fn a_record_read_in_place_keeps_nothing_of_the_one_before() {
+        // Records are filled into one reused value: every field, nested or not, must start absent again.
+        let first = r#"{"eventName":"A","eventSource":"s3.amazonaws.com","eventTime":"2026-11-20T10:00:00Z",
+            "userIdentity":{"accessKeyId":"ASIAFIRST","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/R"}}},
+            "requestParameters":{"roleArn":"arn:aws:iam::1:role/X"},"errorCode":"AccessDenied"}"#;
+        let second = r#"{"eventName":"B","eventSource":"s3.amazonaws.com","eventTime":"2026-11-20T10:00:01Z",
+            "userIdentity":{"arn":"arn:aws:sts::1:assumed-role/R/s"},"requestParameters":"not an object",
+            "userIdentity":{"arn":"arn:aws:sts::1:assumed-role/R/last"}}"#;
+        let input = format!(r#"{{"Records":[{first},{second}]}}"#);
+        let mut seen = Vec::new();
+        Decoder::default()
+            .decode(input.as_bytes(), &mut |r| {
+                seen.push((
+                    r.event_name.owned(),
+                    r.identity.access_key_id.owned(),
+                    r.identity.arn.owned(),
+                    r.identity.session.issuer.arn.owned(),
+                    r.request.role_arn.owned(),
+                    r.error_code.owned(),
+                ))
+            })
+            .unwrap();
+        assert_eq!(seen[0].1.as_deref(), Some("ASIAFIRST"));
+        assert_eq!(seen[0].4.as_deref(), Some("arn:aws:iam::1:role/X"));
+        // A repeated key keeps its last value, and nothing of the first record survives.
+        assert_eq!(
+            seen[1],
+            (Some("B".into()), None, Some("arn:aws:sts::1:assumed-role/R/last".into()), None, None, None)
+        );
+    }
 
     #[test]
     fn every_shape_yields_its_events() {

@@ -39,6 +39,7 @@ pub mod detect;
 pub mod exit;
 pub mod extract;
 pub mod filter;
+pub mod inflate;
 pub mod intern;
 pub mod messages;
 pub mod net;
