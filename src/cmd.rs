@@ -106,6 +106,13 @@ fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysi
     Ok(a)
 }
 
+/// Lets the operating system reclaim what a one-shot command built, when the process exits right after,
+/// instead of freeing it allocation by allocation: on a million records that took about 0.2 s after all
+/// output was written. Only for values with nothing to flush or close (sessions, findings, frames).
+fn leave<T>(value: T) {
+    std::mem::forget(value);
+}
+
 fn counts_by_label(files: &[FileReport], status: Status) -> (usize, String) {
     let mut by: BTreeMap<&str, usize> = BTreeMap::new();
     let mut n = 0;
@@ -220,7 +227,9 @@ fn who_assumed(cfg: &Config, role: &str) -> Result<ExitCode> {
     }
     let mut df = report::sessions_frame(&rows, all, &row_flags(&a, &idx))?;
     emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
-    Ok(status(cfg, &a, !rows.is_empty(), true))
+    let code = status(cfg, &a, !rows.is_empty(), true);
+    leave((a, df));
+    Ok(code)
 }
 
 fn who_became_what(cfg: &Config, principal: Option<&str>) -> Result<ExitCode> {
@@ -234,7 +243,9 @@ fn who_became_what(cfg: &Config, principal: Option<&str>) -> Result<ExitCode> {
         .collect();
     let mut df = report::who_became_what_frame(&rows)?;
     emit(cfg, &mut df, &[])?;
-    Ok(status(cfg, &a, !rows.is_empty(), principal.is_some()))
+    let code = status(cfg, &a, !rows.is_empty(), principal.is_some());
+    leave((a, df));
+    Ok(code)
 }
 
 fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts: &[String]) -> Result<ExitCode> {
@@ -247,7 +258,9 @@ fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts:
     messages::phase("framed");
     emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
     messages::phase("written");
-    Ok(status(cfg, &a, !rows.is_empty(), false))
+    let code = status(cfg, &a, !rows.is_empty(), false);
+    leave((a, df));
+    Ok(code)
 }
 
 /// Every finding, one row each.
@@ -256,7 +269,9 @@ fn flags(cfg: &Config) -> Result<ExitCode> {
     let findings: Vec<&detect::Finding> = a.detection.findings.iter().collect();
     let mut df = report::flags_frame(&findings, &a.sessions.sessions)?;
     emit(cfg, &mut df, &report::FLAG_TABLE_COLUMNS)?;
-    Ok(status(cfg, &a, true, false))
+    let code = status(cfg, &a, true, false);
+    leave((a, df));
+    Ok(code)
 }
 
 /// Finds the session an id names: an event id, an issued access key, or a session ARN.
@@ -377,7 +392,9 @@ fn report(cfg: &Config, name: Option<&str>, list: bool, filter: &FilterArgs) -> 
         sql::Origin::File(p) => format!("report {} ({})", q.name, p.display()),
     })?;
     emit(cfg, &mut df, &[])?;
-    Ok(status(cfg, &a, true, false))
+    let code = status(cfg, &a, true, false);
+    leave((a, tables, df));
+    Ok(code)
 }
 
 /// The SQL of `query ARG`: ARG itself, the file it names, or standard input for `-`.
@@ -402,7 +419,9 @@ fn query(cfg: &Config, arg: &str, filter: &FilterArgs) -> Result<ExitCode> {
     let (a, tables) = tables(cfg, filter)?;
     let mut df = sql::run(&tables, &text)?;
     emit(cfg, &mut df, &[])?;
-    Ok(status(cfg, &a, true, false))
+    let code = status(cfg, &a, true, false);
+    leave((a, tables, df));
+    Ok(code)
 }
 
 fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
@@ -428,7 +447,9 @@ fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
     let summary = bundle::Summary::new(&run, &tables, crate::timefmt::now());
     let written = bundle::write(out, &mut tables, summary)?;
     messages::summary(&[format!("trailscan: bundle: {} files written to {}", written.len(), out.display())]);
-    Ok(status(cfg, &a, true, false))
+    let code = status(cfg, &a, true, false);
+    leave((a, tables));
+    Ok(code)
 }
 
 /// The history's tables for `--history` (resolved in `cfg.history`), narrowed by `filter`.

@@ -215,7 +215,7 @@ pub struct Sessions {
 pub fn correlate(facts: Facts) -> Sessions {
     let Facts { assumptions, switches, activity, mut ids, accounts, .. } = facts;
     let mut stats = LinkStats::default();
-    ids.sort_unstable();
+    ids.par_sort_unstable();
     let all = ids.len() as u64;
     ids.dedup();
     stats.records = ids.len() as u64;
@@ -237,19 +237,24 @@ pub fn correlate(facts: Facts) -> Sessions {
     let inferred = infer_sessions(&activity, &Linker::new(&sessions));
     sessions.extend(inferred);
     // Start times and event ids are unique, so this order is the same whatever order the files were read in.
-    sessions.sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
+    sessions
+        .par_sort_by(|a, b| (a.assumption.at, &a.assumption.event_id).cmp(&(b.assumption.at, &b.assumption.event_id)));
 
     let linker = Linker::new(&sessions);
     let parents = find_parents(&sessions, &linker);
 
     // Link activity. Keys are visited in sorted order so ambiguity counts and merge order are reproducible.
     let mut keyed: Vec<(ActivityKey, Activity)> = activity.into_iter().collect();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Finding each key's session only reads the linker, so it runs in parallel; gathering stays in key order.
+    let links: Vec<Option<(usize, bool)>> = keyed
+        .par_iter()
+        .map(|(key, act)| linker.link(key, act.marks.iter().map(|m| m.at).min().unwrap_or(0)))
+        .collect();
     let mut pending: Vec<(Activity, Vec<ActivityKey>)> = vec![Default::default(); sessions.len()];
     let mut user_addresses = UserAddresses::default();
-    for (key, act) in keyed {
-        let first = act.marks.iter().map(|m| m.at).min().unwrap_or(0);
-        match linker.link(&key, first) {
+    for ((key, act), link) in keyed.into_iter().zip(links) {
+        match link {
             Some((idx, ambiguous)) => {
                 stats.ambiguous_links += ambiguous as u64;
                 let (activity, keys) = &mut pending[idx];
@@ -324,38 +329,41 @@ impl UserAddresses {
 
 /// De-duplicates assumption records by `eventID` and merges cross-account copies (same `sharedEventID`).
 fn merge_copies(mut assumptions: Vec<Box<Assumption>>) -> (Vec<Session>, u64) {
-    assumptions.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    assumptions.par_sort_by(|a, b| a.event_id.cmp(&b.event_id));
     assumptions.dedup_by(|a, b| a.event_id == b.event_id);
 
     let mut groups: HashMap<(String, AssumeKind), Vec<Box<Assumption>>> = HashMap::new();
-    let mut sessions = Vec::with_capacity(assumptions.len());
+    let mut single = Vec::with_capacity(assumptions.len());
     for a in assumptions {
         match a.shared_event_id.clone() {
             Some(shared) => groups.entry((shared, a.kind)).or_default().push(a),
-            None => sessions.push(new_session(a, 1)),
+            None => single.push(a),
         }
     }
-    let mut merged = 0;
+    let mut sessions: Vec<Session> = single.into_par_iter().map(|a| new_session(a, 1)).collect();
     let mut groups: Vec<_> = groups.into_values().collect();
-    groups.sort_by(|a, b| a[0].event_id.cmp(&b[0].event_id));
-    for mut copies in groups {
-        // The caller-account copy names the caller; the role owner's copy shows only `AWSAccount`.
-        copies.sort_by_key(|a| (a.caller.is("AWSAccount") || a.caller.kind.is_none(), a.event_id.clone()));
-        let mut accounts: Vec<String> = copies.iter().filter_map(|a| a.recipient_account.clone()).collect();
-        let n = copies.len() as u32;
-        merged += (n - 1) as u64;
-        let mut it = copies.into_iter();
-        let mut primary = it.next().expect("groups are never empty");
-        for other in it {
-            fill_from(&mut primary, other);
-        }
-        let mut s = new_session(primary, n);
-        accounts.sort();
-        accounts.dedup();
-        s.seen_in_accounts = accounts;
-        sessions.push(s);
-    }
+    groups.par_sort_by(|a, b| a[0].event_id.cmp(&b[0].event_id));
+    let merged = groups.iter().map(|copies| copies.len() as u64 - 1).sum();
+    sessions.par_extend(groups.into_par_iter().map(merge_group));
     (sessions, merged)
+}
+
+/// One session from every copy of one cross-account assumption.
+fn merge_group(mut copies: Vec<Box<Assumption>>) -> Session {
+    // The caller-account copy names the caller; the role owner's copy shows only `AWSAccount`.
+    copies.sort_by_key(|a| (a.caller.is("AWSAccount") || a.caller.kind.is_none(), a.event_id.clone()));
+    let mut accounts: Vec<String> = copies.iter().filter_map(|a| a.recipient_account.clone()).collect();
+    let n = copies.len() as u32;
+    let mut it = copies.into_iter();
+    let mut primary = it.next().expect("groups are never empty");
+    for other in it {
+        fill_from(&mut primary, other);
+    }
+    let mut s = new_session(primary, n);
+    accounts.sort();
+    accounts.dedup();
+    s.seen_in_accounts = accounts;
+    s
 }
 
 /// Fills what the primary copy lacks from another copy of the same assumption.
@@ -671,7 +679,7 @@ fn caller_is_session(c: &Caller) -> bool {
 /// The session whose credentials made each session's assumption.
 fn find_parents(sessions: &[Session], linker: &Linker) -> Vec<Option<usize>> {
     sessions
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(i, s)| {
             let key = s.assumption.caller.activity_key()?;
