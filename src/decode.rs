@@ -11,6 +11,7 @@
 //! whole file (the caller discards what it saw of it), except in NDJSON, where each line stands alone and a
 //! bad line costs only itself.
 
+use crate::delivery;
 use crate::inflate::Inflater;
 use crate::record::{Key, Place, Record};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -191,6 +192,47 @@ pub fn decode_json(text: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) 
     }
     // Validate UTF-8 once, with SIMD, and parse from `&str`: serde_json then skips its per-string check.
     let text = utf8(body)?;
+    let mut events = Events { scan: &mut *scan, sink: &mut *sink };
+    match delivery::read(text, &mut |rec| events.record(rec)) {
+        delivery::Outcome::NotADelivery | delivery::Outcome::Broken => {}
+        delivery::Outcome::Done => {
+            scan.shape = Shape::Records;
+            return Ok(());
+        }
+        delivery::Outcome::MoreDocuments => {
+            scan.shape = Shape::Concatenated;
+            return decode_concatenated(text, scan, sink);
+        }
+        delivery::Outcome::MoreKeys(at) => {
+            scan.shape = Shape::Records;
+            match more_keys(&text[at..], scan, sink) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    scan.shape = Shape::Concatenated;
+                    return decode_concatenated(text, scan, sink);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    // Not a plain delivery, or the fast path stopped at something serde_json must name: read it all again.
+    // (A broken file is discarded whole by the caller, so events the fast path gave already do not count.)
+    *scan = Scan { compressed: scan.compressed, ..Scan::default() };
+    decode_document(text, scan, sink)
+}
+
+/// The keys after a delivery's `Records` array (`,"x":…}`), read as the rest of the top-level object:
+/// `Ok(true)` when the document then ends, `Ok(false)` when more documents follow.
+fn more_keys(rest: &str, scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> Result<bool, serde_json::Error> {
+    let object = format!("{{{rest}");
+    let mut de = serde_json::Deserializer::from_str(&object);
+    let mut events = Events { scan: &mut *scan, sink: &mut *sink };
+    Find { events: &mut events, depth: 0 }.deserialize(&mut de)?;
+    Ok(de.end().is_ok())
+}
+
+/// Reads a whole document of any shape with serde_json.
+fn decode_document(text: &str, scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> Result<(), DecodeError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let mut events = Events { scan: &mut *scan, sink: &mut *sink };
     Find { events: &mut events, depth: 0 }.deserialize(&mut de).map_err(DecodeError::from_json)?;
@@ -274,6 +316,12 @@ impl Events<'_> {
         }
         self.scan.events += 1;
         (self.sink)(rec);
+    }
+    /// One element of a `Records` array: given on if it is an event (or counted as Insights).
+    fn record(&mut self, rec: &Record) {
+        if rec.looks_like_event() || rec.event_type.is("AwsCloudTrailInsight") {
+            self.emit(rec);
+        }
     }
     fn set_shape(&mut self, shape: Shape, depth: u8) {
         if depth == 0 || self.scan.shape == Shape::Unknown {
@@ -419,9 +467,7 @@ impl<'de> Visitor<'de> for RecordsSeq<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut rec = Record::default();
         while seq.next_element_seed(Place(&mut rec))?.is_some() {
-            if rec.looks_like_event() || rec.event_type.is("AwsCloudTrailInsight") {
-                self.events.emit(&rec);
-            }
+            self.events.record(&rec);
         }
         Ok(())
     }
@@ -452,6 +498,7 @@ impl<'de> Visitor<'de> for RecordsSeq<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn names(input: &[u8]) -> (Result<Scan, DecodeError>, Vec<String>) {
         let mut seen = Vec::new();
@@ -584,6 +631,135 @@ mod tests {
     /// A deterministic mutation fuzzer that runs with the ordinary test suite (the cargo-fuzz target in
     /// `fuzz/` explores further): flipped, dropped, duplicated and inserted bytes in every shape, plain and
     /// gzipped, through decode, extract and correlate. Nothing may panic.
+    /// What decoding gave: the error, or the shape, counts and every record as serde would debug-print it.
+    fn outcome(run: impl FnOnce(&mut Scan, &mut dyn FnMut(&Record)) -> Result<(), DecodeError>) -> String {
+        let mut seen = Vec::new();
+        let mut scan = Scan::default();
+        match run(&mut scan, &mut |r| seen.push(format!("{r:?}"))) {
+            Ok(()) => format!(
+                "{:?} events {} insights {} bad {} {:?} digest {}\n{}",
+                scan.shape,
+                scan.events,
+                scan.insight_records,
+                scan.bad_records,
+                scan.first_bad,
+                scan.digest,
+                seen.join("\n")
+            ),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    /// The fast path for deliveries and serde_json alone, on the same text (`None` where the fast path
+    /// has no part: NDJSON, arrays, invalid UTF-8).
+    fn fast_and_serde(data: &[u8]) -> Option<(String, String)> {
+        let body = trim_start(data);
+        if !body.starts_with(b"{") || is_ndjson(body) {
+            return None;
+        }
+        let text = std::str::from_utf8(body).ok()?;
+        let fast = outcome(|scan, sink| decode_json(data, scan, sink));
+        let serde = outcome(|scan, sink| decode_document(text, scan, sink));
+        Some((fast, serde))
+    }
+
+    fn delivery_seeds() -> Vec<String> {
+        let ev = r#"{"eventVersion":"1.08","eventID":"e1","eventTime":"2026-11-20T10:00:00Z","eventSource":"sts.amazonaws.com",
+            "eventName":"AssumeRole","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s","accessKeyId":"ASIA1",
+            "sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/r"},"attributes":{"creationDate":"2026-11-20T09:00:00Z","mfaAuthenticated":"true"}}},
+            "requestParameters":{"roleArn":"arn:aws:iam::1:role/x","roleSessionName":"s\u00e9\"q","durationSeconds":900,"policy":"{\"Version\":\"2012\"}","policyArns":[]},
+            "responseElements":{"credentials":{"accessKeyId":"ASIA2","expiration":"Nov 20, 2026, 11:00:00 AM","sessionToken":"x"},
+            "assumedRoleUser":{"arn":"arn:aws:sts::1:assumed-role/x/s"}},"sharedEventID":"s1","readOnly":true,"errorCode":null,
+            "resources":[{"ARN":"a","type":"AWS::IAM::Role"},{"ARN":"b","type":"AWS::IAM::Role"}],"recipientAccountId":1234,"tlsDetails":{"tlsVersion":1.2}}"#;
+        let selectors = r#"{"eventTime":"2026-11-20T10:00:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"PutEventSelectors",
+            "requestParameters":{"eventSelectors":[{"readWriteType":"All","includeManagementEvents":false}]},"additionalEventData":{"MFAUsed":"Yes"},
+            "userIdentity":"not an object","resources":{"ARN":"x"},"eventType":"AwsApiCall","@timestamp":-1.5e3}"#;
+        let insight = r#"{"eventType":"AwsCloudTrailInsight","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","insightDetails":{"x":[1,{"y":null}]}}"#;
+        vec![
+            format!(r#"{{"Records":[{ev},{selectors},{insight},12,"text",null,[],{{}}]}}"#),
+            format!(r#"  {{ "Records" : [ {ev} , {selectors} ] , "digestStartTime":"x", "detail":{ev} }} "#),
+            format!(r#"{{"Records":[{ev}]}}{{"Records":[{selectors}]}}"#),
+            format!(r#"{{"Records":[{ev}],"Records":[{selectors}]}}"#),
+            format!(r#"{{"Records":[]}}"#),
+        ]
+    }
+
+    #[test]
+    fn the_fast_path_reads_deliveries_exactly_as_serde_json_does() {
+        let mut checked = 0;
+        let mut files: Vec<Vec<u8>> = delivery_seeds().into_iter().map(String::into_bytes).collect();
+        // Real deliveries: the sample trail and the third-party data beside the repository, when present.
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for dir in [manifest.join("sample-logs"), manifest.join("../shared/data/real")] {
+            for path in walk(&dir) {
+                let raw = std::fs::read(&path).unwrap();
+                let text = if raw.starts_with(&[0x1f, 0x8b]) {
+                    match Inflater::default().inflate(&raw) {
+                        Ok(t) => t.to_vec(),
+                        Err(_) => continue,
+                    }
+                } else {
+                    raw
+                };
+                files.push(text);
+            }
+        }
+        for data in &files {
+            if let Some((fast, serde)) = fast_and_serde(data) {
+                assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&data[..data.len().min(300)]));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 5, "only {checked} documents checked");
+        // Mutations of the hand-made deliveries: every difference the fast path could make, broken or not.
+        let seeds = delivery_seeds();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const PICKS: &[u8] = b" {}[]\":,\\0123456789-.eEtfnu\x01";
+        for round in 0..6000 {
+            let mut data = seeds[round % seeds.len()].clone().into_bytes();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % data.len().max(1);
+                match next() % 5 {
+                    0 if !data.is_empty() => data[at] = PICKS[(next() as usize) % PICKS.len()],
+                    1 if !data.is_empty() => {
+                        data.remove(at);
+                    }
+                    2 => data.insert(at, b"{}[]\":,\\0123456789"[(next() % 16) as usize]),
+                    3 => data.truncate(at),
+                    _ => {
+                        let end = (at + (next() as usize % 64)).min(data.len());
+                        let chunk = data[at..end].to_vec();
+                        data.splice(at..at, chunk);
+                    }
+                }
+            }
+            if let Some((fast, serde)) = fast_and_serde(&data) {
+                assert_eq!(fast, serde, "mutated input: {}", String::from_utf8_lossy(&data));
+            }
+        }
+    }
+
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(dir) else { return out };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out.sort();
+        out
+    }
+
     #[test]
     fn mutated_inputs_never_panic() {
         use crate::extract::{Facts, TimeWindow};

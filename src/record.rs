@@ -4,6 +4,7 @@
 //! a repeated key keeps its last value. Unknown fields are skipped without allocating. That is what lets
 //! one hostile or odd record cost only itself (see `cloudtrail-sts.md` §6: every field is optional and types drift).
 
+use crate::json_cursor::{Cursor, Miss};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -183,6 +184,75 @@ macro_rules! absent_unless_object {
     };
 }
 
+/// Reads a value from a [`Cursor`] into place: the fast path for `Records` deliveries (`delivery.rs`). It
+/// gives exactly what [`Fill`] gives, or [`Miss`] when it leaves the value to serde_json.
+pub trait Scan<'a> {
+    fn scan(&mut self, c: &mut Cursor<'a>) -> Result<(), Miss>;
+}
+
+impl<'a> Scan<'a> for Text<'a> {
+    fn scan(&mut self, c: &mut Cursor<'a>) -> Result<(), Miss> {
+        self.0 = match c.peek()? {
+            b'"' => {
+                let start = c.pos();
+                let (raw, escaped) = c.raw_string()?;
+                if escaped {
+                    c.rewind(start);
+                    c.by_serde::<Text>()?.0
+                } else {
+                    Some(Cow::Borrowed(raw))
+                }
+            }
+            b't' => c.literal("true").map(|_| Some(Cow::Borrowed("true")))?,
+            b'f' => c.literal("false").map(|_| Some(Cow::Borrowed("false")))?,
+            b'n' => c.literal("null").map(|_| None)?,
+            b'{' | b'[' => c.skip().map(|_| None)?,
+            // A number: serde_json decides its text (and refuses one out of range).
+            _ => c.by_serde::<Text>()?.0,
+        };
+        Ok(())
+    }
+}
+
+impl<'a> Scan<'a> for Present {
+    fn scan(&mut self, c: &mut Cursor<'a>) -> Result<(), Miss> {
+        *self = match c.peek()? {
+            b'"' | b'{' | b'[' | b'n' => Present(c.skip_present()?),
+            _ => c.by_serde()?,
+        };
+        Ok(())
+    }
+}
+
+impl<'a, T: Deserialize<'a>> Scan<'a> for List<T> {
+    /// Selector lists appear only in `PutEventSelectors`: serde_json reads them.
+    fn scan(&mut self, c: &mut Cursor<'a>) -> Result<(), Miss> {
+        *self = c.by_serde()?;
+        Ok(())
+    }
+}
+
+impl<'a> Scan<'a> for Resources<'a> {
+    fn scan(&mut self, c: &mut Cursor<'a>) -> Result<(), Miss> {
+        *self = Resources::default();
+        match c.peek()? {
+            b'[' => c.array(|c| {
+                let mut r = Resource::default();
+                r.scan(c)?;
+                if self.role_arn.get().is_none() && r.kind.is("AWS::IAM::Role") {
+                    self.role_arn = r.arn;
+                }
+                Ok(())
+            }),
+            b'"' | b'{' | b't' | b'f' | b'n' => c.skip(),
+            _ => {
+                *self = c.by_serde()?;
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Deserialises into an existing value instead of returning a new one. A `Record` is about 1.5 KB of
 /// nested structs: filling it in place, field by field, saves moving each level of it once per record.
 /// Filling first resets the value, so a repeated key still keeps only its last value.
@@ -243,6 +313,17 @@ macro_rules! lenient_struct {
         }
 
         impl<'a> $name<'a> {
+            /// Reads the value at the cursor into the field of `key`, the fast path's [`Self::read_field`].
+            pub fn scan_field(&mut self, key: &str, c: &mut Cursor<'a>) -> Result<bool, Miss> {
+                match key {
+                    $($json => {
+                        self.$field.scan(c)?;
+                        Ok(true)
+                    })*
+                    _ => Ok(false),
+                }
+            }
+
             /// Reads the value of `key` into its field; `false` (value not consumed) for keys this type does not know.
             pub fn read_field<'de: 'a, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
                 match key {
@@ -275,6 +356,21 @@ macro_rules! lenient_struct {
                     absent_unless_object!();
                 }
                 d.deserialize_any(V(PhantomData))
+            }
+        }
+
+        impl<'a> Scan<'a> for $name<'a> {
+            fn scan(&mut self, c: &mut Cursor<'a>) -> Result<(), Miss> {
+                *self = Default::default();
+                match c.peek()? {
+                    b'{' => c.object(|c, key| if self.scan_field(key, c)? { Ok(()) } else { c.skip() }),
+                    b'"' | b'[' | b't' | b'f' | b'n' => c.skip(),
+                    // A number: serde_json parses it (and refuses one out of range) before finding it absent.
+                    _ => {
+                        *self = c.by_serde()?;
+                        Ok(())
+                    }
+                }
             }
         }
 
@@ -674,6 +770,18 @@ impl Record<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_reads_scalars_as_serde_does() {
+        for json in
+            [r#""plain""#, r#""es\"caped""#, r#""""#, "12", "-3", "1.5", "2e3", "true", "null", r#"{"x":1}"#, "[1]"]
+        {
+            let mut fast = Text::default();
+            fast.scan(&mut Cursor::new(json, 0, 0)).unwrap();
+            assert_eq!(fast, serde_json::from_str::<Text>(json).unwrap(), "{json}");
+        }
+        assert_eq!(Text::default().scan(&mut Cursor::new("1e400", 0, 0)), Err(Miss));
+    }
 
     #[test]
     fn wrong_types_read_as_absent() {

@@ -1,0 +1,362 @@
+//! JSON cursor: a strict, allocation-free walk over JSON text for the fast path of `Records` deliveries
+//! (`delivery.rs`), with the typed reads `record.rs` builds records from.
+//!
+//! It is never less strict than serde_json and never decides anything it is unsure of: whenever it meets
+//! something it does not read itself (a string with escapes where the text is wanted, a number at a typed
+//! place, deep nesting, anything malformed) it either hands exactly that value's text to serde_json or
+//! stops with [`Miss`], and the caller reads the whole record with serde_json instead. So the fast path
+//! can only ever produce what serde_json would have.
+
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// The cursor is not sure what serde_json would make of the text here: let serde_json read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Miss;
+
+/// Nesting deeper than this is left to serde_json, whose own limit (128) then decides.
+const MAX_DEPTH: u32 = 100;
+
+/// A position in JSON text known to be valid UTF-8.
+pub struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+    depth: u32,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at `pos`, inside `depth` open arrays and objects.
+    pub fn new(text: &'a str, pos: usize, depth: u32) -> Self {
+        Cursor { text, pos, depth }
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves the cursor back to `pos`, a place it has been.
+    pub fn rewind(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    /// The next byte after whitespace, not consumed.
+    pub fn peek(&mut self) -> Result<u8, Miss> {
+        let b = self.bytes();
+        while let Some(&c) = b.get(self.pos) {
+            if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                return Ok(c);
+            }
+            self.pos += 1;
+        }
+        Err(Miss)
+    }
+
+    /// Consumes `c` (after whitespace), or misses.
+    pub fn eat(&mut self, c: u8) -> Result<(), Miss> {
+        if self.peek()? != c {
+            return Err(Miss);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Whether only whitespace is left.
+    pub fn at_end(&mut self) -> bool {
+        self.peek().is_err()
+    }
+
+    /// The string at the cursor: its raw contents between the quotes, and whether they hold escapes.
+    /// Escapes are checked as serde_json checks the strings it skips; control characters are refused.
+    pub fn raw_string(&mut self) -> Result<(&'a str, bool), Miss> {
+        self.eat(b'"')?;
+        let b = self.bytes();
+        let start = self.pos;
+        let mut at = start;
+        let mut escaped = false;
+        loop {
+            at = next_special(b, at);
+            match b.get(at) {
+                Some(b'"') => {
+                    self.pos = at + 1;
+                    return Ok((&self.text[start..at], escaped));
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    at = match b.get(at + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at + 2,
+                        Some(b'u') if b.get(at + 2..at + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) => {
+                            at + 6
+                        }
+                        _ => return Err(Miss),
+                    };
+                }
+                // A control character, or the text ends inside the string.
+                _ => return Err(Miss),
+            }
+        }
+    }
+
+    /// An object key, then its colon. A key with escapes is unescaped by serde_json.
+    fn key(&mut self) -> Result<Cow<'a, str>, Miss> {
+        let start = self.pos_of_next()?;
+        let (raw, escaped) = self.raw_string()?;
+        let key = if escaped {
+            Cow::Owned(serde_json::from_str::<String>(&self.text[start..self.pos]).map_err(|_| Miss)?)
+        } else {
+            Cow::Borrowed(raw)
+        };
+        self.eat(b':')?;
+        Ok(key)
+    }
+
+    /// Where the next value starts (after whitespace).
+    pub fn pos_of_next(&mut self) -> Result<usize, Miss> {
+        self.peek()?;
+        Ok(self.pos)
+    }
+
+    fn enter(&mut self) -> Result<(), Miss> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Miss);
+        }
+        Ok(())
+    }
+
+    /// Reads the object at the cursor, calling `field` with each key and the cursor at its value, which
+    /// `field` must consume.
+    pub fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<(), Miss>) -> Result<(), Miss> {
+        self.eat(b'{')?;
+        self.enter()?;
+        if self.peek()? == b'}' {
+            self.pos += 1;
+        } else {
+            loop {
+                let key = self.key()?;
+                field(self, &key)?;
+                match self.peek()? {
+                    b',' => self.pos += 1,
+                    b'}' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(Miss),
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Reads the array at the cursor, calling `element` with the cursor at each element, which it must consume.
+    pub fn array(&mut self, mut element: impl FnMut(&mut Self) -> Result<(), Miss>) -> Result<(), Miss> {
+        self.eat(b'[')?;
+        self.enter()?;
+        if self.peek()? == b']' {
+            self.pos += 1;
+        } else {
+            loop {
+                element(self)?;
+                match self.peek()? {
+                    b',' => self.pos += 1,
+                    b']' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(Miss),
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Skips the value at the cursor, checking it as serde_json checks what it ignores.
+    pub fn skip(&mut self) -> Result<(), Miss> {
+        match self.peek()? {
+            b'"' => self.raw_string().map(|_| ()),
+            b'{' => self.object(|c, _| c.skip()),
+            b'[' => self.array(Self::skip),
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            _ => self.number(),
+        }
+    }
+
+    /// Skips the value at the cursor and tells whether it holds anything: a non-empty string, array or
+    /// object, a number or a boolean (not `null`).
+    pub fn skip_present(&mut self) -> Result<bool, Miss> {
+        let mut any = false;
+        match self.peek()? {
+            b'"' => any = !self.raw_string()?.0.is_empty(),
+            b'{' => self.object(|c, _| {
+                any = true;
+                c.skip()
+            })?,
+            b'[' => self.array(|c| {
+                any = true;
+                c.skip()
+            })?,
+            b'n' => self.literal("null")?,
+            _ => return Err(Miss),
+        }
+        Ok(any)
+    }
+
+    pub fn literal(&mut self, word: &str) -> Result<(), Miss> {
+        if !self.text[self.pos..].starts_with(word) {
+            return Err(Miss);
+        }
+        self.pos += word.len();
+        Ok(())
+    }
+
+    /// Skips a number, with JSON's grammar (no leading zeros, digits after `.` and `e`).
+    fn number(&mut self) -> Result<(), Miss> {
+        let b = self.bytes();
+        let digits = |at: usize| b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let mut at = self.pos;
+        if b.get(at) == Some(&b'-') {
+            at += 1;
+        }
+        match b.get(at) {
+            Some(b'0') => at += 1,
+            Some(b'1'..=b'9') => at += digits(at),
+            _ => return Err(Miss),
+        }
+        if b.get(at) == Some(&b'.') {
+            let n = digits(at + 1);
+            if n == 0 {
+                return Err(Miss);
+            }
+            at += 1 + n;
+        }
+        if matches!(b.get(at), Some(b'e' | b'E')) {
+            at += 1;
+            if matches!(b.get(at), Some(b'+' | b'-')) {
+                at += 1;
+            }
+            let n = digits(at);
+            if n == 0 {
+                return Err(Miss);
+            }
+            at += n;
+        }
+        // `01` is not a number; serde_json refuses it too.
+        if b.get(at).is_some_and(u8::is_ascii_digit) {
+            return Err(Miss);
+        }
+        self.pos = at;
+        Ok(())
+    }
+
+    /// Reads the value at the cursor with serde_json, as type `T`: for what the cursor leaves to serde
+    /// (numbers at typed places, strings with escapes, rare nested types).
+    pub fn by_serde<T: Deserialize<'a>>(&mut self) -> Result<T, Miss> {
+        let start = self.pos_of_next()?;
+        self.skip()?;
+        serde_json::from_str(&self.text[start..self.pos]).map_err(|_| Miss)
+    }
+}
+
+/// The offset of the first `"`, `\\` or control character at or after `at` (or the end). Strings in
+/// CloudTrail are short, so this looks at eight bytes at a time in a register rather than calling a
+/// vectorised search per string: a byte is special when it equals `"` or `\\`, or is below 0x20.
+fn next_special(b: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `v` that is zero (exact for the lowest such byte, which is all we use).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let v = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let special = zero(v ^ (ONES * u64::from(b'"')))
+            | zero(v ^ (ONES * u64::from(b'\\')))
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
+        if special != 0 {
+            return at + (special.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + b[at..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len() - at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skips(text: &str) -> bool {
+        let mut c = Cursor::new(text, 0, 0);
+        c.skip().is_ok() && c.at_end()
+    }
+
+    #[test]
+    fn never_accepts_what_serde_json_refuses() {
+        let cases = [
+            r#"{"a":[1,2,{"b":null}],"c":"d\"e\u00e9","f":-0.5e+3,"g":true}"#,
+            "[]",
+            "{}",
+            r#""\ud800""#,
+            "01",
+            "1.",
+            "1e",
+            "-",
+            "[1,]",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            "\"tab\there\"",
+            r#""\x""#,
+            r#""\u12g4""#,
+            "tru",
+            "nul",
+            "[1 2]",
+            r#"{"a":1 "b":2}"#,
+            "\"unterminated",
+            "1.5E-7",
+        ];
+        for text in cases {
+            let serde_ok = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            assert!(!skips(text) || serde_ok, "the cursor accepted what serde_json refuses: {text}");
+        }
+        assert!(skips(cases[0]) && skips("[]") && skips("1.5E-7"));
+    }
+
+    #[test]
+    fn the_word_at_a_time_search_finds_the_first_special_byte() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..200 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| {
+                    let r = state.rotate_left(i as u32 * 7) as u8;
+                    // Mostly ordinary text, sometimes a special byte or one with the high bit set.
+                    match r % 16 {
+                        0 => b'"',
+                        1 => b'\\',
+                        2 => r % 0x20,
+                        3 => 0x80 | r,
+                        _ => b'a' + r % 26,
+                    }
+                })
+                .collect();
+            for from in 0..=len {
+                let naive = (from..len).find(|&i| matches!(bytes[i], b'"' | b'\\' | 0..=0x1f)).unwrap_or(len);
+                assert_eq!(next_special(&bytes, from), naive, "{bytes:?} from {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde() {
+        let deep = format!("{}{}", "[".repeat(150), "]".repeat(150));
+        assert!(!skips(&deep));
+        let fine = format!("{}{}", "[".repeat(50), "]".repeat(50));
+        assert!(skips(&fine));
+    }
+}
