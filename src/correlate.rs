@@ -16,6 +16,7 @@
 //! record was delivered in, or whether a session's first use was delivered before its AssumeRole.
 
 use crate::extract::{Activity, ActivityKey, AssumeKind, Assumption, Caller, ConsoleSwitch, Facts, Mark};
+use crate::intern::Text;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -287,7 +288,16 @@ pub fn correlate(facts: Facts) -> Sessions {
 /// Collects [`UserAddress`]es from activity that belongs to no session.
 #[derive(Default)]
 struct UserAddresses {
-    by: std::collections::BTreeMap<(Box<str>, Box<str>), (Vec<i64>, Option<(i64, Box<str>)>)>,
+    /// Principal → address → what was seen. Addresses are interned, so a call costs a lookup, not an
+    /// allocation.
+    by: HashMap<Box<str>, hashbrown::HashMap<Text, AddressUse>>,
+}
+
+/// The hours in which calls came from one address, and the earliest call whose id was kept.
+#[derive(Default)]
+struct AddressUse {
+    hours: Vec<i64>,
+    first: Option<(i64, Box<str>)>,
 }
 
 impl UserAddresses {
@@ -295,35 +305,50 @@ impl UserAddresses {
         let (Some("IAMUser" | "Root"), Some(principal)) = (act.identity_type.as_deref(), key.arn.as_deref()) else {
             return;
         };
-        for m in act.marks.iter().filter(|m| !m.by_aws) {
-            let ip = m.ip.as_str();
-            if ip.is_empty() {
-                continue;
-            }
-            let (hours, first) = self.by.entry((ip.into(), principal.into())).or_default();
+        let mut calls = act.marks.iter().filter(|m| !m.by_aws && !m.ip.as_str().is_empty()).peekable();
+        if calls.peek().is_none() {
+            return;
+        }
+        let by_address = match self.by.get_mut(principal) {
+            Some(by_address) => by_address,
+            None => self.by.entry(principal.into()).or_default(),
+        };
+        for m in calls {
+            let seen = by_address.entry(m.ip).or_default();
             let hour = m.at.div_euclid(3600);
             // Calls cluster in time, so most repeats are caught here; `finish` removes the rest.
-            if hours.last() != Some(&hour) {
-                hours.push(hour);
+            if seen.hours.last() != Some(&hour) {
+                seen.hours.push(hour);
             }
             if let Some(id) = act.event_ids.get(m.note as usize) {
                 // The earliest call with a kept id, whatever order files were read in.
-                if first.as_ref().is_none_or(|(at, fid)| (m.at, &**id) < (*at, &**fid)) {
-                    *first = Some((m.at, id.clone()));
+                if seen.first.as_ref().is_none_or(|(at, fid)| (m.at, &**id) < (*at, &**fid)) {
+                    seen.first = Some((m.at, id.clone()));
                 }
             }
         }
     }
 
+    /// Sorted by address, then principal.
     fn finish(self) -> Vec<UserAddress> {
-        self.by
+        let mut out: Vec<UserAddress> = self
+            .by
             .into_iter()
-            .map(|((address, principal), (mut hours, first))| {
-                hours.sort_unstable();
-                hours.dedup();
-                UserAddress { address, principal, hours, event_id: first.map(|(_, id)| id) }
+            .flat_map(|(principal, by_address)| {
+                by_address.into_iter().map(move |(address, mut seen)| {
+                    seen.hours.sort_unstable();
+                    seen.hours.dedup();
+                    UserAddress {
+                        address: address.as_str().into(),
+                        principal: principal.clone(),
+                        hours: seen.hours,
+                        event_id: seen.first.map(|(_, id)| id),
+                    }
+                })
             })
-            .collect()
+            .collect();
+        out.sort_unstable_by(|a, b| (&a.address, &a.principal).cmp(&(&b.address, &b.principal)));
+        out
     }
 }
 
