@@ -353,13 +353,17 @@ impl UserAddresses {
 }
 
 /// De-duplicates assumption records by `eventID` and merges cross-account copies (same `sharedEventID`).
-fn merge_copies(mut assumptions: Vec<Box<Assumption>>) -> (Vec<Session>, u64) {
-    assumptions.par_sort_by(|a, b| a.event_id.cmp(&b.event_id));
-    assumptions.dedup_by(|a, b| a.event_id == b.event_id);
+fn merge_copies(assumptions: Vec<Box<Assumption>>) -> (Vec<Session>, u64) {
+    // Sorted by the id hash each carries inline, so sorting rarely follows a pointer (sorting by the id
+    // text missed the cache on both sides of every comparison). Equal ids have equal hashes and so end
+    // up adjacent; nothing after this depends on the order.
+    let mut assumptions: Vec<(u64, Box<Assumption>)> = assumptions.into_iter().map(|a| (a.hash, a)).collect();
+    assumptions.par_sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.event_id.cmp(&b.1.event_id)));
+    assumptions.dedup_by(|a, b| a.0 == b.0 && a.1.event_id == b.1.event_id);
 
     let mut groups: HashMap<(String, AssumeKind), Vec<Box<Assumption>>> = HashMap::new();
     let mut single = Vec::with_capacity(assumptions.len());
-    for a in assumptions {
+    for (_, a) in assumptions {
         match a.shared_event_id.clone() {
             Some(shared) => groups.entry((shared, a.kind)).or_default().push(a),
             None => single.push(a),
@@ -526,11 +530,12 @@ fn attach_switches(mut sessions: Vec<Session>, mut switches: Vec<ConsoleSwitch>)
     let mut taken = vec![false; sessions.len()];
     for sw in switches {
         let best = sw.session_arn.as_deref().and_then(|arn| by_arn.get(arn)).and_then(|cands| {
-            cands
-                .iter()
-                .copied()
-                .filter(|&i| !taken[i] && (sessions[i].assumption.at - sw.at).abs() <= 5)
-                .min_by_key(|&i| (!sessions[i].assumption.by_console, (sessions[i].assumption.at - sw.at).abs(), i))
+            cands.iter().copied().filter(|&i| !taken[i] && (sessions[i].assumption.at - sw.at).abs() <= 5).min_by_key(
+                |&i| {
+                    let a = &sessions[i].assumption;
+                    (!a.by_console, (a.at - sw.at).abs(), &a.event_id)
+                },
+            )
         });
         match best {
             Some(i) => {
