@@ -337,6 +337,16 @@ impl Activity {
 
     /// Appends another activity's calls.
     pub fn absorb(&mut self, other: Activity) {
+        if self.marks.is_empty() && self.ips.is_empty() && self.event_ids.is_empty() {
+            // Nothing to merge with (most sessions have one key): take the other's vectors as they are.
+            let instance_credentials = self.instance_credentials || other.instance_credentials;
+            let (identity_type, issuer_arn) = (self.identity_type.take(), self.issuer_arn.take());
+            *self = other;
+            self.identity_type = identity_type.or(self.identity_type.take());
+            self.issuer_arn = issuer_arn.or(self.issuer_arn.take());
+            self.instance_credentials = instance_credentials;
+            return;
+        }
         if self.identity_type.is_none() {
             self.identity_type = other.identity_type.clone();
         }
