@@ -440,21 +440,27 @@ fn new_session(assumption: Box<Assumption>, copies: u32) -> Session {
 /// (session ARN, creation time). Their start is the calls' `creationDate`, their role the `sessionIssuer`.
 fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: &Linker) -> Vec<Session> {
     use std::collections::BTreeMap;
+    // Which keys no session claims: a lookup per key, in parallel.
+    let entries: Vec<(&ActivityKey, &Activity)> = activity.iter().collect();
+    let unclaimed: Vec<((&str, i64), (&ActivityKey, &Activity))> = entries
+        .into_par_iter()
+        .filter_map(|(key, act)| {
+            let (arn, created) = (key.arn.as_deref()?, key.created?);
+            if !(arn.contains(":assumed-role/") || arn.contains(":federated-user/")) {
+                return None;
+            }
+            let first = act.marks.iter().map(|m| m.at).min().unwrap_or(created);
+            linker.link(key, first).is_none().then_some(((arn, created), (key, act)))
+        })
+        .collect();
     let mut groups: BTreeMap<(&str, i64), Vec<(&ActivityKey, &Activity)>> = BTreeMap::new();
-    for (key, act) in activity {
-        let (Some(arn), Some(created)) = (key.arn.as_deref(), key.created) else {
-            continue;
-        };
-        if !(arn.contains(":assumed-role/") || arn.contains(":federated-user/")) {
-            continue;
-        }
-        let first = act.marks.iter().map(|m| m.at).min().unwrap_or(created);
-        if linker.link(key, first).is_none() {
-            groups.entry((arn, created)).or_default().push((key, act));
-        }
+    for (session, member) in unclaimed {
+        groups.entry(session).or_default().push(member);
     }
     groups
         .into_iter()
+        .collect::<Vec<_>>()
+        .into_par_iter()
         .map(|((arn, created), mut members)| {
             members.sort_by(|a, b| a.0.cmp(b.0));
             let mut keys: Vec<&str> = members.iter().filter_map(|(k, _)| k.key.as_deref()).collect();
