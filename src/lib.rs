@@ -13,7 +13,9 @@
 //! * [`source`]: lists inputs and sets aside non-event CloudTrail products by name.
 //! * [`pipeline`]: reads and decodes inputs in parallel (rayon; detection and the sessions table also use
 //!   its pool, bounded by `--threads`; nothing depends on which thread finishes first).
-//! * [`decode`]: gzip and container shapes → borrowed [`record::Record`]s.
+//! * [`decode`]: gzip and container shapes → borrowed [`record::Record`]s. [`inflate`]: gzip → text
+//!   (libdeflate in one call, flate2 for anything unusual). [`delivery`]: the fast path for `{"Records":[…]}`,
+//!   reading records with [`json_cursor`] and leaving whatever it is unsure of to serde_json.
 //! * [`extract`]: one record → owned facts (assumptions, console switches, activity marks). [`intern`]: the
 //!   process-wide table of strings that repeat across records (actions, addresses).
 //! * [`correlate`]: all facts → sessions, chains, cross-account merges, console sessions.
