@@ -10,7 +10,8 @@ the benchmark keeps working; only the numbers of a full run mean anything.
 
 Needs: a release build (the script runs cargo), GNU time, gzip, jq, and the duckdb Python package
 (`apt-get install time jq`, `pip install duckdb`). Peer scripts come from ../shared/bench/peers/.
-Each figure is the median of --runs runs, after one warm-up run that fills the page cache."""
+Each figure is the median of --runs runs, after one warm-up run that fills the page cache. Commands that are
+compared are run in turn (A B C A B C …), so a shared machine's drift in speed hits them alike."""
 import argparse, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,36 +23,46 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, shell=True, check=True, **kw)
 
 
-def measure(cmd, runs):
-    """Median wall seconds, user+sys seconds and peak RSS (MB, largest process) of `cmd` over `runs` runs."""
-    subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm-up
-    walls, cpus, rss = [], [], []
+def one_run(cmd):
+    """Wall seconds, user+sys seconds and peak RSS (MB, largest process) of one run of `cmd`."""
     if not os.path.exists("/usr/bin/time"):
         # Without GNU time: CPU from this process's children; peak RSS is then the largest child so far.
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        p = subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        if p.returncode not in (0, 1):
+            sys.exit(f"bench: {cmd!r} exited {p.returncode}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, after.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile("r") as t:
+        start = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", t.name, "sh", "-c", cmd],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        if p.returncode not in (0, 1):
+            sys.exit(f"bench: {cmd!r} exited {p.returncode}")
+        u, s, m = t.read().split()[-3:]
+        return wall, float(u) + float(s), int(m) / 1024
+
+
+def measure(cmds, runs):
+    """Runs `cmds` in turn, `runs` rounds (A B C A B C …, after one warm-up round), so that a shared
+    machine's drift in speed hits them alike. Per command: the (wall, cpu, rss) of every round."""
+    if not os.path.exists("/usr/bin/time"):
         print("bench: /usr/bin/time not found (apt-get install time): peak RSS is approximate", file=sys.stderr)
-        for _ in range(runs):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            p = subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            walls.append(time.perf_counter() - start)
-            if p.returncode not in (0, 1):
-                sys.exit(f"bench: {cmd!r} exited {p.returncode}")
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            rss.append(after.ru_maxrss / 1024)
-        return statistics.median(walls), statistics.median(cpus), statistics.median(rss)
+    for cmd in cmds:
+        subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm-up
+    rounds = {cmd: [] for cmd in cmds}
     for _ in range(runs):
-        with tempfile.NamedTemporaryFile("r") as t:
-            start = time.perf_counter()
-            p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", t.name, "sh", "-c", cmd],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            walls.append(time.perf_counter() - start)
-            if p.returncode not in (0, 1):
-                sys.exit(f"bench: {cmd!r} exited {p.returncode}")
-            u, s, m = t.read().split()[-3:]
-            cpus.append(float(u) + float(s))
-            rss.append(int(m) / 1024)
-    return statistics.median(walls), statistics.median(cpus), statistics.median(rss)
+        for cmd in cmds:
+            rounds[cmd].append(one_run(cmd))
+    return rounds
+
+
+def median_ratio(a, b):
+    """The median over rounds of a's wall time over b's (rounds measured side by side)."""
+    return statistics.median(x[0] / y[0] for x, y in zip(a, b))
 
 
 def json_bytes(corpus):
@@ -93,27 +104,38 @@ def main():
                                text=True).stdout)
     rows = []
 
-    def add(name, cmd, corpus_mb=mb, threads=2):
-        wall, cpu, rss = measure(cmd, a.runs)
+    def add(name, cmd, rounds, corpus_mb=mb, threads=2):
+        wall, cpu, rss = (statistics.median(r[i] for r in rounds) for i in range(3))
         rows.append((name, wall, cpu, rss, corpus_mb / wall / threads, cmd))
         print(f"{name:45} {wall:8.2f} s  cpu {cpu:7.2f} s  rss {rss:7.0f} MB", flush=True)
         return wall
 
-    t2 = add("trailscan sessions (2 threads)", f"{ts} sessions -s {c1} -f csv -o /dev/null --threads 2")
-    t1 = add("trailscan sessions (1 thread)", f"{ts} sessions -s {c1} -f csv -o /dev/null --threads 1", threads=1)
-    gz = add("gzip -dc only, 2 processes", f"find {c1} -name '*.json.gz' -print0 | xargs -0 -P2 -n 64 gzip -dc > /dev/null")
+    # The ratios that carry targets come from runs taken in turn, round by round.
+    t2_cmd = f"{ts} sessions -s {c1} -f csv -o /dev/null --threads 2"
+    t1_cmd = f"{ts} sessions -s {c1} -f csv -o /dev/null --threads 1"
+    gz_cmd = f"find {c1} -name '*.json.gz' -print0 | xargs -0 -P2 -n 64 gzip -dc > /dev/null"
+    main_rounds = measure([t2_cmd, t1_cmd, gz_cmd], a.runs)
+    t2 = add("trailscan sessions (2 threads)", t2_cmd, main_rounds[t2_cmd])
+    add("trailscan sessions (1 thread)", t1_cmd, main_rounds[t1_cmd], threads=1)
+    add("gzip -dc only, 2 processes", gz_cmd, main_rounds[gz_cmd])
+    vs_gzip = median_ratio(main_rounds[t2_cmd], main_rounds[gz_cmd])
+    speedup = median_ratio(main_rounds[t1_cmd], main_rounds[t2_cmd])
     if not a.skip_peers:
-        jq = add("jq: assumptions of one role", f"sh {PEERS}/jq_who_assumed.sh {c1} Team1 > /dev/null", threads=1)
-        dd = add("DuckDB: who-became-what", f"python3 {PEERS}/duckdb_who_became_what.py {c1} > /dev/null")
+        jq_cmd = f"sh {PEERS}/jq_who_assumed.sh {c1} Team1 > /dev/null"
+        dd_cmd = f"python3 {PEERS}/duckdb_who_became_what.py {c1} > /dev/null"
+        peer_rounds = measure([jq_cmd, dd_cmd], a.runs)
+        jq = add("jq: assumptions of one role", jq_cmd, peer_rounds[jq_cmd], threads=1)
+        dd = add("DuckDB: who-became-what", dd_cmd, peer_rounds[dd_cmd])
     if not a.skip_double:
         c2 = corpus(2 * a.records)
-        add("trailscan sessions, corpus doubled", f"{ts} sessions -s {c2} -f csv -o /dev/null --threads 2", corpus_mb=2 * mb)
+        d_cmd = f"{ts} sessions -s {c2} -f csv -o /dev/null --threads 2"
+        add("trailscan sessions, corpus doubled", d_cmd, measure([d_cmd], a.runs)[d_cmd], corpus_mb=2 * mb)
 
     table = ["| run | wall s (median) | user+sys s | peak RSS MB | MB/s of JSON per core |", "|---|---:|---:|---:|---:|"]
     for name, wall, cpu, rss, rate, _ in rows:
         table.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {rate:.0f} |")
-    ratios = [f"- trailscan / gzip-only wall time: **{t2 / gz:.2f}×** (target ≤ 1.0×)",
-              f"- speed-up from 1 to 2 threads: **{t1 / t2:.2f}×** (target ≥ 1.8×)"]
+    ratios = [f"- trailscan / gzip-only wall time: **{vs_gzip:.2f}×** (target ≤ 1.0×; median of the rounds' ratios)",
+              f"- speed-up from 1 to 2 threads: **{speedup:.2f}×** (target ≥ 1.8×; median of the rounds' ratios)"]
     if not a.skip_peers:
         ratios += [f"- jq pipeline / trailscan: **{jq / t2:.1f}×** (target ≥ 20×)",
                    f"- DuckDB / trailscan: **{dd / t2:.1f}×** (target ≥ 50×)"]
@@ -129,7 +151,8 @@ def main():
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
     text = "\n".join([
         f"Corpus: `trailscan-gen --records {a.records} --seed 1`: {files} files, {gz_mb:.0f} MB gzipped, {mb:.0f} MB of JSON.",
-        f"Machine: {machine}. Median of {a.runs} runs after a warm-up (page cache warm).", "",
+        f"Machine: {machine}. Median of {a.runs} runs after a warm-up (page cache warm); trailscan and gzip "
+        "are run in turn, round by round, and so are jq and DuckDB.", "",
         *table, "", *ratios, "", "Commands:", "", cmds, ""])
     print(text)
     if not a.no_write:
