@@ -436,13 +436,16 @@ fn new_session(assumption: Box<Assumption>, copies: u32) -> Session {
     }
 }
 
+/// One key's calls, as [`infer_sessions`] groups them.
+type Member<'a> = (&'a ActivityKey, &'a Activity);
+
 /// Sessions for role-session and federated-user calls that no assumption in the input explains, one per
 /// (session ARN, creation time). Their start is the calls' `creationDate`, their role the `sessionIssuer`.
 fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: &Linker) -> Vec<Session> {
     use std::collections::BTreeMap;
     // Which keys no session claims: a lookup per key, in parallel.
-    let entries: Vec<(&ActivityKey, &Activity)> = activity.iter().collect();
-    let unclaimed: Vec<((&str, i64), (&ActivityKey, &Activity))> = entries
+    let entries: Vec<Member> = activity.iter().collect();
+    let unclaimed: Vec<((&str, i64), Member)> = entries
         .into_par_iter()
         .filter_map(|(key, act)| {
             let (arn, created) = (key.arn.as_deref()?, key.created?);
@@ -453,7 +456,7 @@ fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: 
             linker.link(key, first).is_none().then_some(((arn, created), (key, act)))
         })
         .collect();
-    let mut groups: BTreeMap<(&str, i64), Vec<(&ActivityKey, &Activity)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, i64), Vec<Member>> = BTreeMap::new();
     for (session, member) in unclaimed {
         groups.entry(session).or_default().push(member);
     }

@@ -13,7 +13,7 @@
 
 use crate::delivery;
 use crate::inflate::Inflater;
-use crate::record::{Key, Place, Record};
+use crate::record::{ignore_scalars, Key, Place, Record};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
@@ -430,21 +430,7 @@ impl<'de> Visitor<'de> for Find<'_, '_> {
         Ok(())
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    ignore_scalars!();
 }
 
 /// The `Records` array of a CloudTrail delivery: each element becomes a `Record` directly.
@@ -478,21 +464,7 @@ impl<'de> Visitor<'de> for RecordsSeq<'_, '_> {
     fn visit_str<E>(self, _: &str) -> Result<(), E> {
         Ok(())
     }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    ignore_scalars!();
 }
 
 #[cfg(test)]
@@ -724,23 +696,29 @@ mod tests {
         for round in 0..6000 {
             let mut data = seeds[round % seeds.len()].clone().into_bytes();
             for _ in 0..1 + next() % 4 {
-                let at = (next() as usize) % data.len().max(1);
-                match next() % 5 {
-                    0 if !data.is_empty() => data[at] = PICKS[(next() as usize) % PICKS.len()],
-                    1 if !data.is_empty() => {
-                        data.remove(at);
-                    }
-                    2 => data.insert(at, b"{}[]\":,\\0123456789"[(next() % 16) as usize]),
-                    3 => data.truncate(at),
-                    _ => {
-                        let end = (at + (next() as usize % 64)).min(data.len());
-                        let chunk = data[at..end].to_vec();
-                        data.splice(at..at, chunk);
-                    }
-                }
+                mutate(&mut data, &mut next, |r| PICKS[r as usize % PICKS.len()]);
             }
             if let Some((fast, serde)) = fast_and_serde(&data) {
                 assert_eq!(fast, serde, "mutated input: {}", String::from_utf8_lossy(&data));
+            }
+        }
+    }
+
+    /// One random edit of `data`: a byte replaced (by `pick` of a random number), removed or inserted, the
+    /// end cut off, or a stretch repeated.
+    fn mutate(data: &mut Vec<u8>, next: &mut impl FnMut() -> u64, pick: impl Fn(u64) -> u8) {
+        let at = (next() as usize) % data.len().max(1);
+        match next() % 5 {
+            0 if !data.is_empty() => data[at] = pick(next()),
+            1 if !data.is_empty() => {
+                data.remove(at);
+            }
+            2 => data.insert(at, b"{}[]\":,\\0123456789"[(next() % 16) as usize]),
+            3 => data.truncate(at),
+            _ => {
+                let end = (at + (next() as usize % 64)).min(data.len());
+                let chunk = data[at..end].to_vec();
+                data.splice(at..at, chunk);
             }
         }
     }
@@ -789,20 +767,7 @@ mod tests {
         for round in 0..4000 {
             let mut data = seeds[round % seeds.len()].clone();
             for _ in 0..1 + next() % 8 {
-                let at = (next() as usize) % data.len().max(1);
-                match next() % 5 {
-                    0 if !data.is_empty() => data[at] = next() as u8,
-                    1 if !data.is_empty() => {
-                        data.remove(at);
-                    }
-                    2 => data.insert(at, b"{}[]\":,\\0123456789"[(next() % 16) as usize]),
-                    3 => data.truncate(at),
-                    _ => {
-                        let end = (at + (next() as usize % 64)).min(data.len());
-                        let chunk = data[at..end].to_vec();
-                        data.splice(at..at, chunk);
-                    }
-                }
+                mutate(&mut data, &mut next, |r| r as u8);
             }
             if round % 3 == 0 {
                 let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

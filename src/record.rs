@@ -270,8 +270,9 @@ impl<'de, 'p, T: Fill<'de>> serde::de::DeserializeSeed<'de> for Place<'p, T> {
     }
 }
 
-/// [`absent_unless_object`] for visitors that fill in place: every non-object value leaves the reset value.
-macro_rules! absent_unless_object_unit {
+/// Visitor methods that read every JSON scalar but a string as nothing (`Value = ()`): `null`, booleans
+/// and numbers (serde_json still checks a number is in range before it calls them).
+macro_rules! ignore_scalars {
     () => {
         fn visit_bool<E>(self, _: bool) -> Result<(), E> {
             Ok(())
@@ -285,13 +286,21 @@ macro_rules! absent_unless_object_unit {
         fn visit_f64<E>(self, _: f64) -> Result<(), E> {
             Ok(())
         }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
         fn visit_unit<E>(self) -> Result<(), E> {
             Ok(())
         }
         fn visit_none<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    };
+}
+pub(crate) use ignore_scalars;
+
+/// [`absent_unless_object`] for visitors that fill in place: every non-object value leaves the reset value.
+macro_rules! absent_unless_object_unit {
+    () => {
+        ignore_scalars!();
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
             Ok(())
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
