@@ -12,14 +12,10 @@
 //! bad line costs only itself.
 
 use crate::delivery;
-use crate::inflate::Inflater;
+use crate::inflate::{InflateError, Inflater, MAX_DECOMPRESSED};
 use crate::record::{ignore_scalars, Key, Place, Record};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
-
-/// Files that decompress to more than this are refused rather than risking memory: CloudTrail caps a
-/// delivery at 50 MB compressed, which inflates to well under this.
-pub const MAX_DECOMPRESSED: u64 = 1 << 30;
 
 /// How deep inside wrappers (arrays of objects, test-suite envelopes, JSON strings) events are looked for.
 const MAX_WRAPPER_DEPTH: u8 = 8;
@@ -118,6 +114,16 @@ impl fmt::Display for DecodeError {
             DecodeError::TooDeep => f.write_str("JSON nested too deeply (more than 128 levels)"),
             DecodeError::InvalidUtf8(at) => write!(f, "not valid UTF-8 (first bad byte at offset {at})"),
             DecodeError::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
+        }
+    }
+}
+
+impl From<InflateError> for DecodeError {
+    fn from(e: InflateError) -> Self {
+        match e {
+            InflateError::Truncated => DecodeError::TruncatedGzip,
+            InflateError::Corrupt(why) => DecodeError::CorruptGzip(why),
+            InflateError::TooLarge => DecodeError::TooLarge,
         }
     }
 }

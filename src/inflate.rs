@@ -7,9 +7,23 @@
 //! decoder, which reads concatenated members and says what is wrong. So the fast path decides nothing
 //! about bad input: it only ever succeeds on input the streaming path would also read, with the same bytes.
 
-use crate::decode::{DecodeError, MAX_DECOMPRESSED};
 use std::io::Read;
 use std::ptr::NonNull;
+
+/// Files that decompress to more than this are refused rather than risking memory: CloudTrail caps a
+/// delivery at 50 MB compressed, which inflates to well under this.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// Why a gzip file could not be inflated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InflateError {
+    /// The file ends before the compressed stream does.
+    Truncated,
+    /// The stream is damaged (a bad header, block or checksum), with flate2's words for it.
+    Corrupt(String),
+    /// It inflates to more than [`MAX_DECOMPRESSED`].
+    TooLarge,
+}
 
 /// The most deflate can expand its input (a run of 258 bytes costs at best one bit in a few), with room
 /// for the gzip header: a trailer claiming more than this is lying and is not used to size a buffer.
@@ -34,7 +48,7 @@ impl Default for Inflater {
 
 impl Inflater {
     /// Inflates `gz` (which starts with the gzip magic bytes) and returns the text.
-    pub fn inflate(&mut self, gz: &[u8]) -> Result<&[u8], DecodeError> {
+    pub fn inflate(&mut self, gz: &[u8]) -> Result<&[u8], InflateError> {
         if self.buffer.capacity() > KEEP {
             self.buffer = Vec::new();
         }
@@ -62,13 +76,13 @@ fn stated_size(gz: &[u8]) -> Option<usize> {
 }
 
 /// The streaming path: every member, with the size limit enforced as it goes.
-fn stream(gz: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+fn stream(gz: &[u8], out: &mut Vec<u8>) -> Result<(), InflateError> {
     let mut reader = flate2::read::MultiGzDecoder::new(gz).take(MAX_DECOMPRESSED + 1);
     match reader.read_to_end(out) {
-        Ok(_) if out.len() as u64 > MAX_DECOMPRESSED => Err(DecodeError::TooLarge),
+        Ok(_) if out.len() as u64 > MAX_DECOMPRESSED => Err(InflateError::TooLarge),
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(DecodeError::TruncatedGzip),
-        Err(e) => Err(DecodeError::CorruptGzip(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(InflateError::Truncated),
+        Err(e) => Err(InflateError::Corrupt(e.to_string())),
     }
 }
 
@@ -155,7 +169,7 @@ mod tests {
         let n = gz.len();
         // A smaller stated size: the fast path runs out of room and streaming reports the mismatch.
         gz[n - 4..].copy_from_slice(&10u32.to_le_bytes());
-        assert!(matches!(Inflater::default().inflate(&gz), Err(DecodeError::CorruptGzip(_))));
+        assert!(matches!(Inflater::default().inflate(&gz), Err(InflateError::Corrupt(_))));
         // An absurd stated size is not used to size a buffer at all.
         gz[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(stated_size(&gz), None);
@@ -165,11 +179,11 @@ mod tests {
     #[test]
     fn damage_is_named_by_the_streaming_path() {
         let gz = gzip(&b"abcdefgh".repeat(5000));
-        assert_eq!(Inflater::default().inflate(&gz[..gz.len() / 2]), Err(DecodeError::TruncatedGzip));
+        assert_eq!(Inflater::default().inflate(&gz[..gz.len() / 2]), Err(InflateError::Truncated));
         let mut bad = gz.clone();
         let n = bad.len();
         bad[n - 6] ^= 0xff; // the checksum
-        assert!(matches!(Inflater::default().inflate(&bad), Err(DecodeError::CorruptGzip(_))));
+        assert!(matches!(Inflater::default().inflate(&bad), Err(InflateError::Corrupt(_))));
     }
 
     #[test]
