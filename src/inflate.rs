@@ -68,11 +68,13 @@ impl Inflater {
     }
 }
 
-/// The inflated size a single-member gzip file states in its last four bytes, when it is plausible.
+/// The inflated size a single-member gzip file states in its last four bytes, when it is plausible and
+/// small enough to allocate up front. The trailer is the file's word, not a fact: a larger claim goes
+/// through streaming, where memory grows only with what the stream really holds.
 fn stated_size(gz: &[u8]) -> Option<usize> {
     let trailer: [u8; 4] = gz.get(gz.len().checked_sub(4)?..)?.try_into().ok()?;
     let size = u64::from(u32::from_le_bytes(trailer));
-    (size <= MAX_DECOMPRESSED && size <= (gz.len() as u64).saturating_mul(MAX_RATIO)).then_some(size as usize)
+    (size <= KEEP as u64 && size <= (gz.len() as u64).saturating_mul(MAX_RATIO)).then_some(size as usize)
 }
 
 /// The streaming path: every member, with the size limit enforced as it goes.
@@ -174,6 +176,15 @@ mod tests {
         gz[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(stated_size(&gz), None);
         assert!(Inflater::default().inflate(&gz).is_err());
+        // Nor is a claim that the compressed size could back but that is beyond one ordinary file: a 1 MB
+        // file may say it holds 1 GB, and two threads believing it would allocate 2 GB.
+        let big = vec![0u8; 1 << 20];
+        let mut claim = big.clone();
+        claim[(1 << 20) - 4..].copy_from_slice(&(1u32 << 30).to_le_bytes());
+        assert_eq!(stated_size(&claim), None);
+        let mut fits = big;
+        fits[(1 << 20) - 4..].copy_from_slice(&(1u32 << 25).to_le_bytes());
+        assert_eq!(stated_size(&fits), Some(1 << 25));
     }
 
     #[test]
