@@ -356,22 +356,33 @@ impl UserAddresses {
 fn merge_copies(assumptions: Vec<Box<Assumption>>) -> (Vec<Session>, u64) {
     // Sorted by the id hash each carries inline, so sorting rarely follows a pointer (sorting by the id
     // text missed the cache on both sides of every comparison). Equal ids have equal hashes and so end
-    // up adjacent; nothing after this depends on the order.
+    // up adjacent; nothing after this depends on the order of sessions (they are sorted once all are made).
     let mut assumptions: Vec<(u64, Box<Assumption>)> = assumptions.into_iter().map(|a| (a.hash, a)).collect();
     assumptions.par_sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.event_id.cmp(&b.1.event_id)));
     assumptions.dedup_by(|a, b| a.0 == b.0 && a.1.event_id == b.1.event_id);
 
-    let mut groups: HashMap<(String, AssumeKind), Vec<Box<Assumption>>> = HashMap::new();
-    let mut single = Vec::with_capacity(assumptions.len());
-    for (_, a) in assumptions {
-        match a.shared_event_id.clone() {
-            Some(shared) => groups.entry((shared, a.kind)).or_default().push(a),
-            None => single.push(a),
-        }
-    }
+    let (shared, single): (Vec<_>, Vec<_>) =
+        assumptions.into_iter().map(|(_, a)| a).partition(|a| a.shared_event_id.is_some());
     let mut sessions: Vec<Session> = single.into_par_iter().map(|a| new_session(a, 1)).collect();
-    let mut groups: Vec<_> = groups.into_values().collect();
-    groups.par_sort_by(|a, b| a[0].event_id.cmp(&b[0].event_id));
+    // Copies of one assumption share its `sharedEventID` (and kind): sorted by that id's hash, held
+    // inline for the same reason as above, they are adjacent.
+    let mut shared: Vec<(u64, AssumeKind, Box<Assumption>)> = shared
+        .into_iter()
+        .map(|a| (crate::extract::id_hash(a.shared_event_id.as_deref().unwrap_or_default()), a.kind, a))
+        .collect();
+    shared.par_sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| a.2.shared_event_id.cmp(&b.2.shared_event_id)));
+    let mut groups: Vec<Vec<Box<Assumption>>> = Vec::new();
+    let mut last: Option<(u64, AssumeKind)> = None;
+    for (hash, kind, a) in shared {
+        let same =
+            last == Some((hash, kind)) && groups.last().is_some_and(|g| g[0].shared_event_id == a.shared_event_id);
+        if same {
+            groups.last_mut().expect("checked above").push(a);
+        } else {
+            groups.push(vec![a]);
+        }
+        last = Some((hash, kind));
+    }
     let merged = groups.iter().map(|copies| copies.len() as u64 - 1).sum();
     sessions.par_extend(groups.into_par_iter().map(merge_group));
     (sessions, merged)
@@ -380,7 +391,8 @@ fn merge_copies(assumptions: Vec<Box<Assumption>>) -> (Vec<Session>, u64) {
 /// One session from every copy of one cross-account assumption.
 fn merge_group(mut copies: Vec<Box<Assumption>>) -> Session {
     // The caller-account copy names the caller; the role owner's copy shows only `AWSAccount`.
-    copies.sort_by_key(|a| (a.caller.is("AWSAccount") || a.caller.kind.is_none(), a.event_id.clone()));
+    let owner_copy = |a: &Assumption| a.caller.is("AWSAccount") || a.caller.kind.is_none();
+    copies.sort_by(|a, b| (owner_copy(a), &a.event_id).cmp(&(owner_copy(b), &b.event_id)));
     let mut accounts: Vec<String> = copies.iter().filter_map(|a| a.recipient_account.clone()).collect();
     let n = copies.len() as u32;
     let mut it = copies.into_iter();
