@@ -248,10 +248,8 @@ pub fn correlate(facts: Facts) -> Sessions {
     let mut keyed: Vec<(ActivityKey, Activity)> = activity.into_iter().collect();
     keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     // Finding each key's session only reads the linker, so it runs in parallel; gathering stays in key order.
-    let links: Vec<Option<(usize, bool)>> = keyed
-        .par_iter()
-        .map(|(key, act)| linker.link(key, act.marks.iter().map(|m| m.at).min().unwrap_or(0)))
-        .collect();
+    let links: Vec<Option<(usize, bool)>> =
+        keyed.par_iter().map(|(key, act)| linker.link(key, act.first_use().unwrap_or(0))).collect();
     let mut pending: Vec<(Activity, Vec<ActivityKey>)> = vec![Default::default(); sessions.len()];
     let mut user_addresses = UserAddresses::default();
     for ((key, act), link) in keyed.into_iter().zip(links) {
@@ -290,7 +288,7 @@ pub fn correlate(facts: Facts) -> Sessions {
 struct UserAddresses {
     /// Principal → address → what was seen. Addresses are interned, so a call costs a lookup, not an
     /// allocation.
-    by: HashMap<Box<str>, hashbrown::HashMap<Text, AddressUse>>,
+    by: hashbrown::HashMap<Box<str>, hashbrown::HashMap<Text, AddressUse>>,
 }
 
 /// The hours in which calls came from one address, and the earliest call whose id was kept.
@@ -309,10 +307,7 @@ impl UserAddresses {
         if calls.peek().is_none() {
             return;
         }
-        let by_address = match self.by.get_mut(principal) {
-            Some(by_address) => by_address,
-            None => self.by.entry(principal.into()).or_default(),
-        };
+        let by_address = self.by.entry_ref(principal).or_default();
         for m in calls {
             let seen = by_address.entry(m.ip).or_default();
             let hour = m.at.div_euclid(3600);
@@ -372,16 +367,13 @@ fn merge_copies(assumptions: Vec<Box<Assumption>>) -> (Vec<Session>, u64) {
         .collect();
     shared.par_sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| a.2.shared_event_id.cmp(&b.2.shared_event_id)));
     let mut groups: Vec<Vec<Box<Assumption>>> = Vec::new();
-    let mut last: Option<(u64, AssumeKind)> = None;
-    for (hash, kind, a) in shared {
-        let same =
-            last == Some((hash, kind)) && groups.last().is_some_and(|g| g[0].shared_event_id == a.shared_event_id);
-        if same {
-            groups.last_mut().expect("checked above").push(a);
-        } else {
-            groups.push(vec![a]);
+    for (_, _, a) in shared {
+        match groups.last_mut() {
+            Some(copies) if copies[0].kind == a.kind && copies[0].shared_event_id == a.shared_event_id => {
+                copies.push(a)
+            }
+            _ => groups.push(vec![a]),
         }
-        last = Some((hash, kind));
     }
     let merged = groups.iter().map(|copies| copies.len() as u64 - 1).sum();
     sessions.par_extend(groups.into_par_iter().map(merge_group));
@@ -464,8 +456,7 @@ fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: 
             if !(arn.contains(":assumed-role/") || arn.contains(":federated-user/")) {
                 return None;
             }
-            let first = act.marks.iter().map(|m| m.at).min().unwrap_or(created);
-            linker.link(key, first).is_none().then_some(((arn, created), (key, act)))
+            linker.link(key, act.first_use().unwrap_or(created)).is_none().then_some(((arn, created), (key, act)))
         })
         .collect();
     let mut groups: BTreeMap<(&str, i64), Vec<Member>> = BTreeMap::new();
@@ -768,7 +759,7 @@ fn finish_activity(act: Activity) -> SessionActivity {
     marks.sort_unstable();
     marks.dedup_by_key(|m| m.id);
     // Interned values compare by their text (see `intern`): the order is the same in every run.
-    marks.sort_unstable_by(|a, b| (a.at, a.action, a.ip, a.id).cmp(&(b.at, b.action, b.ip, b.id)));
+    marks.sort_unstable_by_key(|m| (m.at, m.action, m.ip, m.id));
     SessionActivity { event_ids, marks, instance_credentials }
 }
 

@@ -474,7 +474,7 @@ impl<'de> Visitor<'de> for RecordsSeq<'_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::path::Path;
 
@@ -691,13 +691,7 @@ mod tests {
         assert!(checked >= 5, "only {checked} documents checked");
         // Mutations of the hand-made deliveries: every difference the fast path could make, broken or not.
         let seeds = delivery_seeds();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         const PICKS: &[u8] = b" {}[]\":,\\0123456789-.eEtfnu\x01";
         for round in 0..6000 {
             let mut data = seeds[round % seeds.len()].clone().into_bytes();
@@ -707,6 +701,16 @@ mod tests {
             if let Some((fast, serde)) = fast_and_serde(&data) {
                 assert_eq!(fast, serde, "mutated input: {}", String::from_utf8_lossy(&data));
             }
+        }
+    }
+
+    /// A small deterministic random number generator (xorshift64) for the mutation tests.
+    pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
         }
     }
 
@@ -762,13 +766,7 @@ mod tests {
             format!(r#"{{"tests":[{{"Log":{ev}}}],"input":{{"message":{}}}}}"#, serde_json::to_string(ev).unwrap())
                 .into_bytes(),
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let mut decoder = Decoder::default();
         for round in 0..4000 {
             let mut data = seeds[round % seeds.len()].clone();

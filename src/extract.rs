@@ -335,25 +335,21 @@ impl Activity {
         true
     }
 
+    /// The time of the earliest call.
+    pub fn first_use(&self) -> Option<i64> {
+        self.marks.iter().map(|m| m.at).min()
+    }
+
     /// Appends another activity's calls.
     pub fn absorb(&mut self, other: Activity) {
+        self.identity_type = self.identity_type.take().or(other.identity_type);
+        self.issuer_arn = self.issuer_arn.take().or(other.issuer_arn);
+        self.instance_credentials |= other.instance_credentials;
         if self.marks.is_empty() && self.ips.is_empty() && self.event_ids.is_empty() {
             // Nothing to merge with (most sessions have one key): take the other's vectors as they are.
-            let instance_credentials = self.instance_credentials || other.instance_credentials;
-            let (identity_type, issuer_arn) = (self.identity_type.take(), self.issuer_arn.take());
-            *self = other;
-            self.identity_type = identity_type.or(self.identity_type.take());
-            self.issuer_arn = issuer_arn.or(self.issuer_arn.take());
-            self.instance_credentials = instance_credentials;
+            (self.ips, self.marks, self.event_ids) = (other.ips, other.marks, other.event_ids);
             return;
         }
-        if self.identity_type.is_none() {
-            self.identity_type = other.identity_type.clone();
-        }
-        if self.issuer_arn.is_none() {
-            self.issuer_arn = other.issuer_arn.clone();
-        }
-        self.instance_credentials |= other.instance_credentials;
         for ip in other.ips {
             self.note_ip(ip);
         }

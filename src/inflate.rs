@@ -56,10 +56,8 @@ impl Inflater {
             if self.buffer.len() < size {
                 self.buffer.resize(size, 0);
             }
-            if let Some(n) = self.fast.inflate_member(gz, &mut self.buffer[..size]) {
-                if n == size {
-                    return Ok(&self.buffer[..n]);
-                }
+            if self.fast.inflate_member(gz, &mut self.buffer[..size]) == Some(size) {
+                return Ok(&self.buffer[..size]);
             }
         }
         self.buffer.clear();

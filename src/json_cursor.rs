@@ -25,9 +25,9 @@ pub struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    /// A cursor at `pos`, inside `depth` open arrays and objects.
-    pub fn new(text: &'a str, pos: usize, depth: u32) -> Self {
-        Cursor { text, pos, depth }
+    /// A cursor at the start of `text`.
+    pub fn new(text: &'a str) -> Self {
+        Cursor { text, pos: 0, depth: 0 }
     }
 
     pub fn pos(&self) -> usize {
@@ -130,40 +130,29 @@ impl<'a> Cursor<'a> {
     /// Reads the object at the cursor, calling `field` with each key and the cursor at its value, which
     /// `field` must consume.
     pub fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<(), Miss>) -> Result<(), Miss> {
-        self.eat(b'{')?;
-        self.enter()?;
-        if self.peek()? == b'}' {
-            self.pos += 1;
-        } else {
-            loop {
-                let key = self.key()?;
-                field(self, &key)?;
-                match self.peek()? {
-                    b',' => self.pos += 1,
-                    b'}' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Miss),
-                }
-            }
-        }
-        self.depth -= 1;
-        Ok(())
+        self.items(b'{', b'}', |c| {
+            let key = c.key()?;
+            field(c, &key)
+        })
     }
 
     /// Reads the array at the cursor, calling `element` with the cursor at each element, which it must consume.
-    pub fn array(&mut self, mut element: impl FnMut(&mut Self) -> Result<(), Miss>) -> Result<(), Miss> {
-        self.eat(b'[')?;
+    pub fn array(&mut self, element: impl FnMut(&mut Self) -> Result<(), Miss>) -> Result<(), Miss> {
+        self.items(b'[', b']', element)
+    }
+
+    /// `open`, then `item`s separated by commas, then `close`: the shape objects and arrays share.
+    fn items(&mut self, open: u8, close: u8, mut item: impl FnMut(&mut Self) -> Result<(), Miss>) -> Result<(), Miss> {
+        self.eat(open)?;
         self.enter()?;
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.pos += 1;
         } else {
             loop {
-                element(self)?;
+                item(self)?;
                 match self.peek()? {
                     b',' => self.pos += 1,
-                    b']' => {
+                    c if c == close => {
                         self.pos += 1;
                         break;
                     }
@@ -307,7 +296,7 @@ mod tests {
     use super::*;
 
     fn skips(text: &str) -> bool {
-        let mut c = Cursor::new(text, 0, 0);
+        let mut c = Cursor::new(text);
         c.skip().is_ok() && c.at_end()
     }
 
@@ -344,11 +333,9 @@ mod tests {
 
     #[test]
     fn the_word_at_a_time_search_finds_the_first_special_byte() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = crate::decode::tests::xorshift(0x2545_f491_4f6c_dd1du64);
         for len in 0..200 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = next();
             let bytes: Vec<u8> = (0..len)
                 .map(|i| {
                     let r = state.rotate_left(i as u32 * 7) as u8;

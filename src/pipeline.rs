@@ -1,6 +1,6 @@
-//! Pipeline: where the reading runs in parallel. Inputs are read and decoded in parallel (rayon, one reusable
-//! [`Decoder`] and read buffer per thread). Each thread extracts its files' records straight into one [`Facts`];
-//! a file that turns out unreadable is undone ([`Facts::end_file`]), so its facts join the totals only if
+//! Pipeline: where the reading runs in parallel. Inputs are read and decoded in parallel (rayon, one
+//! reusable [`Decoder`] and read buffer per thread). Each thread extracts its files' records straight into
+//! one [`Facts`]; a file that turns out unreadable is undone ([`Facts::end_file`]), so its facts join the totals only if
 //! the whole file decoded. A bad file is a message and a count, never an abort. Nothing here depends on
 //! which thread finishes first: totals are merged commutatively and everything downstream sorts.
 
@@ -102,8 +102,8 @@ pub fn run(
 }
 
 /// Runs `work` on every item in `pool` with one [`Worker`] and one [`Output`] per pool thread, then merges
-/// the outputs, into the largest. rayon's `fold` made an accumulator per split (ten for 26k files on two threads) and merged
-/// them pairwise, the last merges on one core while the other had nothing left to do.
+/// the outputs, into the largest. rayon's `fold` made an accumulator per split (ten for 26k files on two
+/// threads) and merged them pairwise, the last merges on one core while the other had nothing left to do.
 fn per_thread<T: Send>(
     pool: &rayon::ThreadPool,
     items: impl ParallelIterator<Item = T>,

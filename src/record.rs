@@ -153,37 +153,6 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// Visitor methods that turn every non-object JSON value into the type's default ("absent").
-macro_rules! absent_unless_object {
-    () => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(Default::default())
-        }
-    };
-}
-
 /// Reads a value from a [`Cursor`] into place: the fast path for `Records` deliveries (`delivery.rs`). It
 /// gives exactly what [`Fill`] gives, or [`Miss`] when it leaves the value to serde_json.
 pub trait Scan<'a> {
@@ -270,6 +239,27 @@ impl<'de, 'p, T: Fill<'de>> serde::de::DeserializeSeed<'de> for Place<'p, T> {
     }
 }
 
+/// Types small enough to fill by assigning a freshly deserialised value.
+macro_rules! fill_by_value {
+    ($($ty:ty),*) => {$(
+        impl<'de: 'a, 'a> Fill<'de> for $ty {
+            fn fill<D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+                *self = Deserialize::deserialize(d)?;
+                Ok(())
+            }
+        }
+    )*};
+}
+
+fill_by_value!(Text<'a>, Present, Resources<'a>);
+
+impl<'de, T: Deserialize<'de>> Fill<'de> for List<T> {
+    fn fill<D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        *self = List::deserialize(d)?;
+        Ok(())
+    }
+}
+
 /// Visitor methods that read every JSON scalar but a string as nothing (`Value = ()`): `null`, booleans
 /// and numbers (serde_json still checks a number is in range before it calls them).
 macro_rules! ignore_scalars {
@@ -296,8 +286,8 @@ macro_rules! ignore_scalars {
 }
 pub(crate) use ignore_scalars;
 
-/// [`absent_unless_object`] for visitors that fill in place: every non-object value leaves the reset value.
-macro_rules! absent_unless_object_unit {
+/// Visitor methods for filling in place: every non-object value leaves the reset value (absent).
+macro_rules! absent_unless_object {
     () => {
         ignore_scalars!();
         fn visit_str<E>(self, _: &str) -> Result<(), E> {
@@ -347,24 +337,9 @@ macro_rules! lenient_struct {
 
         impl<'de: 'a, 'a> Deserialize<'de> for $name<'a> {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V<'a>(PhantomData<&'a ()>);
-                impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-                    type Value = $name<'a>;
-                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                        f.write_str(concat!("a ", stringify!($name), " object"))
-                    }
-                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                        let mut out = $name::default();
-                        while let Some(key) = map.next_key::<Key<'de>>()? {
-                            if !out.read_field(&key.0, &mut map)? {
-                                map.next_value::<IgnoredAny>()?;
-                            }
-                        }
-                        Ok(out)
-                    }
-                    absent_unless_object!();
-                }
-                d.deserialize_any(V(PhantomData))
+                let mut out = $name::default();
+                out.fill(d)?;
+                Ok(out)
             }
         }
 
@@ -399,7 +374,7 @@ macro_rules! lenient_struct {
                         }
                         Ok(())
                     }
-                    absent_unless_object_unit!();
+                    absent_unless_object!();
                 }
                 *self = Default::default();
                 d.deserialize_any(V(self))
@@ -786,10 +761,10 @@ mod tests {
             [r#""plain""#, r#""es\"caped""#, r#""""#, "12", "-3", "1.5", "2e3", "true", "null", r#"{"x":1}"#, "[1]"]
         {
             let mut fast = Text::default();
-            fast.scan(&mut Cursor::new(json, 0, 0)).unwrap();
+            fast.scan(&mut Cursor::new(json)).unwrap();
             assert_eq!(fast, serde_json::from_str::<Text>(json).unwrap(), "{json}");
         }
-        assert_eq!(Text::default().scan(&mut Cursor::new("1e400", 0, 0)), Err(Miss));
+        assert_eq!(Text::default().scan(&mut Cursor::new("1e400")), Err(Miss));
     }
 
     #[test]
@@ -872,26 +847,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.resources.role_arn.get(), Some("arn:aws:iam::1:role/r"));
-    }
-}
-
-/// Types small enough to fill by assigning a freshly deserialised value.
-macro_rules! fill_by_value {
-    ($($ty:ty),*) => {$(
-        impl<'de: 'a, 'a> Fill<'de> for $ty {
-            fn fill<D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
-                *self = Deserialize::deserialize(d)?;
-                Ok(())
-            }
-        }
-    )*};
-}
-
-fill_by_value!(Text<'a>, Present, Resources<'a>);
-
-impl<'de, T: Deserialize<'de>> Fill<'de> for List<T> {
-    fn fill<D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
-        *self = List::deserialize(d)?;
-        Ok(())
     }
 }

@@ -205,10 +205,13 @@ impl State {
                 .and_then(|p| p.date)
                 .and_then(|(y, m, d)| crate::timefmt::date_start(y, m, d))
         };
-        let Some(newest) = self.read.keys().filter_map(day_of).max() else { return };
+        // Each key's folder date, parsed once; `retain` visits the keys in the same (sorted) order.
+        let days: Vec<Option<i64>> = self.read.keys().map(day_of).collect();
+        let Some(newest) = days.iter().flatten().max() else { return };
         let from = (newest - relist).div_euclid(86_400) * 86_400;
         let from = self.forgotten_before.map_or(from, |f| from.max(f));
-        self.read.retain(|k, _| day_of(k).is_none_or(|day| day >= from));
+        let mut day = days.into_iter();
+        self.read.retain(|_, _| day.next().flatten().is_none_or(|day| day >= from));
         self.undecodable.retain(|k, _| day_of(k).is_none_or(|day| day >= from));
         self.forgotten_before = Some(from);
     }

@@ -1,6 +1,6 @@
-//! Local files and folders: folders are walked recursively in sorted order, subfolders in parallel. Hidden entries (`.git`,
-//! `.DS_Store`) are not inputs. Symbolic links to files are followed; links to folders are not, so a link
-//! cycle cannot make the walk endless.
+//! Local files and folders: folders are walked recursively in sorted order, subfolders in parallel. Hidden
+//! entries (`.git`, `.DS_Store`) are not inputs. Symbolic links to files are followed; links to folders are
+//! not, so a link cycle cannot make the walk endless.
 
 use super::layout::Scope;
 use super::{not_event_log, FileReport, Location, ObjectRef};
