@@ -21,10 +21,9 @@
 
 use super::{action_label, push_id, session_finding, short_role, Finding, Input, Origin, CREDENTIALS_USED_ELSEWHERE};
 use crate::correlate::Session;
-use crate::extract::Mark;
+use crate::extract::{Mark, Text};
 use crate::net::parse_ip;
 use crate::timefmt::format_rfc3339;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Compute services whose sessions are workload credentials, and how summaries name them.
@@ -68,147 +67,214 @@ enum Why {
 
 /// Where people (IAM users, root, sessions that a user or SAML subject started) called from, by hour.
 struct PersonAddresses<'a> {
-    by_ip: BTreeMap<IpAddr, Vec<(i64, &'a str, Option<&'a str>)>>,
+    /// Sorted by address, then hour, principal and event id (those with one first); one entry per address,
+    /// hour and person, the one with the smallest event id to cite.
+    uses: Vec<(IpAddr, PersonUse<'a>)>,
 }
 
 impl<'a> PersonAddresses<'a> {
     fn new(input: &Input<'a>) -> Self {
-        let mut by_ip: BTreeMap<IpAddr, Vec<(i64, &'a str, Option<&'a str>)>> = BTreeMap::new();
-        for u in &input.sessions.user_addresses {
-            if let Some(ip) = parse_ip(&u.address) {
-                let uses = by_ip.entry(ip).or_default();
-                uses.extend(u.hours.iter().map(|&h| (h, &*u.principal, u.event_id.as_deref())));
-            }
-        }
-        for (i, s) in input.all.iter().enumerate() {
-            if !matches!(super::origin(input.all, i), Origin::User | Origin::Federated) {
-                continue;
-            }
-            let act = &s.activity;
-            for m in act.marks.iter().filter(|m| !m.by_aws) {
-                if let Some(ip) = parse_ip(act.ip(m)) {
-                    by_ip.entry(ip).or_default().push((
-                        m.at.div_euclid(3600),
-                        s.origin_principal.as_str(),
-                        act.event_id(m),
-                    ));
+        use rayon::prelude::*;
+        let of_users = input
+            .sessions
+            .user_addresses
+            .iter()
+            .filter_map(|u| Some((parse_ip(&u.address)?, u)))
+            .flat_map(|(ip, u)| u.hours.iter().map(move |&h| (ip, (h, &*u.principal, u.event_id.as_deref()))));
+        let of_sessions: Vec<Vec<(IpAddr, PersonUse<'a>)>> = input
+            .all
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut out: Vec<(IpAddr, PersonUse<'a>)> = Vec::new();
+                if !matches!(super::origin(input.all, i), Origin::User | Origin::Federated) {
+                    return out;
                 }
-            }
-        }
-        for uses in by_ip.values_mut() {
-            // One entry per hour and person, preferring one with an event id to cite.
-            uses.sort_by(|a, b| (a.0, a.1, a.2.is_none(), a.2).cmp(&(b.0, b.1, b.2.is_none(), b.2)));
-            uses.dedup_by(|b, a| a.0 == b.0 && a.1 == b.1);
-        }
-        PersonAddresses { by_ip }
+                let act = &s.activity;
+                let mut last: Option<(Text, Option<IpAddr>)> = None;
+                for m in act.marks.iter().filter(|m| !m.by_aws) {
+                    let ip = match last {
+                        Some((text, ip)) if text == m.ip => ip,
+                        _ => {
+                            let ip = parse_ip(act.ip(m));
+                            last = Some((m.ip, ip));
+                            ip
+                        }
+                    };
+                    let Some(ip) = ip else { continue };
+                    let this = (ip, (m.at.div_euclid(3600), s.origin_principal.as_str(), act.event_id(m)));
+                    // Calls come in runs from one address and hour: keep one entry per run, as the final
+                    // de-duplication would (the smallest event id).
+                    match out.last_mut() {
+                        Some(prev) if prev.0 == this.0 && prev.1 .0 == this.1 .0 => {
+                            if cite_order(&this.1) < cite_order(&prev.1) {
+                                *prev = this;
+                            }
+                        }
+                        _ => out.push(this),
+                    }
+                }
+                out
+            })
+            .collect();
+        let mut uses: Vec<(IpAddr, PersonUse<'a>)> = of_users.chain(of_sessions.into_iter().flatten()).collect();
+        uses.par_sort_unstable_by(|a, b| {
+            (a.0, a.1 .0, a.1 .1, cite_order(&a.1)).cmp(&(b.0, b.1 .0, b.1 .1, cite_order(&b.1)))
+        });
+        // One entry per address, hour and person, preferring one with an event id to cite.
+        uses.dedup_by(|b, a| a.0 == b.0 && a.1 .0 == b.1 .0 && a.1 .1 == b.1 .1);
+        PersonAddresses { uses }
     }
 
-    /// A person who called from `ip` in the same or an adjacent hour as `at`.
-    fn at(&self, ip: IpAddr, at: i64) -> Option<(&'a str, Option<&'a str>)> {
-        let hour = at.div_euclid(3600);
-        let uses = self.by_ip.get(&ip)?;
-        uses.iter()
-            .filter(|(h, _, _)| (h - hour).abs() <= 1)
-            .min_by_key(|(h, p, _)| ((h - hour).abs(), *p))
-            .map(|&(_, p, id)| (p, id))
+    /// The calls people made from `ip`, if any did.
+    fn uses(&self, ip: IpAddr) -> Option<&[(IpAddr, PersonUse<'a>)]> {
+        let from = self.uses.partition_point(|(a, _)| *a < ip);
+        let to = from + self.uses[from..].partition_point(|(a, _)| *a == ip);
+        (to > from).then(|| &self.uses[from..to])
     }
 }
 
+/// Which of two uses of an address in one hour by one person is cited: one with an event id, the smallest.
+fn cite_order<'a>(u: &PersonUse<'a>) -> (bool, Option<&'a str>) {
+    (u.2.is_none(), u.2)
+}
+
+/// (hour, principal, event id) of calls a person made from one address.
+type PersonUse<'a> = (i64, &'a str, Option<&'a str>);
+
+/// The person who called in the same or an adjacent hour as `at`, among one address's `uses`.
+fn person_near<'a>(uses: &[(IpAddr, PersonUse<'a>)], at: i64) -> Option<(&'a str, Option<&'a str>)> {
+    let hour = at.div_euclid(3600);
+    uses.iter()
+        .map(|(_, u)| u)
+        .filter(|(h, _, _)| (h - hour).abs() <= 1)
+        .min_by_key(|(h, p, _)| ((h - hour).abs(), *p))
+        .map(|&(_, p, id)| (p, id))
+}
+
 pub(super) fn credentials_used_elsewhere(input: &Input) -> Vec<Finding> {
+    use rayon::prelude::*;
+    // Built once, by the first session that needs it (only workload sessions do).
+    let people = std::sync::OnceLock::new();
+    input.all.par_iter().enumerate().filter_map(|(i, s)| used_elsewhere(input, &people, i, s)).collect()
+}
+
+/// The finding for one session, if its credentials were used elsewhere.
+fn used_elsewhere<'a>(
+    input: &Input<'a>,
+    people: &std::sync::OnceLock<PersonAddresses<'a>>,
+    i: usize,
+    s: &Session,
+) -> Option<Finding> {
     let settings = input.settings;
-    let mut people: Option<PersonAddresses> = None;
-    let mut out = Vec::new();
-    for (i, s) in input.all.iter().enumerate() {
-        if !s.assumption.success() || s.activity.marks.is_empty() {
-            continue;
-        }
-        let act = &s.activity;
-        // The calls the holder made, from addresses that count.
-        let calls: Vec<(&Mark, IpAddr)> = act
-            .marks
-            .iter()
-            .filter(|m| !m.by_aws)
-            .filter_map(|m| parse_ip(act.ip(m)).map(|ip| (m, ip)))
-            .filter(|(_, ip)| !settings.allow_cidrs.iter().any(|c| c.contains(*ip)))
-            .collect();
-        let Some(&(first, first_ip)) = calls.first() else {
-            continue;
-        };
-        let workload = workload(s);
-        let by_service = s.assumption.caller.is("AWSService") || s.inferred;
-        let (reference, how) = match s.source_ip().and_then(parse_ip).filter(|_| !by_service) {
-            Some(ip) if s.switch.is_some() => (settings.networks.network(ip), "switched to in the console from"),
-            Some(ip) => (settings.networks.network(ip), "assumed from"),
-            None => (settings.networks.network(first_ip), "first used from"),
-        };
-        if workload.is_some() && people.is_none() {
-            people = Some(PersonAddresses::new(input));
-        }
-        // Every address that is not the session's, with its first call and why.
-        let mut away: Vec<(IpAddr, &Mark, Why)> = Vec::new();
-        for &(m, ip) in &calls {
-            if away.iter().any(|(a, _, _)| *a == ip) {
-                continue;
-            }
-            let why = if let Some((person, id)) =
-                people.as_ref().filter(|_| workload.is_some()).and_then(|p| p.at(ip, m.at))
-            {
-                Some(Why::PersonsAddress(person.to_owned(), id.map(str::to_owned)))
-            } else if workload.is_some() && settings.aws_ranges.as_ref().is_some_and(|r| !r.contains(ip)) {
-                Some(Why::OutsideAws)
-            } else if settings.networks.network(ip) != reference {
-                Some(Why::OtherNetwork)
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                away.push((ip, m, why));
-            }
-        }
-        let Some((ip, m, why)) = away.first().cloned() else {
-            continue;
-        };
-        let (src, name) = act.action(m);
-        let whose = match workload {
-            Some(kind) => format!(
-                "{kind} credentials (role {}, session {})",
-                short_role(s.assumption.role_arn.as_deref()),
-                s.assumption.session_name.as_deref().unwrap_or("?")
-            ),
-            None => format!(
-                "credentials of {} (role {})",
-                s.assumption.session_arn.as_deref().unwrap_or("an unnamed session"),
-                short_role(s.assumption.role_arn.as_deref())
-            ),
-        };
-        let what = format!("{} at {}", action_label(src, name), format_rfc3339(m.at));
-        let mut summary = match &why {
-            Why::PersonsAddress(person, _) => {
-                format!("{whose} used from {ip} ({what}), an address {person} also called from within the hour")
-            }
-            Why::OutsideAws => format!("{whose} used from {ip}, outside AWS ({what})"),
-            Why::OtherNetwork => format!("{whose}, {how} {reference}, used from {ip} ({what})"),
-        };
-        if away.len() > 1 {
-            summary.push_str(&format!(" and from {} more address(es)", away.len() - 1));
-        }
-        let mut f = session_finding(input, CREDENTIALS_USED_ELSEWHERE, i, m.at, summary);
-        // Evidence: the first call from the session's own network, then the first call from each other address.
-        if let Some(home) = calls.iter().find(|(_, a)| settings.networks.network(*a) == reference) {
-            push_id(&mut f.event_ids, event_id_from(s, home.1, &calls));
-        } else if first_ip == ip {
-            push_id(&mut f.event_ids, act.event_id(first));
-        }
-        for (a, _, why) in &away {
-            push_id(&mut f.event_ids, event_id_from(s, *a, &calls));
-            if let Why::PersonsAddress(_, id) = why {
-                push_id(&mut f.event_ids, id.as_deref());
-            }
-            f.source_ips.push(a.to_string());
-        }
-        out.push(f);
+    if !s.assumption.success() || s.activity.marks.is_empty() {
+        return None;
     }
-    out
+    let act = &s.activity;
+    // The calls the holder made, from addresses that count. Calls come in runs from one address: each run's
+    // address is parsed once.
+    let mut last: Option<(Text, Option<IpAddr>)> = None;
+    let calls: Vec<(&Mark, IpAddr)> = act
+        .marks
+        .iter()
+        .filter(|m| !m.by_aws)
+        .filter_map(|m| {
+            let ip = match last {
+                Some((text, ip)) if text == m.ip => ip,
+                _ => {
+                    let ip = parse_ip(act.ip(m)).filter(|ip| !settings.allow_cidrs.iter().any(|c| c.contains(*ip)));
+                    last = Some((m.ip, ip));
+                    ip
+                }
+            };
+            Some((m, ip?))
+        })
+        .collect();
+    let &(first, first_ip) = calls.first()?;
+    let workload = workload(s);
+    let by_service = s.assumption.caller.is("AWSService") || s.inferred;
+    let (reference, how) = match s.source_ip().and_then(parse_ip).filter(|_| !by_service) {
+        Some(ip) if s.switch.is_some() => (settings.networks.network(ip), "switched to in the console from"),
+        Some(ip) => (settings.networks.network(ip), "assumed from"),
+        None => (settings.networks.network(first_ip), "first used from"),
+    };
+    let people = workload.map(|_| people.get_or_init(|| PersonAddresses::new(input)));
+    // Every address that is not the session's, with its first call and why.
+    let mut away: Vec<(IpAddr, &Mark, Why)> = Vec::new();
+    // The session's own addresses where no person called from: no later call can change their answer.
+    let mut home: Vec<IpAddr> = Vec::new();
+    // The address of the run of calls being looked at, where people called from it, and whether it is
+    // outside the session's network or AWS (which does not depend on the hour, so it is asked once a run).
+    let mut run: Option<(IpAddr, Option<&[(IpAddr, PersonUse)]>, Option<Why>)> = None;
+    for &(m, ip) in &calls {
+        if home.contains(&ip) || away.iter().any(|(a, _, _)| *a == ip) {
+            continue;
+        }
+        let (uses, fixed) = match &run {
+            Some((at, uses, fixed)) if *at == ip => (*uses, fixed.clone()),
+            _ => {
+                let uses = people.and_then(|p| p.uses(ip));
+                let fixed = if workload.is_some() && settings.aws_ranges.as_ref().is_some_and(|r| !r.contains(ip)) {
+                    Some(Why::OutsideAws)
+                } else if settings.networks.network(ip) != reference {
+                    Some(Why::OtherNetwork)
+                } else {
+                    None
+                };
+                run = Some((ip, uses, fixed.clone()));
+                (uses, fixed)
+            }
+        };
+        let why = match uses.and_then(|u| person_near(u, m.at)) {
+            Some((person, id)) => Some(Why::PersonsAddress(person.to_owned(), id.map(str::to_owned))),
+            None => fixed,
+        };
+        match why {
+            Some(why) => away.push((ip, m, why)),
+            None if uses.is_none() => home.push(ip),
+            None => {}
+        }
+    }
+    let (ip, m, why) = away.first().cloned()?;
+    let (src, name) = act.action(m);
+    let whose = match workload {
+        Some(kind) => format!(
+            "{kind} credentials (role {}, session {})",
+            short_role(s.assumption.role_arn.as_deref()),
+            s.assumption.session_name.as_deref().unwrap_or("?")
+        ),
+        None => format!(
+            "credentials of {} (role {})",
+            s.assumption.session_arn.as_deref().unwrap_or("an unnamed session"),
+            short_role(s.assumption.role_arn.as_deref())
+        ),
+    };
+    let what = format!("{} at {}", action_label(src, name), format_rfc3339(m.at));
+    let mut summary = match &why {
+        Why::PersonsAddress(person, _) => {
+            format!("{whose} used from {ip} ({what}), an address {person} also called from within the hour")
+        }
+        Why::OutsideAws => format!("{whose} used from {ip}, outside AWS ({what})"),
+        Why::OtherNetwork => format!("{whose}, {how} {reference}, used from {ip} ({what})"),
+    };
+    if away.len() > 1 {
+        summary.push_str(&format!(" and from {} more address(es)", away.len() - 1));
+    }
+    let mut f = session_finding(input, CREDENTIALS_USED_ELSEWHERE, i, m.at, summary);
+    // Evidence: the first call from the session's own network, then the first call from each other address.
+    if let Some(home) = calls.iter().find(|(_, a)| settings.networks.network(*a) == reference) {
+        push_id(&mut f.event_ids, event_id_from(s, home.1, &calls));
+    } else if first_ip == ip {
+        push_id(&mut f.event_ids, act.event_id(first));
+    }
+    for (a, _, why) in &away {
+        push_id(&mut f.event_ids, event_id_from(s, *a, &calls));
+        if let Why::PersonsAddress(_, id) = why {
+            push_id(&mut f.event_ids, id.as_deref());
+        }
+        f.source_ips.push(a.to_string());
+    }
+    Some(f)
 }
 
 /// The event id of the earliest call from `ip` whose id was kept.

@@ -103,31 +103,47 @@ fn assumer(input: &Input, i: usize) -> Option<String> {
 /// nightly job's) plus, with `--baseline-until`, every pair assumed before that time; with neither, the rule
 /// is silent, since on an empty baseline every pair is new. Each new pair fires once, on its first assumption.
 pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> (Vec<Finding>, Baseline) {
+    use rayon::prelude::*;
     let until = input.settings.baseline_until;
     let judge = prior.is_some() || until.is_some();
     let mut baseline = prior.cloned().unwrap_or_default();
     let trained = baseline.pairs.len();
+    // Each session's (assumer, role) pair, worked out side by side; which session is the first to show a
+    // pair is then decided in session order.
+    let mut pairs: Vec<Option<(String, String)>> = input
+        .all
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| match (assumed(s), s.assumption.role_arn.as_deref(), assumer(input, i)) {
+            (true, Some(role), Some(who)) => Some((who, role_key(role))),
+            _ => None,
+        })
+        .collect();
     let mut out = Vec::new();
-    for (i, s) in input.all.iter().enumerate() {
-        let (true, Some(role), Some(who)) = (assumed(s), s.assumption.role_arn.as_deref(), assumer(input, i)) else {
-            continue;
-        };
-        let pair = (who, role_key(role));
-        let training = until.is_some_and(|u| s.assumption.at < u);
-        if baseline.pairs.contains(&pair) {
+    let mut first_showing = Vec::new();
+    let mut seen: hashbrown::HashSet<(&str, &str)> = baseline.pairs.iter().map(|(w, r)| (&**w, &**r)).collect();
+    for (i, pair) in pairs.iter().enumerate() {
+        let Some((who, role)) = pair else { continue };
+        if !seen.insert((who, role)) {
             continue;
         }
+        let s = &input.all[i];
+        let training = until.is_some_and(|u| s.assumption.at < u);
         if judge && !training {
             let since = match until {
                 Some(u) => format!("before {}", format_rfc3339(u)),
                 None => format!("in the {trained} pair(s) of the baseline"),
             };
-            let summary =
-                format!("{} assumed {} for the first time (not seen {since})", pair.0, short_role(Some(role)));
+            let summary = format!(
+                "{who} assumed {} for the first time (not seen {since})",
+                short_role(s.assumption.role_arn.as_deref())
+            );
             out.push(session_finding(input, FIRST_SEEN_ASSUMPTION, i, s.assumption.at, summary));
         }
-        baseline.pairs.insert(pair);
+        first_showing.push(i);
     }
+    drop(seen);
+    baseline.pairs.extend(first_showing.into_iter().filter_map(|i| pairs[i].take()));
     (out, baseline)
 }
 
