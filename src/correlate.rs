@@ -214,28 +214,34 @@ pub struct Sessions {
 
 /// Reconstructs sessions from everything extracted in a run.
 pub fn correlate(facts: Facts) -> Sessions {
-    let Facts { assumptions, switches, activity, mut ids, accounts, .. } = facts;
+    let Facts { assumptions, switches, activity, ids, accounts, .. } = facts;
     let mut stats = LinkStats::default();
-    ids.par_sort_unstable();
-    let all = ids.len() as u64;
-    ids.dedup();
-    stats.records = ids.len() as u64;
-    stats.duplicates = all - stats.records;
-
-    let mut assumption_hashes: Vec<u64> =
-        assumptions.iter().map(|a| a.hash).chain(switches.iter().map(|s| s.hash)).collect();
-    assumption_hashes.sort_unstable();
-    assumption_hashes.dedup();
-    stats.assumption_records = assumption_hashes.len() as u64;
-
-    let (merged, merged_copies) = merge_copies(assumptions);
-    stats.merged_copies = merged_copies;
-    let mut sessions = attach_switches(merged, switches);
+    // Three independent starts, side by side: records counted, assumptions made into sessions, and activity
+    // sorted by key (so that ambiguity counts and merge order are reproducible).
+    let ((records, duplicates), ((assumption_records, merged_copies, mut sessions), keyed)) = rayon::join(
+        || count_unique(ids),
+        || {
+            rayon::join(
+                || {
+                    let hashes = assumptions.iter().map(|a| a.hash).chain(switches.iter().map(|s| s.hash)).collect();
+                    let (merged, merged_copies) = merge_copies(assumptions);
+                    (count_unique(hashes).0, merged_copies, attach_switches(merged, switches))
+                },
+                || {
+                    let mut keyed: Vec<(ActivityKey, Activity)> = activity.into_iter().collect();
+                    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    keyed
+                },
+            )
+        },
+    );
+    (stats.records, stats.duplicates) = (records, duplicates);
+    (stats.assumption_records, stats.merged_copies) = (assumption_records, merged_copies);
 
     // Calls made with role-session credentials whose assumption is not in the input (made before --since,
     // or logged in a trail that was not read) still form sessions: infer one per session ARN and start.
     // (Whether a key links at all does not depend on the order of the sessions, so this pass needs no sort.)
-    let inferred = infer_sessions(&activity, &Linker::new(&sessions));
+    let inferred = infer_sessions(&keyed, &Linker::new(&sessions));
     sessions.extend(inferred);
     // Start times and event ids are unique, so this order is the same whatever order the files were read in.
     let mut sessions = in_start_order(sessions);
@@ -243,9 +249,6 @@ pub fn correlate(facts: Facts) -> Sessions {
     let linker = Linker::new(&sessions);
     let parents = find_parents(&sessions, &linker);
 
-    // Link activity. Keys are visited in sorted order so ambiguity counts and merge order are reproducible.
-    let mut keyed: Vec<(ActivityKey, Activity)> = activity.into_iter().collect();
-    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     // Finding each key's session only reads the linker, so it runs in parallel; gathering stays in key order.
     let links: Vec<Option<(usize, bool)>> =
         keyed.par_iter().map(|(key, act)| linker.link(key, act.first_use().unwrap_or(0))).collect();
@@ -297,6 +300,14 @@ pub fn correlate(facts: Facts) -> Sessions {
     stats.unlinked_events =
         stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
     Sessions { sessions, stats, accounts: accounts.into_iter().collect(), user_addresses: user_addresses.finish() }
+}
+
+/// How many distinct values there are, and how many repeats.
+fn count_unique(mut values: Vec<u64>) -> (u64, u64) {
+    values.par_sort_unstable();
+    let all = values.len() as u64;
+    values.dedup();
+    (values.len() as u64, all - values.len() as u64)
 }
 
 /// Collects [`UserAddress`]es from activity that belongs to no session.
@@ -485,12 +496,11 @@ type Member<'a> = (&'a ActivityKey, &'a Activity);
 
 /// Sessions for role-session and federated-user calls that no assumption in the input explains, one per
 /// (session ARN, creation time). Their start is the calls' `creationDate`, their role the `sessionIssuer`.
-fn infer_sessions(activity: &hashbrown::HashMap<ActivityKey, Activity>, linker: &Linker) -> Vec<Session> {
+fn infer_sessions(activity: &[(ActivityKey, Activity)], linker: &Linker) -> Vec<Session> {
     use std::collections::BTreeMap;
     // Which keys no session claims: a lookup per key, in parallel.
-    let entries: Vec<Member> = activity.iter().collect();
-    let unclaimed: Vec<((&str, i64), Member)> = entries
-        .into_par_iter()
+    let unclaimed: Vec<((&str, i64), Member)> = activity
+        .par_iter()
         .filter_map(|(key, act)| {
             let (arn, created) = (key.arn.as_deref()?, key.created?);
             if !(arn.contains(":assumed-role/") || arn.contains(":federated-user/")) {
