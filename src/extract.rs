@@ -440,22 +440,31 @@ impl Facts {
         }
         self.accounts.extend(other.accounts);
         (self.first_at, self.last_at) = (first_at, last_at);
-        self.assumptions.extend(other.assumptions);
-        self.switches.extend(other.switches);
-        self.ids.extend(other.ids);
         self.invalid_records += other.invalid_records;
         self.outside_window += other.outside_window;
         if self.first_invalid.is_none() {
             self.first_invalid = other.first_invalid;
         }
-        for (key, act) in other.activity {
-            match self.activity.get_mut(&key) {
-                Some(mine) => mine.absorb(act),
-                None => {
-                    self.activity.insert(key, act);
+        // The run's totals are merged on one thread while the others wait: the activity map and the
+        // lists are independent, so they are merged side by side.
+        let (activity, mine) = (other.activity, &mut self.activity);
+        rayon::join(
+            || {
+                for (key, act) in activity {
+                    match mine.get_mut(&key) {
+                        Some(same) => same.absorb(act),
+                        None => {
+                            mine.insert(key, act);
+                        }
+                    }
                 }
-            }
-        }
+            },
+            || {
+                self.assumptions.extend(other.assumptions);
+                self.switches.extend(other.switches);
+                self.ids.extend(other.ids);
+            },
+        );
     }
 
     /// Starts adding one file's records straight into these facts (no per-file copy to merge later).

@@ -13,6 +13,9 @@ use rayon::prelude::*;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The most files a thread takes at once (see `run`).
+const FILES_PER_BATCH: usize = 16;
+
 /// Which events to keep whole, for a timeline.
 pub type Retain = dyn Fn(&Record) -> bool + Sync;
 
@@ -52,15 +55,18 @@ pub fn run(
         objects.into_iter().partition(|o| matches!(o.location, Location::S3 { .. }));
     // Each pool thread reads its files straight into its own Output (a file that turns out unreadable is
     // undone), so a file costs no maps of its own, and there is one merge per thread at the end.
-    let mut out = per_thread(&pool, local.par_iter(), |w, out, obj| {
+    // Files are split into small batches: rayon otherwise stops splitting a range nobody has stolen from
+    // yet, and one thread was left reading the last ~2% of a large run alone while the other waited.
+    let mut out = per_thread(&pool, local.par_iter().with_max_len(FILES_PER_BATCH), |w, out, obj| {
         let records = w.process_file(obj, window, retain, out);
         tick(obj.size, records);
     });
     if !fetched.is_empty() {
-        let from_memory = per_thread(&pool, fetched.par_iter(), |w, out, (obj, bytes)| {
-            let records = w.process_bytes(obj, bytes, window, retain, out);
-            tick(obj.size, records);
-        });
+        let from_memory =
+            per_thread(&pool, fetched.par_iter().with_max_len(FILES_PER_BATCH), |w, out, (obj, bytes)| {
+                let records = w.process_bytes(obj, bytes, window, retain, out);
+                tick(obj.size, records);
+            });
         out = merge(out, from_memory);
     }
     if let Some(client) = s3 {
