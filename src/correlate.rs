@@ -19,6 +19,7 @@ use crate::extract::{Activity, ActivityKey, AssumeKind, Assumption, Caller, Cons
 use crate::intern::Text;
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// A reconstructed session: one assumption attempt and everything done with the credentials it issued.
 #[derive(Debug, Clone)]
@@ -263,30 +264,39 @@ pub fn correlate(facts: Facts) -> Sessions {
         }
     }
     order.par_sort_unstable();
-    let mut slots: Vec<Option<(ActivityKey, Activity)>> = keyed.into_iter().map(Some).collect();
-    let mut user_addresses = UserAddresses::default();
-    for (slot, link) in slots.iter().zip(&links) {
-        if let (Some((key, act)), None) = (slot, link) {
-            user_addresses.add(key, act);
-        }
-    }
-    let mut grouped: Vec<(u32, Option<(ActivityKey, Activity)>)> =
-        order.into_iter().map(|(idx, pos)| (idx, slots[pos as usize].take())).collect();
-    drop((slots, linker));
-    // Each session's activities merged and finished side by side.
-    let finished: Vec<(u32, SessionActivity, Vec<ActivityKey>)> = grouped
-        .par_chunk_by_mut(|a, b| a.0 == b.0)
-        .map(|run| {
-            let mut act = Activity::default();
-            let mut keys = Vec::with_capacity(run.len());
-            for (_, entry) in run.iter_mut() {
-                let (key, activity) = entry.take().expect("each key is linked once");
-                keys.push(key);
-                act.absorb(activity);
+    drop(linker);
+    // Each entry is taken exactly once, by its session's run, from whichever thread runs it; the lock
+    // (never contended) is what lets the threads share the list.
+    let slots: Vec<Mutex<Option<(ActivityKey, Activity)>>> =
+        keyed.into_par_iter().map(|entry| Mutex::new(Some(entry))).collect();
+    let take = |pos: u32| slots[pos as usize].lock().unwrap_or_else(|e| e.into_inner()).take();
+    let (user_addresses, finished) = rayon::join(
+        || {
+            let mut user_addresses = UserAddresses::default();
+            for (pos, _) in links.iter().enumerate().filter(|(_, link)| link.is_none()) {
+                if let Some((key, act)) = take(pos as u32) {
+                    user_addresses.add(&key, &act);
+                }
             }
-            (run[0].0, finish_activity(act), keys)
-        })
-        .collect();
+            user_addresses
+        },
+        // Each session's activities merged and finished side by side.
+        || {
+            order
+                .par_chunk_by(|a, b| a.0 == b.0)
+                .map(|run| {
+                    let mut act = Activity::default();
+                    let mut keys = Vec::with_capacity(run.len());
+                    for &(_, pos) in run {
+                        let (key, activity) = take(pos).expect("each key is linked once");
+                        keys.push(key);
+                        act.absorb(activity);
+                    }
+                    (run[0].0, finish_activity(act), keys)
+                })
+                .collect::<Vec<(u32, SessionActivity, Vec<ActivityKey>)>>()
+        },
+    );
     set_parents(&mut sessions, &parents);
     let mut linked_non_assumption = 0;
     for (idx, activity, keys) in finished {
