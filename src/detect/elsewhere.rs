@@ -127,7 +127,7 @@ impl<'a> PersonAddresses<'a> {
     }
 
     /// The calls people made from `ip`, if any did.
-    fn uses(&self, ip: IpAddr) -> Option<&[(IpAddr, PersonUse<'a>)]> {
+    fn uses(&self, ip: IpAddr) -> Option<&PersonUses<'a>> {
         let from = self.uses.partition_point(|(a, _)| *a < ip);
         let to = from + self.uses[from..].partition_point(|(a, _)| *a == ip);
         (to > from).then(|| &self.uses[from..to])
@@ -142,8 +142,11 @@ fn cite_order<'a>(u: &PersonUse<'a>) -> (bool, Option<&'a str>) {
 /// (hour, principal, event id) of calls a person made from one address.
 type PersonUse<'a> = (i64, &'a str, Option<&'a str>);
 
+/// The uses of one address, each with the address.
+type PersonUses<'a> = [(IpAddr, PersonUse<'a>)];
+
 /// The person who called in the same or an adjacent hour as `at`, among one address's `uses`.
-fn person_near<'a>(uses: &[(IpAddr, PersonUse<'a>)], at: i64) -> Option<(&'a str, Option<&'a str>)> {
+fn person_near<'a>(uses: &PersonUses<'a>, at: i64) -> Option<(&'a str, Option<&'a str>)> {
     let hour = at.div_euclid(3600);
     uses.iter()
         .map(|(_, u)| u)
@@ -205,7 +208,7 @@ fn used_elsewhere<'a>(
     let mut home: Vec<IpAddr> = Vec::new();
     // The address of the run of calls being looked at, where people called from it, and whether it is
     // outside the session's network or AWS (which does not depend on the hour, so it is asked once a run).
-    let mut run: Option<(IpAddr, Option<&[(IpAddr, PersonUse)]>, Option<Why>)> = None;
+    let mut run: Option<(IpAddr, Option<&PersonUses>, Option<Why>)> = None;
     for &(m, ip) in &calls {
         if home.contains(&ip) || away.iter().any(|(a, _, _)| *a == ip) {
             continue;

@@ -21,6 +21,9 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+mod link;
+use link::Linker;
+
 /// A reconstructed session: one assumption attempt and everything done with the credentials it issued.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -689,122 +692,6 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
     s
 }
 
-/// Finds the session a set of credentials belongs to. Borrows the sessions' keys and ARNs.
-pub struct Linker<'a> {
-    by_key: hashbrown::HashMap<&'a str, Candidates>,
-    by_arn: hashbrown::HashMap<&'a str, Candidates>,
-    /// (start, expiry, session ARN) per session.
-    spans: Vec<(i64, i64, Option<&'a str>)>,
-}
-
-impl<'a> Linker<'a> {
-    pub fn new(sessions: &'a [Session]) -> Self {
-        let mut by_key: hashbrown::HashMap<&str, Candidates> = hashbrown::HashMap::with_capacity(sessions.len());
-        let mut by_arn: hashbrown::HashMap<&str, Candidates> = hashbrown::HashMap::with_capacity(sessions.len());
-        let mut spans = Vec::with_capacity(sessions.len());
-        for (i, s) in sessions.iter().enumerate() {
-            let a = &s.assumption;
-            spans.push((a.at, s.expires_at().max(a.at + 900), a.session_arn.as_deref()));
-            if !a.success() {
-                continue;
-            }
-            if let Some(k) = a.issued_key.as_deref() {
-                by_key.entry(k).and_modify(|c| c.push(i)).or_insert(Candidates::One(i));
-            }
-            if let Some(arn) = a.session_arn.as_deref() {
-                by_arn.entry(arn).and_modify(|c| c.push(i)).or_insert(Candidates::One(i));
-            }
-        }
-        Linker { by_key, by_arn, spans }
-    }
-
-    /// The session `key` belongs to, and whether another fitted equally well. `first_use` is the earliest
-    /// call seen with the key, for records that carry no creation time.
-    pub fn link(&self, key: &ActivityKey, first_use: i64) -> Option<(usize, bool)> {
-        // Long-term user keys (AKIA…) are never issued by STS: such calls belong to no session.
-        if key.key.as_deref().is_some_and(|k| k.starts_with("AKIA")) {
-            return None;
-        }
-        let arn = key.arn.as_deref();
-        let arn_matches = |i: usize| arn.is_none() || self.spans[i].2.is_none_or(|s| Some(s) == arn);
-        if let Some(k) = key.key.as_deref() {
-            if let Some(cands) = self.by_key.get(k).map(Candidates::as_slice) {
-                let hit = match key.created {
-                    // Same key and same start: the session (ARN only breaks ties, e.g. derived ARNs).
-                    Some(created) => pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), arn_matches),
-                    // No creation time: the session whose lifetime covers the first use, latest start first.
-                    None => pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), arn_matches),
-                };
-                if hit.is_some() {
-                    return hit;
-                }
-            }
-        }
-        let cands = self.by_arn.get(arn?)?.as_slice();
-        match key.created {
-            Some(created) => {
-                pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), |_| true).or_else(|| {
-                    // Creation time a second or two off the AssumeRole's eventTime.
-                    pick(cands.iter().copied().filter(|&i| (self.spans[i].0 - created).abs() <= 2), |_| true)
-                })
-            }
-            // Neither creation time nor key: the session of that ARN whose lifetime covers the call. A call
-            // with a key that no assumption issued and no creation time is not linked on the ARN alone.
-            None if key.key.is_none() => {
-                pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), |_| true)
-            }
-            None => None,
-        }
-    }
-
-    fn in_span(&self, i: usize, t: i64) -> bool {
-        let (start, end, _) = self.spans[i];
-        // CloudTrail's clock is per host: allow a minute before the recorded start.
-        t >= start - 60 && t <= end
-    }
-}
-
-/// The preferred candidate (ARN match first, then the lowest index, i.e. earliest), and whether the choice
-/// was ambiguous.
-fn pick(cands: impl Iterator<Item = usize>, arn_matches: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
-    // Candidates seen with and without an ARN match; the choice is ambiguous when its own kind has two.
-    let (mut best, mut seen) = (None, [0u32; 2]);
-    for i in cands {
-        let matches = arn_matches(i);
-        seen[matches as usize] += 1;
-        if best.is_none_or(|(b, b_matches): (usize, bool)| (!matches, i) < (!b_matches, b)) {
-            best = Some((i, matches));
-        }
-    }
-    best.map(|(i, matches)| (i, seen[matches as usize] > 1))
-}
-
-fn pick_latest(cands: impl Iterator<Item = usize>, arn_matches: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
-    cands.min_by_key(|&i| (!arn_matches(i), std::cmp::Reverse(i))).map(|i| (i, false))
-}
-
-/// The sessions one issued key or session ARN names: nearly always one, so that one is held inline.
-enum Candidates {
-    One(usize),
-    Many(Vec<usize>),
-}
-
-impl Candidates {
-    fn push(&mut self, i: usize) {
-        match self {
-            Candidates::One(first) => *self = Candidates::Many(vec![*first, i]),
-            Candidates::Many(all) => all.push(i),
-        }
-    }
-
-    fn as_slice(&self) -> &[usize] {
-        match self {
-            Candidates::One(i) => std::slice::from_ref(i),
-            Candidates::Many(all) => all,
-        }
-    }
-}
-
 /// Callers that are sessions by their identity type, even when the session's assumption is not in the input.
 fn caller_is_session(c: &Caller) -> bool {
     matches!(c.kind.as_deref(), Some("AssumedRole") | Some("FederatedUser"))
@@ -980,28 +867,5 @@ mod tests {
         let got: Vec<(i64, String)> =
             in_start_order(sessions).iter().map(|s| (s.assumption.at, s.assumption.event_id.clone())).collect();
         assert_eq!(got, want);
-    }
-
-    #[test]
-    fn pick_prefers_an_arn_match_then_the_earliest_and_says_when_it_was_a_toss_up() {
-        // The rule as first written: sort by (no ARN match, index); ambiguous when the runner-up is of the
-        // same kind as the winner.
-        let by_sorting = |cands: &[usize], matches: &dyn Fn(usize) -> bool| {
-            let mut all = cands.to_vec();
-            all.sort_by_key(|&i| (!matches(i), i));
-            let first = *all.first()?;
-            Some((first, all.get(1).is_some_and(|&j| matches(j) == matches(first))))
-        };
-        let mut next = crate::decode::tests::xorshift(0x2545_f491_4f6c_dd1d);
-        for _ in 0..2000 {
-            let r = next();
-            let cands: Vec<usize> = (0..(r % 5) as usize).map(|k| ((r >> (8 * k + 8)) % 16) as usize).collect();
-            let mask = (r >> 48) as u16;
-            let matches = |i: usize| mask & (1 << i) != 0;
-            assert_eq!(pick(cands.iter().copied(), matches), by_sorting(&cands, &matches), "{cands:?} {mask:b}");
-        }
-        assert_eq!(pick([3, 1, 2].into_iter(), |i| i == 2), Some((2, false)));
-        assert_eq!(pick([3, 1].into_iter(), |_| true), Some((1, true)));
-        assert_eq!(pick_latest([3, 1, 2].into_iter(), |i| i != 3), Some((2, false)));
     }
 }
