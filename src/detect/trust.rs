@@ -199,36 +199,44 @@ pub(super) fn service_role_used_by_human(input: &Input) -> Vec<Finding> {
             by_service.entry(role_key(role)).or_insert((c.invoked_by.as_deref().unwrap_or("an AWS service"), i));
         }
     }
-    let mut out = Vec::new();
-    for (i, s) in input.all.iter().enumerate() {
-        let Some(role) = s.assumption.role_arn.as_deref() else { continue };
-        if !assumed(s) {
-            continue;
-        }
-        let who = match origin(input.all, i) {
-            Origin::User => "a user",
-            Origin::Federated => "a federated user",
-            Origin::Workload => "a web-identity workload",
-            Origin::Unknown if s.assumption.caller.is("AWSAccount") => "another account",
-            Origin::Service | Origin::Unknown => continue,
-        };
-        let service = by_service.get(&role_key(role));
-        if service.is_none() && !service_path(role) {
-            continue;
-        }
-        let why = match service {
-            Some((svc, _)) => format!("a role {svc} assumes"),
-            None => "a service role by its path".to_owned(),
-        };
-        let summary = format!("{} ({who}) assumed {}, {why}", s.origin_principal, short_role(Some(role)),);
-        let mut f = session_finding(input, SERVICE_ROLE_USED_BY_HUMAN, i, s.assumption.at, summary);
-        if let Some((_, j)) = service {
-            push_id(&mut f.event_ids, Some(&input.all[*j].assumption.event_id));
-        }
-        f.source_ips.extend(s.source_ip().filter(|ip| crate::net::parse_ip(ip).is_some()).map(str::to_owned));
-        out.push(f);
+    // Each session is judged on its own, side by side; the order of the sessions is kept.
+    use rayon::prelude::*;
+    input.all.par_iter().enumerate().filter_map(|(i, s)| used_by_human(input, &by_service, i, s)).collect()
+}
+
+/// The finding for one session, if a person assumed a service's role with it.
+fn used_by_human(
+    input: &Input,
+    by_service: &BTreeMap<String, (&str, usize)>,
+    i: usize,
+    s: &Session,
+) -> Option<Finding> {
+    let role = s.assumption.role_arn.as_deref()?;
+    if !assumed(s) {
+        return None;
     }
-    out
+    let who = match origin(input.all, i) {
+        Origin::User => "a user",
+        Origin::Federated => "a federated user",
+        Origin::Workload => "a web-identity workload",
+        Origin::Unknown if s.assumption.caller.is("AWSAccount") => "another account",
+        Origin::Service | Origin::Unknown => return None,
+    };
+    let service = by_service.get(&role_key(role));
+    if service.is_none() && !service_path(role) {
+        return None;
+    }
+    let why = match service {
+        Some((svc, _)) => format!("a role {svc} assumes"),
+        None => "a service role by its path".to_owned(),
+    };
+    let summary = format!("{} ({who}) assumed {}, {why}", s.origin_principal, short_role(Some(role)),);
+    let mut f = session_finding(input, SERVICE_ROLE_USED_BY_HUMAN, i, s.assumption.at, summary);
+    if let Some((_, j)) = service {
+        push_id(&mut f.event_ids, Some(&input.all[*j].assumption.event_id));
+    }
+    f.source_ips.extend(s.source_ip().filter(|ip| crate::net::parse_ip(ip).is_some()).map(str::to_owned));
+    Some(f)
 }
 
 #[cfg(test)]
