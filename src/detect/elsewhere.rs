@@ -20,7 +20,7 @@
 //! clients that alternate IPv4 and IPv6. Put the VPN and office ranges in `allow_cidrs`.
 
 use super::{action_label, push_id, session_finding, short_role, Finding, Input, Origin, CREDENTIALS_USED_ELSEWHERE};
-use crate::correlate::Session;
+use crate::correlate::{Session, SessionActivity};
 use crate::extract::{Mark, Text};
 use crate::net::parse_ip;
 use crate::timefmt::format_rfc3339;
@@ -91,17 +91,7 @@ impl<'a> PersonAddresses<'a> {
                     return out;
                 }
                 let act = &s.activity;
-                let mut last: Option<(Text, Option<IpAddr>)> = None;
-                for m in act.marks.iter().filter(|m| !m.by_aws) {
-                    let ip = match last {
-                        Some((text, ip)) if text == m.ip => ip,
-                        _ => {
-                            let ip = parse_ip(act.ip(m));
-                            last = Some((m.ip, ip));
-                            ip
-                        }
-                    };
-                    let Some(ip) = ip else { continue };
+                for (m, ip) in holder_calls(act, |_| true) {
                     let this = (ip, (m.at.div_euclid(3600), s.origin_principal.as_str(), act.event_id(m)));
                     // Calls come in runs from one address and hour: keep one entry per run, as the final
                     // de-duplication would (the smallest event id).
@@ -132,6 +122,26 @@ impl<'a> PersonAddresses<'a> {
         let to = from + self.uses[from..].partition_point(|(a, _)| *a == ip);
         (to > from).then(|| &self.uses[from..to])
     }
+}
+
+/// The calls a session's holder made (not AWS on its behalf) from an address that parses and that `counts`,
+/// with that address. Calls come in runs from one address: each run's address is parsed and judged once.
+fn holder_calls<'m>(
+    act: &'m SessionActivity,
+    counts: impl Fn(IpAddr) -> bool + 'm,
+) -> impl Iterator<Item = (&'m Mark, IpAddr)> + 'm {
+    let mut last: Option<(Text, Option<IpAddr>)> = None;
+    act.marks.iter().filter(|m| !m.by_aws).filter_map(move |m| {
+        let ip = match last {
+            Some((text, ip)) if text == m.ip => ip,
+            _ => {
+                let ip = parse_ip(act.ip(m)).filter(|&ip| counts(ip));
+                last = Some((m.ip, ip));
+                ip
+            }
+        };
+        Some((m, ip?))
+    })
 }
 
 /// Which of two uses of an address in one hour by one person is cited: one with an event id, the smallest.
@@ -174,25 +184,9 @@ fn used_elsewhere<'a>(
         return None;
     }
     let act = &s.activity;
-    // The calls the holder made, from addresses that count. Calls come in runs from one address: each run's
-    // address is parsed once.
-    let mut last: Option<(Text, Option<IpAddr>)> = None;
-    let calls: Vec<(&Mark, IpAddr)> = act
-        .marks
-        .iter()
-        .filter(|m| !m.by_aws)
-        .filter_map(|m| {
-            let ip = match last {
-                Some((text, ip)) if text == m.ip => ip,
-                _ => {
-                    let ip = parse_ip(act.ip(m)).filter(|ip| !settings.allow_cidrs.iter().any(|c| c.contains(*ip)));
-                    last = Some((m.ip, ip));
-                    ip
-                }
-            };
-            Some((m, ip?))
-        })
-        .collect();
+    // The calls the holder made, from addresses that count.
+    let calls: Vec<(&Mark, IpAddr)> =
+        holder_calls(act, |ip| !settings.allow_cidrs.iter().any(|c| c.contains(ip))).collect();
     let &(first, first_ip) = calls.first()?;
     let workload = workload(s);
     let by_service = s.assumption.caller.is("AWSService") || s.inferred;

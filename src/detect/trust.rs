@@ -8,6 +8,7 @@ use super::{
 };
 use crate::correlate::Session;
 use crate::timefmt::format_rfc3339;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn assumed(s: &Session) -> bool {
@@ -103,7 +104,6 @@ fn assumer(input: &Input, i: usize) -> Option<String> {
 /// nightly job's) plus, with `--baseline-until`, every pair assumed before that time; with neither, the rule
 /// is silent, since on an empty baseline every pair is new. Each new pair fires once, on its first assumption.
 pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> (Vec<Finding>, Baseline) {
-    use rayon::prelude::*;
     let until = input.settings.baseline_until;
     let judge = prior.is_some() || until.is_some();
     let mut baseline = prior.cloned().unwrap_or_default();
@@ -200,7 +200,6 @@ pub(super) fn service_role_used_by_human(input: &Input) -> Vec<Finding> {
         }
     }
     // Each session is judged on its own, side by side; the order of the sessions is kept.
-    use rayon::prelude::*;
     input.all.par_iter().enumerate().filter_map(|(i, s)| used_by_human(input, &by_service, i, s)).collect()
 }
 
