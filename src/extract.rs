@@ -302,7 +302,8 @@ pub struct Activity {
     /// Event ids of notable calls, indexed by [`Mark::note`].
     pub event_ids: Vec<Box<str>>,
     /// What the records say about the identity, for sessions whose assumption is not in the input:
-    /// `userIdentity.type` and `sessionContext.sessionIssuer.arn`.
+    /// `userIdentity.type` and `sessionContext.sessionIssuer.arn`. Should records of one key disagree,
+    /// the smallest value is kept ([`settle`]), so the answer does not depend on which was read first.
     pub identity_type: Option<Box<str>>,
     pub issuer_arn: Option<Box<str>>,
     /// Some call carried `sessionContext.ec2RoleDelivery`: EC2 instance-metadata credentials.
@@ -314,7 +315,7 @@ pub struct Activity {
 }
 
 /// An [`Activity`]'s state when a file first touched it (see [`Facts::begin_file`]).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Undo {
     /// The file (its [`Facts::epoch`]) this snapshot belongs to; 0: none.
     epoch: u32,
@@ -323,9 +324,28 @@ struct Undo {
     ips: u32,
     marks: u32,
     event_ids: u32,
-    had_identity_type: bool,
-    had_issuer_arn: bool,
+    /// `identity_type` and `issuer_arn` before the file changed them; `None` while it has not.
+    identity: Option<Box<(Option<Box<str>>, Option<Box<str>>)>>,
     instance_credentials: bool,
+}
+
+/// Keeps, of what an identity field already holds and another record's reading of it, the one chosen
+/// whatever order the records come in: a value over none, then the smallest. True when `kept` changed.
+fn settle(kept: &mut Option<Box<str>>, seen: Option<&str>) -> bool {
+    let change = replaces(kept.as_deref(), seen);
+    if change {
+        *kept = seen.map(Into::into);
+    }
+    change
+}
+
+/// Whether [`settle`] would replace `kept` with `seen`.
+fn replaces(kept: Option<&str>, seen: Option<&str>) -> bool {
+    match (kept, seen) {
+        (None, Some(_)) => true,
+        (Some(old), Some(new)) => new < old,
+        _ => false,
+    }
 }
 
 impl Activity {
@@ -338,6 +358,20 @@ impl Activity {
         true
     }
 
+    /// Settles the identity fields with one more record's reading of them, keeping what they were before
+    /// the file being read changed them, to undo it.
+    fn settle_identity(&mut self, kind: Option<&str>, issuer_arn: Option<&str>) {
+        // Nearly always the same readings again: nothing to change, nothing to copy.
+        if !replaces(self.identity_type.as_deref(), kind) && !replaces(self.issuer_arn.as_deref(), issuer_arn) {
+            return;
+        }
+        if self.undo.identity.is_none() && !self.undo.created {
+            self.undo.identity = Some(Box::new((self.identity_type.clone(), self.issuer_arn.clone())));
+        }
+        settle(&mut self.identity_type, kind);
+        settle(&mut self.issuer_arn, issuer_arn);
+    }
+
     /// The time of the earliest call.
     pub fn first_use(&self) -> Option<i64> {
         self.marks.iter().map(|m| m.at).min()
@@ -345,8 +379,8 @@ impl Activity {
 
     /// Appends another activity's calls.
     pub fn absorb(&mut self, other: Activity) {
-        self.identity_type = self.identity_type.take().or(other.identity_type);
-        self.issuer_arn = self.issuer_arn.take().or(other.issuer_arn);
+        settle(&mut self.identity_type, other.identity_type.as_deref());
+        settle(&mut self.issuer_arn, other.issuer_arn.as_deref());
         self.instance_credentials |= other.instance_credentials;
         if self.marks.is_empty() && self.ips.is_empty() && self.event_ids.is_empty() {
             // Nothing to merge with (most sessions have one key): take the other's vectors as they are.
@@ -380,6 +414,9 @@ impl TimeWindow {
     }
 }
 
+/// Calls by the credentials they were made with.
+pub type ActivityMap = hashbrown::HashMap<ActivityKey, Activity>;
+
 /// Everything extracted from some records: one file's worth while it is read (merged into the run's
 /// totals only if the whole file decoded), then the whole run's.
 #[derive(Debug, Default)]
@@ -387,7 +424,13 @@ pub struct Facts {
     /// Boxed: an assumption is large, and correlation sorts and regroups them.
     pub assumptions: Vec<Box<Assumption>>,
     pub switches: Vec<ConsoleSwitch>,
-    pub activity: hashbrown::HashMap<ActivityKey, Activity>,
+    /// The activity this thread's records added to, by key.
+    pub activity: ActivityMap,
+    /// Other threads' activity, absorbed as it was read: a key read by several threads is in several of
+    /// these maps (and maybe in `activity`). Merging them key by key cost a whole hash table's rebuild on
+    /// one core while the others waited; correlation sorts every entry by key anyway, and merges repeats
+    /// there. Read through [`Facts::activity_entries`].
+    pub more_activity: Vec<ActivityMap>,
     /// The id hash of every record kept, for counting unique records and duplicates.
     pub ids: Vec<u64>,
     /// Records dropped because their `eventTime` is missing or unreadable, with the first example.
@@ -428,7 +471,7 @@ impl Facts {
     pub fn absorb(&mut self, other: Facts) {
         let first_at = min_some(self.first_at, other.first_at);
         let last_at = self.last_at.max(other.last_at);
-        if self.ids.is_empty() && self.assumptions.is_empty() && self.activity.is_empty() {
+        if self.ids.is_empty() && self.assumptions.is_empty() && self.activity_entries().next().is_none() {
             let (invalid, first, outside) = (self.invalid_records, self.first_invalid.take(), self.outside_window);
             let accounts = std::mem::take(&mut self.accounts);
             *self = other;
@@ -446,26 +489,19 @@ impl Facts {
         if self.first_invalid.is_none() {
             self.first_invalid = other.first_invalid;
         }
-        // The run's totals are merged on one thread while the others wait: the activity map and the
-        // lists are independent, so they are merged side by side.
-        let (activity, mine) = (other.activity, &mut self.activity);
-        rayon::join(
-            || {
-                for (key, act) in activity {
-                    match mine.get_mut(&key) {
-                        Some(same) => same.absorb(act),
-                        None => {
-                            mine.insert(key, act);
-                        }
-                    }
-                }
-            },
-            || {
-                self.assumptions.extend(other.assumptions);
-                self.switches.extend(other.switches);
-                self.ids.extend(other.ids);
-            },
-        );
+        // The run's totals are merged on one thread while the others wait: activity maps are kept whole
+        // (see `more_activity`), lists are appended.
+        let maps = std::iter::once(other.activity).chain(other.more_activity);
+        self.more_activity.extend(maps.filter(|map| !map.is_empty()));
+        self.assumptions.extend(other.assumptions);
+        self.switches.extend(other.switches);
+        self.ids.extend(other.ids);
+    }
+
+    /// Every activity entry: a key read by several threads comes once per thread, each with its share of
+    /// the calls.
+    pub fn activity_entries(&self) -> impl Iterator<Item = (&ActivityKey, &Activity)> {
+        std::iter::once(&self.activity).chain(&self.more_activity).flat_map(|map| map.iter())
     }
 
     /// Starts adding one file's records straight into these facts (no per-file copy to merge later).
@@ -511,8 +547,9 @@ impl Facts {
         let epoch = self.epoch;
         // Rare (only unreadable files), so a pass over every activity is fine.
         self.activity.retain(|_, act| {
-            let u = act.undo;
+            let u = std::mem::take(&mut act.undo);
             if u.epoch != epoch {
+                act.undo = u;
                 return true;
             }
             if u.created {
@@ -521,14 +558,10 @@ impl Facts {
             act.ips.truncate(u.ips as usize);
             act.marks.truncate(u.marks as usize);
             act.event_ids.truncate(u.event_ids as usize);
-            if !u.had_identity_type {
-                act.identity_type = None;
-            }
-            if !u.had_issuer_arn {
-                act.issuer_arn = None;
+            if let Some(before) = u.identity {
+                (act.identity_type, act.issuer_arn) = *before;
             }
             act.instance_credentials = u.instance_credentials;
-            act.undo = Undo::default();
             true
         });
     }
@@ -594,11 +627,11 @@ impl Facts {
                         ips: a.ips.len() as u32,
                         marks: a.marks.len() as u32,
                         event_ids: a.event_ids.len() as u32,
-                        had_identity_type: a.identity_type.is_some(),
-                        had_issuer_arn: a.issuer_arn.is_some(),
+                        identity: None,
                         instance_credentials: a.instance_credentials,
                     };
                 }
+                a.settle_identity(ident.kind.get(), ident.session.issuer.arn.get());
                 a
             }
             None => {
@@ -975,12 +1008,15 @@ mod tests {
     fn an_undone_file_leaves_no_trace() {
         let session = r#""userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","accessKeyId":"ASIA1",
             "sessionContext":{"attributes":{"creationDate":"2026-11-20T09:00:00Z"}}}"#;
+        // The same session, its records naming an issuer (which the first file's did not).
+        let issued = session.replace(r#""attributes""#, r#""sessionIssuer":{"arn":"arn:aws:iam::1:role/R"},"attributes""#);
         let first = [format!(
             r#"{{"eventID":"e1","eventTime":"2026-11-20T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","sourceIPAddress":"192.0.2.1","recipientAccountId":"111",{session}}}"#
         )];
         let second = [
-            // More calls of the same session, from a new address, a new action, a failure, another account…
-            format!(r#"{{"eventID":"e2","eventTime":"2026-11-20T11:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","sourceIPAddress":"198.51.100.9","errorCode":"AccessDenied","recipientAccountId":"222",{session}}}"#),
+            // More calls of the same session, from a new address, a new action, a failure, another account,
+            // naming its issuer…
+            format!(r#"{{"eventID":"e2","eventTime":"2026-11-20T11:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","sourceIPAddress":"198.51.100.9","errorCode":"AccessDenied","recipientAccountId":"222",{issued}}}"#),
             // …a new session, an assumption, and a record without a time.
             r#"{"eventID":"e3","eventTime":"2026-11-20T12:00:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u","accessKeyId":"AKIA1"},"requestParameters":{"roleArn":"arn:aws:iam::1:role/R","roleSessionName":"x"},"responseElements":{"credentials":{"accessKeyId":"ASIA2","expiration":"2026-11-20T13:00:00Z"}}}"#.to_owned(),
             r#"{"eventID":"e4","eventTime":"never","eventName":"X"}"#.to_owned(),
@@ -1003,6 +1039,32 @@ mod tests {
         let mut fresh = Facts::default();
         first.iter().chain(&second).for_each(|j| fresh.add(&rec(j), TimeWindow::default()));
         assert_eq!(summary(&f), summary(&fresh));
+    }
+
+    #[test]
+    fn records_that_disagree_on_the_issuer_give_one_answer_in_any_order() {
+        let call = |id: &str, kind: &str, issuer: &str| {
+            format!(
+                r#"{{"eventID":"{id}","eventTime":"2026-11-20T10:00:00Z","eventName":"GetObject","userIdentity":{{"type":"{kind}",
+                "arn":"arn:aws:sts::1:assumed-role/R/s","accessKeyId":"ASIA1","sessionContext":{{"sessionIssuer":{{"arn":"{issuer}"}}}}}}}}"#
+            )
+        };
+        let (b, a) = (call("e1", "AssumedRole", "arn:aws:iam::1:role/B"), call("e2", "AWSAccount", "arn:aws:iam::1:role/A"));
+        let identity = |act: &Activity| (act.identity_type.clone(), act.issuer_arn.clone());
+        let want = (Some("AWSAccount".into()), Some("arn:aws:iam::1:role/A".into()));
+        for (first, second) in [(&a, &b), (&b, &a)] {
+            let mut one = Facts::default();
+            one.add(&rec(first), TimeWindow::default());
+            one.add(&rec(second), TimeWindow::default());
+            assert_eq!(identity(one.activity.values().next().unwrap()), want, "one thread reading both");
+            // Two threads reading one each, their shares merged.
+            let (mut x, mut y) = (Facts::default(), Facts::default());
+            x.add(&rec(first), TimeWindow::default());
+            y.add(&rec(second), TimeWindow::default());
+            let mut share = x.activity.into_values().next().unwrap();
+            share.absorb(y.activity.into_values().next().unwrap());
+            assert_eq!(identity(&share), want, "two threads' shares merged");
+        }
     }
 }
 

@@ -15,7 +15,7 @@
 //! Linking happens only after every file is read, so it does not matter which file, day or account folder a
 //! record was delivered in, or whether a session's first use was delivered before its AssumeRole.
 
-use crate::extract::{Activity, ActivityKey, AssumeKind, Assumption, Caller, ConsoleSwitch, Facts, Mark};
+use crate::extract::{Activity, ActivityKey, ActivityMap, AssumeKind, Assumption, Caller, ConsoleSwitch, Facts, Mark};
 use crate::intern::Text;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -218,7 +218,7 @@ pub struct Sessions {
 
 /// Reconstructs sessions from everything extracted in a run.
 pub fn correlate(facts: Facts) -> Sessions {
-    let Facts { assumptions, switches, activity, ids, accounts, .. } = facts;
+    let Facts { assumptions, switches, activity, more_activity, ids, accounts, .. } = facts;
     let mut stats = LinkStats::default();
     // Three independent starts, side by side: records counted, assumptions made into sessions, and activity
     // sorted by key (so that ambiguity counts and merge order are reproducible).
@@ -231,11 +231,7 @@ pub fn correlate(facts: Facts) -> Sessions {
                     let (merged, merged_copies) = merge_copies(assumptions);
                     (count_unique(hashes).0, merged_copies, attach_switches(merged, switches))
                 },
-                || {
-                    let mut keyed: Vec<(ActivityKey, Activity)> = activity.into_iter().collect();
-                    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    keyed
-                },
+                || sorted_activity(activity, more_activity),
             )
         },
     );
@@ -313,6 +309,31 @@ pub fn correlate(facts: Facts) -> Sessions {
     stats.unlinked_events =
         stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
     Sessions { sessions, stats, accounts: accounts.into_iter().collect(), user_addresses: user_addresses.finish() }
+}
+
+/// Every activity entry, sorted by key, the shares of a key read by several threads (see
+/// [`Facts::more_activity`]) merged into one. Their merge order does not show in any output: marks are put
+/// in order by [`finish_activity`], notes keep pointing at their own event ids, and one key's records
+/// name the same identity type and issuer.
+fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(ActivityKey, Activity)> {
+    let mut keyed: Vec<(ActivityKey, Activity)> =
+        Vec::with_capacity(activity.len() + more.iter().map(|m| m.len()).sum::<usize>());
+    let repeats_possible = !more.is_empty();
+    keyed.extend(activity);
+    for map in more {
+        keyed.extend(map);
+    }
+    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if repeats_possible {
+        keyed.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1.absorb(std::mem::take(&mut later.1));
+            }
+            same
+        });
+    }
+    keyed
 }
 
 /// How many distinct values there are, and how many repeats.
@@ -828,6 +849,24 @@ mod tests {
             let want: Vec<(String, usize)> = want.into_iter().map(|(id, n)| (id.to_owned(), n)).collect();
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_key_read_by_several_threads_is_one_activity() {
+        // Each thread's facts keep their own map: the same key in three of them (one holding a duplicate
+        // delivery of another's call) is merged by correlation into one activity of the right session.
+        let t0 = "2026-11-20T10:00:00Z";
+        let mut run = facts(&[assume("a", t0, SERVICE, "i-1", "ASIAK1"), used("u1", t0, "i-1", "ASIAK1", t0)]);
+        let other = facts(&[used("u2", "2026-11-20T10:05:00Z", "i-1", "ASIAK1", t0)]);
+        let third = facts(&[used("u2", "2026-11-20T10:05:00Z", "i-1", "ASIAK1", t0), assume("b", t0, SERVICE, "i-2", "ASIAK2")]);
+        run.absorb(other);
+        run.absorb(third);
+        assert_eq!(run.activity_entries().count(), 3, "the threads' shares are kept apart until correlation");
+        let s = correlate(run);
+        assert_eq!(counts(&s), vec![("a".into(), 2), ("b".into(), 0)]);
+        assert_eq!(s.stats.duplicates, 1);
+        let a = &s.sessions[0];
+        assert_eq!(a.linked_keys.len(), 1, "one key, not one per thread");
     }
 
     #[test]

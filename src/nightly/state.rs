@@ -71,6 +71,7 @@ pub struct State {
 pub struct Carried {
     pub assumptions: Vec<Box<Assumption>>,
     pub switches: Vec<ConsoleSwitch>,
+    /// A key read by several threads comes once per thread, each with its share of the calls.
     pub activity: Vec<(ActivityKey, Activity)>,
     pub accounts: BTreeSet<String>,
 }
@@ -84,7 +85,15 @@ impl Carried {
         let mut facts = Facts::default();
         facts.assumptions = self.assumptions;
         facts.switches = self.switches;
-        facts.activity = self.activity.into_iter().collect();
+        // A key read by several threads was saved once per thread (see `copy`): its shares merge here.
+        for (key, act) in self.activity {
+            match facts.activity.entry(key) {
+                hashbrown::hash_map::Entry::Occupied(mut same) => same.get_mut().absorb(act),
+                hashbrown::hash_map::Entry::Vacant(new) => {
+                    new.insert(act);
+                }
+            }
+        }
         facts.ids = ids;
         facts.accounts = self.accounts;
         facts
@@ -96,7 +105,7 @@ pub fn copy(f: &Facts) -> Carried {
     Carried {
         assumptions: f.assumptions.clone(),
         switches: f.switches.clone(),
-        activity: f.activity.iter().map(|(k, a)| (k.clone(), a.clone())).collect(),
+        activity: f.activity_entries().map(|(k, a)| (k.clone(), a.clone())).collect(),
         accounts: f.accounts.clone(),
     }
 }
@@ -279,6 +288,33 @@ mod tests {
             by_aws: false,
             note,
         }
+    }
+
+    #[test]
+    fn a_key_saved_once_per_thread_is_one_activity_again() {
+        let key = ActivityKey::new(Some("ASIAK1"), None, None).unwrap();
+        let share = |id: u64, note: &str| {
+            let mut act = Activity::default();
+            act.ips = vec![Text::new("198.51.100.1")];
+            act.marks = vec![mark(id, id as i64, "ListBuckets", "198.51.100.1", 0)];
+            act.event_ids = vec![note.into()];
+            act
+        };
+        let mut run = Facts::default();
+        run.activity.insert(key.clone(), share(1, "e1"));
+        let mut other = Facts::default();
+        other.activity.insert(key.clone(), share(2, "e2"));
+        other.ids.push(2);
+        run.ids.push(1);
+        run.absorb(other);
+        let carried = copy(&run);
+        assert_eq!(carried.activity.len(), 2, "saved as the threads held it");
+        let facts = carried.into_facts();
+        assert_eq!(facts.activity_entries().count(), 1);
+        let act = &facts.activity[&key];
+        let cited: Vec<(u64, &str)> = act.marks.iter().map(|m| (m.id, &*act.event_ids[m.note as usize])).collect();
+        assert_eq!(cited, vec![(1, "e1"), (2, "e2")], "each call still cites its own event id");
+        assert_eq!(facts.ids.len(), 2);
     }
 
     #[test]
