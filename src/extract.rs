@@ -63,20 +63,20 @@ impl AssumeKind {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Caller {
     /// `userIdentity.type` as logged (`IAMUser`, `AssumedRole`, `AWSService`, `AWSAccount`, `SAMLUser`, …).
-    pub kind: Option<String>,
-    pub arn: Option<String>,
-    pub principal_id: Option<String>,
-    pub account_id: Option<String>,
-    pub access_key_id: Option<String>,
-    pub user_name: Option<String>,
-    pub invoked_by: Option<String>,
-    pub identity_provider: Option<String>,
+    pub kind: Option<Text>,
+    pub arn: Option<Text>,
+    pub principal_id: Option<Box<str>>,
+    pub account_id: Option<Text>,
+    pub access_key_id: Option<Box<str>>,
+    pub user_name: Option<Box<str>>,
+    pub invoked_by: Option<Text>,
+    pub identity_provider: Option<Text>,
     /// `sessionContext.attributes.creationDate`: when the caller's own session began.
     pub created: Option<i64>,
     pub mfa_authenticated: bool,
-    pub source_identity: Option<String>,
+    pub source_identity: Option<Box<str>>,
     /// `sessionContext.sessionIssuer.arn`: for a role session, the role (with its path).
-    pub issuer_arn: Option<String>,
+    pub issuer_arn: Option<Text>,
 }
 
 impl Caller {
@@ -84,18 +84,18 @@ impl Caller {
         let id = &r.identity;
         let ctx = &id.session;
         Caller {
-            kind: id.kind.owned(),
-            arn: id.arn.owned(),
-            principal_id: id.principal_id.owned(),
-            account_id: id.account_id.owned(),
-            access_key_id: id.access_key_id.owned(),
-            user_name: id.user_name.owned(),
-            invoked_by: id.invoked_by.owned(),
-            identity_provider: id.identity_provider.owned(),
+            kind: id.kind.interned(),
+            arn: id.arn.interned(),
+            principal_id: id.principal_id.boxed(),
+            account_id: id.account_id.interned(),
+            access_key_id: id.access_key_id.boxed(),
+            user_name: id.user_name.boxed(),
+            invoked_by: id.invoked_by.interned(),
+            identity_provider: id.identity_provider.interned(),
             created: ctx.attributes.creation_date.get().and_then(timefmt::parse_iso),
             mfa_authenticated: ctx.attributes.mfa_authenticated.is_true(),
-            source_identity: ctx.source_identity.owned(),
-            issuer_arn: ctx.issuer.arn.owned(),
+            source_identity: ctx.source_identity.boxed(),
+            issuer_arn: ctx.issuer.arn.interned(),
         }
     }
 
@@ -115,29 +115,29 @@ pub struct Assumption {
     pub event_id: String,
     /// [`event_hash`] of the record, to tell assumption records apart from other records in the counts.
     pub hash: u64,
-    pub shared_event_id: Option<String>,
+    pub shared_event_id: Option<Box<str>>,
     pub at: i64,
     pub kind: AssumeKind,
-    pub region: Option<String>,
+    pub region: Option<Text>,
     /// The account whose trail holds this copy of the record.
-    pub recipient_account: Option<String>,
-    pub error_code: Option<String>,
+    pub recipient_account: Option<Text>,
+    pub error_code: Option<Text>,
     pub caller: Caller,
-    pub role_arn: Option<String>,
-    pub session_name: Option<String>,
+    pub role_arn: Option<Text>,
+    pub session_name: Option<Box<str>>,
     /// The ARN later calls carry: `assumedRoleUser.arn`, derived for AWS-service assumptions, the user for
     /// GetSessionToken, the federated user for GetFederationToken, the member account's root for AssumeRoot.
-    pub session_arn: Option<String>,
-    pub issued_key: Option<String>,
+    pub session_arn: Option<Box<str>>,
+    pub issued_key: Option<Box<str>>,
     pub expires_at: Option<i64>,
-    pub source_ip: Option<String>,
-    pub user_agent: Option<String>,
+    pub source_ip: Option<Text>,
+    pub user_agent: Option<Text>,
     pub mfa: bool,
-    pub source_identity: Option<String>,
+    pub source_identity: Option<Box<str>>,
     /// The SAML or web-identity subject (`alice@example.com`, `repo:org/app:ref:refs/heads/main`).
-    pub subject: Option<String>,
+    pub subject: Option<Box<str>>,
     /// The SAML or OIDC provider that vouched for the subject.
-    pub provider: Option<String>,
+    pub provider: Option<Text>,
     pub external_id: bool,
     pub session_policy: bool,
     pub duration_seconds: Option<i64>,
@@ -296,8 +296,12 @@ fn made_by_aws(r: &Record) -> bool {
 /// The calls made with one [`ActivityKey`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Activity {
-    /// The distinct source addresses of the calls, to tell a call from a new address.
-    pub ips: Vec<Text>,
+    /// The distinct source addresses of the calls, each with the earliest of its calls so far (see
+    /// [`CallOrder`]). A call from a new address, or earlier than every other call from its address, keeps
+    /// its event id: findings cite the first call from an address, and that must not depend on which file
+    /// was read first. Not saved: [`Activity::rebuild_addresses`] derives it from the marks.
+    #[serde(skip)]
+    pub ips: Vec<(Text, CallOrder)>,
     pub marks: Vec<Mark>,
     /// Event ids of notable calls, indexed by [`Mark::note`].
     pub event_ids: Vec<Box<str>>,
@@ -314,6 +318,10 @@ pub struct Activity {
     undo: Undo,
 }
 
+/// Where a call stands among the calls from one address, in the order a session's calls are listed (time,
+/// action, event id hash: `correlate::finish_activity`).
+pub type CallOrder = (i64, Action, u64);
+
 /// An [`Activity`]'s state when a file first touched it (see [`Facts::begin_file`]).
 #[derive(Debug, Clone, Default)]
 struct Undo {
@@ -321,7 +329,6 @@ struct Undo {
     epoch: u32,
     /// The file created the activity: undoing it removes the activity.
     created: bool,
-    ips: u32,
     marks: u32,
     event_ids: u32,
     /// `identity_type` and `issuer_arn` before the file changed them; `None` while it has not.
@@ -349,13 +356,30 @@ fn replaces(kept: Option<&str>, seen: Option<&str>) -> bool {
 }
 
 impl Activity {
-    /// Notes a call's address; true when no earlier call of this activity came from it.
-    fn note_ip(&mut self, ip: Text) -> bool {
-        if self.ips.contains(&ip) {
-            return false;
+    /// Notes a call's address; true when no call of this activity from that address comes before it.
+    fn note_ip(&mut self, ip: Text, order: CallOrder) -> bool {
+        match self.ips.iter_mut().find(|(known, _)| *known == ip) {
+            Some((_, first)) if order < *first => {
+                *first = order;
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.ips.push((ip, order));
+                true
+            }
         }
-        self.ips.push(ip);
-        true
+    }
+
+    /// Derives the addresses and their earliest calls from the marks: after marks were removed (a file
+    /// undone, old calls trimmed) or when the activity was loaded.
+    pub fn rebuild_addresses(&mut self) {
+        self.ips.clear();
+        let marks = std::mem::take(&mut self.marks);
+        for m in &marks {
+            self.note_ip(m.ip, (m.at, m.action, m.id));
+        }
+        self.marks = marks;
     }
 
     /// Settles the identity fields with one more record's reading of them, keeping what they were before
@@ -387,8 +411,8 @@ impl Activity {
             (self.ips, self.marks, self.event_ids) = (other.ips, other.marks, other.event_ids);
             return;
         }
-        for ip in other.ips {
-            self.note_ip(ip);
+        for (ip, first) in other.ips {
+            self.note_ip(ip, first);
         }
         let base = self.event_ids.len() as u32;
         self.event_ids.extend(other.event_ids);
@@ -555,8 +579,8 @@ impl Facts {
             if u.created {
                 return false;
             }
-            act.ips.truncate(u.ips as usize);
             act.marks.truncate(u.marks as usize);
+            act.rebuild_addresses();
             act.event_ids.truncate(u.event_ids as usize);
             if let Some(before) = u.identity {
                 (act.identity_type, act.issuer_arn) = *before;
@@ -624,7 +648,6 @@ impl Facts {
                     a.undo = Undo {
                         epoch,
                         created: false,
-                        ips: a.ips.len() as u32,
                         marks: a.marks.len() as u32,
                         event_ids: a.event_ids.len() as u32,
                         identity: None,
@@ -645,7 +668,7 @@ impl Facts {
         act.instance_credentials |= ident.session.ec2_role_delivery.get().is_some();
         let action = Action::new(source, name);
         let ip = Text::new(r.source_ip.get().unwrap_or(""));
-        let new_ip = act.note_ip(ip);
+        let new_ip = act.note_ip(ip, (at, action, id));
         let failure = Failure::of(r.error_code.get());
         let privileged = is_privileged_call(r, source, name);
         let notable = failure != Failure::None || new_ip || is_assumption || privileged;
@@ -748,72 +771,73 @@ fn assumption(r: &Record, kind: AssumeKind, at: i64) -> Assumption {
     let resp = &r.response;
     let role_arn = match kind {
         AssumeKind::GetSessionToken | AssumeKind::GetFederationToken => None,
-        AssumeKind::AssumeRoot => req.target_principal.get().map(|t| root_arn_of(t, caller.arn.as_deref())),
+        AssumeKind::AssumeRoot => req.target_principal.get().map(|t| root_arn_of(t, caller.arn.as_deref()).into()),
         _ => req
             .role_arn
-            .owned()
-            .or_else(|| r.resources.role_arn.owned())
-            .or_else(|| r.error_message.get().and_then(role_from_error)),
+            .interned()
+            .or_else(|| r.resources.role_arn.interned())
+            .or_else(|| r.error_message.get().and_then(role_from_error).map(Text::from)),
     };
     let session_name = match kind {
-        AssumeKind::GetFederationToken => req.name.owned(),
+        AssumeKind::GetFederationToken => req.name.boxed(),
         AssumeKind::GetSessionToken | AssumeKind::AssumeRoot => None,
-        _ => req.role_session_name.owned(),
+        _ => req.role_session_name.boxed(),
     };
     let session_arn = match kind {
-        AssumeKind::GetSessionToken => caller.arn.clone(),
-        AssumeKind::GetFederationToken => resp.federated_user.arn.owned().or_else(|| {
+        AssumeKind::GetSessionToken => caller.arn.map(|a| a.as_str().into()),
+        AssumeKind::GetFederationToken => resp.federated_user.arn.boxed().or_else(|| {
             let acct = caller.account_id.as_deref()?;
             Some(format!(
                 "arn:{}:sts::{acct}:federated-user/{}",
                 partition(caller.arn.as_deref()),
                 session_name.as_deref()?
-            ))
+            )
+            .into())
         }),
-        AssumeKind::AssumeRoot => role_arn.clone(),
+        AssumeKind::AssumeRoot => role_arn.map(|a| a.as_str().into()),
         _ => resp
             .assumed_role_user
             .arn
-            .owned()
-            .or_else(|| session_arn_for(role_arn.as_deref()?, session_name.as_deref()?)),
+            .boxed()
+            .or_else(|| Some(session_arn_for(role_arn.as_deref()?, session_name.as_deref()?)?.into())),
     };
     let (subject, provider) = match kind {
         AssumeKind::AssumeRoleWithSaml => (
-            resp.subject.owned().or_else(|| caller.user_name.clone()),
-            req.principal_arn.owned().or_else(|| caller.identity_provider.clone()),
+            resp.subject.boxed().or_else(|| caller.user_name.clone()),
+            req.principal_arn.interned().or(caller.identity_provider),
         ),
         AssumeKind::AssumeRoleWithWebIdentity => (
-            resp.subject_from_web_identity_token.owned().or_else(|| caller.user_name.clone()),
-            caller.identity_provider.clone().or_else(|| resp.provider.owned()),
+            resp.subject_from_web_identity_token.boxed().or_else(|| caller.user_name.clone()),
+            caller.identity_provider.or_else(|| resp.provider.interned()),
         ),
         _ => (None, None),
     };
-    let source_ip = r.source_ip.owned();
-    let user_agent = r.user_agent.owned();
+    let source_ip = r.source_ip.interned();
+    let user_agent = r.user_agent.interned();
     let by_console = kind == AssumeKind::AssumeRole
         && user_agent.as_deref() == Some("AWS Internal")
         && (caller.invoked_by.as_deref() == Some("AWS Internal") || caller.is("AWSAccount"));
     Assumption {
         event_id: r.event_id.owned().unwrap_or_else(|| format!("{:016x}", event_hash(r))),
         hash: event_hash(r),
-        shared_event_id: r.shared_event_id.owned(),
+        shared_event_id: r.shared_event_id.boxed(),
         at,
         kind,
-        region: r.region.owned(),
-        recipient_account: r.recipient_account.owned(),
-        error_code: r.error_code.owned(),
+        region: r.region.interned(),
+        recipient_account: r.recipient_account.interned(),
+        error_code: r.error_code.interned(),
         role_arn,
         session_name,
         session_arn,
-        issued_key: resp.credentials.access_key_id.owned(),
+        issued_key: resp.credentials.access_key_id.boxed(),
         expires_at: resp.credentials.expiration.get().and_then(timefmt::parse_expiration),
         source_ip,
         user_agent,
         mfa: req.serial_number.get().is_some() || caller.mfa_authenticated,
         source_identity: req
             .source_identity
-            .owned()
-            .or_else(|| resp.source_identity.owned())
+            .boxed()
+            .or_else(|| resp.source_identity.boxed())
             .or_else(|| caller.source_identity.clone()),
         subject,
         provider,
@@ -1039,6 +1063,35 @@ mod tests {
         let mut fresh = Facts::default();
         first.iter().chain(&second).for_each(|j| fresh.add(&rec(j), TimeWindow::default()));
         assert_eq!(summary(&f), summary(&fresh));
+    }
+
+    #[test]
+    fn the_first_call_from_an_address_keeps_its_id_in_any_read_order() {
+        // Findings cite the first call from an address: its id must be kept whichever file came first,
+        // and whichever thread read it.
+        let call = |id: &str, at: &str| {
+            format!(
+                r#"{{"eventID":"{id}","eventTime":"{at}","eventName":"GetObject","sourceIPAddress":"198.51.100.7",
+                "userIdentity":{{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","accessKeyId":"ASIA1"}}}}"#
+            )
+        };
+        let (early, late) = (call("early", "2026-11-20T10:00:00Z"), call("late", "2026-11-20T11:00:00Z"));
+        let cited_first = |act: &Activity| {
+            let first = act.marks.iter().min_by_key(|m| m.at).unwrap();
+            act.event_ids.get(first.note as usize).map(|id| id.to_string())
+        };
+        for (first, second) in [(&early, &late), (&late, &early)] {
+            let mut one = Facts::default();
+            one.add(&rec(first), TimeWindow::default());
+            one.add(&rec(second), TimeWindow::default());
+            assert_eq!(cited_first(one.activity.values().next().unwrap()).as_deref(), Some("early"), "one thread");
+            let (mut x, mut y) = (Facts::default(), Facts::default());
+            x.add(&rec(first), TimeWindow::default());
+            y.add(&rec(second), TimeWindow::default());
+            let mut share = x.activity.into_values().next().unwrap();
+            share.absorb(y.activity.into_values().next().unwrap());
+            assert_eq!(cited_first(&share).as_deref(), Some("early"), "two threads");
+        }
     }
 
     #[test]

@@ -71,6 +71,32 @@ impl Text {
     }
 }
 
+/// So that `Option<Text>` reads like `Option<String>`: `.as_deref()` gives the `&str`.
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::new(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text::new(&s)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An interned API action: `(eventSource, eventName)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Action(u32);

@@ -29,6 +29,14 @@ impl<'a> Text<'a> {
     pub fn owned(&self) -> Option<String> {
         self.get().map(str::to_owned)
     }
+    /// The value interned: for text that repeats across records (roles, accounts, agents, addresses).
+    pub fn interned(&self) -> Option<crate::intern::Text> {
+        self.get().map(crate::intern::Text::new)
+    }
+    /// The value owned, without spare capacity: for text that is new in nearly every record.
+    pub fn boxed(&self) -> Option<Box<str>> {
+        self.get().map(Into::into)
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {

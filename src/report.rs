@@ -316,11 +316,11 @@ pub fn timeline_frame(s: &Session, events: &[EventRow]) -> PolarsResult<DataFram
         kind: "assumption",
         source: "sts.amazonaws.com".into(),
         name: a.kind.event_name().into(),
-        region: a.region.clone(),
-        ip: a.source_ip.clone(),
-        ua: a.user_agent.clone(),
-        error: a.error_code.clone(),
-        key: a.caller.access_key_id.clone(),
+        region: a.region.as_deref().map(str::to_owned),
+        ip: a.source_ip.as_deref().map(str::to_owned),
+        ua: a.user_agent.as_deref().map(str::to_owned),
+        error: a.error_code.as_deref().map(str::to_owned),
+        key: a.caller.access_key_id.as_deref().map(str::to_owned),
         id: a.event_id.clone(),
     }));
     if let Some(sw) = &s.switch {

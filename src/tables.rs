@@ -128,9 +128,9 @@ pub fn actions_frame(sessions: &[&Session]) -> PolarsResult<DataFrame> {
     };
     let cols = vec![
         str_col("session_event_id", of(&|s| Some(s.assumption.event_id.clone()))),
-        str_col("session_arn", of(&|s| s.assumption.session_arn.clone())),
-        str_col("access_key_id", of(&|s| s.assumption.issued_key.clone())),
-        str_col("role_arn", of(&|s| s.assumption.role_arn.clone())),
+        str_col("session_arn", of(&|s| s.assumption.session_arn.as_deref().map(str::to_owned))),
+        str_col("access_key_id", of(&|s| s.assumption.issued_key.as_deref().map(str::to_owned))),
+        str_col("role_arn", of(&|s| s.assumption.role_arn.as_deref().map(str::to_owned))),
         str_col("event_source", rows.iter().map(|r| Some(r.source.to_owned())).collect()),
         str_col("event_name", rows.iter().map(|r| Some(r.name.to_owned())).collect()),
         Column::new("count".into(), rows.iter().map(|r| r.count).collect::<Vec<u64>>()),

@@ -470,7 +470,7 @@ fn merge_group(mut copies: Vec<Box<Assumption>>) -> Session {
     // The caller-account copy names the caller; the role owner's copy shows only `AWSAccount`.
     let owner_copy = |a: &Assumption| a.caller.is("AWSAccount") || a.caller.kind.is_none();
     copies.sort_by(|a, b| (owner_copy(a), &a.event_id).cmp(&(owner_copy(b), &b.event_id)));
-    let mut accounts: Vec<String> = copies.iter().filter_map(|a| a.recipient_account.clone()).collect();
+    let mut accounts: Vec<String> = copies.iter().filter_map(|a| a.recipient_account.map(|t| t.to_string())).collect();
     let n = copies.len() as u32;
     let mut it = copies.into_iter();
     let mut primary = it.next().expect("groups are never empty");
@@ -511,7 +511,7 @@ fn fill_from(p: &mut Assumption, o: Box<Assumption>) {
 fn new_session(assumption: Box<Assumption>, copies: u32) -> Session {
     let source_principal = principal_of(&assumption);
     Session {
-        seen_in_accounts: assumption.recipient_account.clone().into_iter().collect(),
+        seen_in_accounts: assumption.recipient_account.iter().map(|t| t.to_string()).collect(),
         assumption,
         copies,
         switch: None,
@@ -556,11 +556,11 @@ fn infer_sessions(activity: &[(ActivityKey, Activity)], linker: &Linker) -> Vec<
             let mut keys: Vec<&str> = members.iter().filter_map(|(k, _)| k.key.as_deref()).collect();
             keys.dedup();
             let act = members[0].1;
-            let role_arn = act.issuer_arn.as_deref().map(str::to_owned).or_else(|| {
+            let role_arn = act.issuer_arn.as_deref().map(Text::new).or_else(|| {
                 let (head, rest) = arn.split_once(":assumed-role/")?;
-                Some(format!("{}:role/{}", head.replacen(":sts:", ":iam:", 1), rest.split('/').next()?))
+                Some(format!("{}:role/{}", head.replacen(":sts:", ":iam:", 1), rest.split('/').next()?).into())
             });
-            let session_name = arn.rsplit('/').next().map(str::to_owned);
+            let session_name = arn.rsplit('/').next().map(Into::into);
             let kind =
                 if arn.contains(":federated-user/") { AssumeKind::GetFederationToken } else { AssumeKind::AssumeRole };
             let event_id = format!("inferred:{arn}@{}", crate::timefmt::format_rfc3339(created));
@@ -571,8 +571,8 @@ fn infer_sessions(activity: &[(ActivityKey, Activity)], linker: &Linker) -> Vec<
                 kind,
                 role_arn,
                 session_name,
-                session_arn: Some(arn.to_owned()),
-                issued_key: (keys.len() == 1).then(|| keys[0].to_owned()),
+                session_arn: Some(arn.into()),
+                issued_key: (keys.len() == 1).then(|| keys[0].into()),
                 ..Assumption::default()
             };
             let mut s = new_session(Box::new(assumption), 0);
@@ -590,7 +590,7 @@ fn infer_sessions(activity: &[(ActivityKey, Activity)], linker: &Linker) -> Vec<
 fn principal_of(a: &Assumption) -> String {
     let c = &a.caller;
     match c.kind.as_deref() {
-        Some("AWSService") => c.invoked_by.clone().unwrap_or_else(|| "AWS service".into()),
+        Some("AWSService") => c.invoked_by.as_deref().unwrap_or("AWS service").to_owned(),
         Some("SAMLUser") | Some("WebIdentityUser") => {
             let provider = a.provider.as_deref().or(c.identity_provider.as_deref()).unwrap_or("unknown-provider");
             let subject = a.subject.as_deref().or(c.user_name.as_deref()).unwrap_or("unknown-subject");
@@ -603,9 +603,9 @@ fn principal_of(a: &Assumption) -> String {
         ),
         _ => c
             .arn
-            .clone()
-            .or_else(|| c.principal_id.clone())
-            .or_else(|| c.account_id.as_ref().map(|a| format!("aws-account:{a}")))
+            .map(|a| a.to_string())
+            .or_else(|| c.principal_id.as_deref().map(str::to_owned))
+            .or_else(|| c.account_id.map(|a| format!("aws-account:{a}")))
             .unwrap_or_else(|| "unknown".into()),
     }
 }
@@ -668,11 +668,11 @@ fn attach_switches(mut sessions: Vec<Session>, mut switches: Vec<ConsoleSwitch>)
 
 /// A console switch whose AssumeRole record is missing: the session is rebuilt from the SwitchRole event.
 fn session_from_switch(sw: ConsoleSwitch) -> Session {
-    let session_arn = sw.session_arn.clone();
+    let session_arn: Option<Box<str>> = sw.session_arn.as_deref().map(Into::into);
     let (role_arn, session_name) = match session_arn.as_deref().and_then(|a| a.split_once(":assumed-role/")) {
         Some((head, rest)) => {
             let (role, name) = rest.split_once('/').unwrap_or((rest, ""));
-            (Some(format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1))), Some(name.to_owned()))
+            (Some(format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1)).into()), Some(name.into()))
         }
         None => (None, None),
     };
@@ -680,9 +680,9 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
         kind: sw
             .switch_from
             .as_ref()
-            .map(|from| if from.contains(":user/") { "IAMUser" } else { "Unknown" }.to_owned()),
-        arn: sw.switch_from.clone(),
-        account_id: sw.switch_from.as_deref().and_then(crate::extract::account_of).map(str::to_owned),
+            .map(|from| if from.contains(":user/") { "IAMUser" } else { "Unknown" }.into()),
+        arn: sw.switch_from.as_deref().map(Into::into),
+        account_id: sw.switch_from.as_deref().and_then(crate::extract::account_of).map(Into::into),
         mfa_authenticated: sw.mfa_authenticated,
         ..Caller::default()
     };
@@ -691,15 +691,15 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
         hash: sw.hash,
         at: sw.at,
         kind: AssumeKind::AssumeRole,
-        region: sw.region.clone(),
-        recipient_account: sw.account.clone(),
-        error_code: (!sw.success).then(|| "Failure".to_owned()),
+        region: sw.region.as_deref().map(Into::into),
+        recipient_account: sw.account.as_deref().map(Into::into),
+        error_code: (!sw.success).then(|| "Failure".into()),
         caller,
         role_arn,
         session_name,
         session_arn,
-        source_ip: sw.source_ip.clone(),
-        user_agent: sw.user_agent.clone(),
+        source_ip: sw.source_ip.as_deref().map(Into::into),
+        user_agent: sw.user_agent.as_deref().map(Into::into),
         mfa: sw.mfa_authenticated,
         by_console: true,
         ..Assumption::default()

@@ -311,7 +311,7 @@ mod tests {
                 event_id: "sw1".into(),
                 hash: 0,
                 at: T0,
-                session_arn: s.assumption.session_arn.clone(),
+                session_arn: s.assumption.session_arn.as_deref().map(str::to_owned),
                 switch_from: Some(ALICE.into()),
                 source_ip: Some("198.51.100.20".into()),
                 user_agent: Some("Mozilla/5.0".into()),

@@ -58,8 +58,8 @@ pub fn assumption(event_id: &str, at: i64, caller: Caller, role: &str, session_n
         caller,
         role_arn: Some(role.into()),
         session_name: Some(session_name.into()),
-        session_arn: crate::extract::session_arn_for(role, session_name),
-        issued_key: Some(format!("ASIA{}", event_id.to_uppercase())),
+        session_arn: crate::extract::session_arn_for(role, session_name).map(Into::into),
+        issued_key: Some(format!("ASIA{}", event_id.to_uppercase()).into()),
         expires_at: Some(at + 3600),
         source_ip: Some("203.0.113.10".into()),
         user_agent: Some("aws-cli/2.15.0".into()),
@@ -75,11 +75,11 @@ pub fn assumption(event_id: &str, at: i64, caller: Caller, role: &str, session_n
 
 pub fn session(a: Assumption) -> Session {
     let source = match a.caller.kind.as_deref() {
-        Some("AWSService") => a.caller.invoked_by.clone().unwrap_or_default(),
-        _ => a.caller.arn.clone().unwrap_or_else(|| "unknown".into()),
+        Some("AWSService") => a.caller.invoked_by.as_deref().unwrap_or_default().to_owned(),
+        _ => a.caller.arn.as_deref().unwrap_or("unknown").to_owned(),
     };
     Session {
-        seen_in_accounts: a.recipient_account.clone().into_iter().collect(),
+        seen_in_accounts: a.recipient_account.iter().map(|t| t.to_string()).collect(),
         assumption: Box::new(a),
         copies: 1,
         switch: None,
@@ -113,7 +113,7 @@ pub fn inferred_session(session_arn: &str, created: i64, key: &str) -> Session {
     let mut a = assumption(&format!("inferred:{session_arn}"), created, Caller::default(), "", "");
     let (head, rest) = session_arn.split_once(":assumed-role/").expect("an assumed-role ARN");
     let (role, name) = rest.split_once('/').expect("role/session");
-    a.role_arn = Some(format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1)));
+    a.role_arn = Some(format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1)).into());
     a.session_name = Some(name.into());
     a.session_arn = Some(session_arn.into());
     a.issued_key = Some(key.into());

@@ -89,7 +89,7 @@ fn assumer(input: &Input, i: usize) -> Option<String> {
     let s = &input.all[i];
     let c = &s.assumption.caller;
     match c.kind.as_deref() {
-        Some("AWSService") => c.invoked_by.clone(),
+        Some("AWSService") => c.invoked_by.as_deref().map(str::to_owned),
         Some("AssumedRole") => c
             .issuer_arn
             .as_deref()

@@ -86,7 +86,8 @@ impl Carried {
         facts.assumptions = self.assumptions;
         facts.switches = self.switches;
         // A key read by several threads was saved once per thread (see `copy`): its shares merge here.
-        for (key, act) in self.activity {
+        for (key, mut act) in self.activity {
+            act.rebuild_addresses();
             match facts.activity.entry(key) {
                 hashbrown::hash_map::Entry::Occupied(mut same) => same.get_mut().absorb(act),
                 hashbrown::hash_map::Entry::Vacant(new) => {
@@ -167,17 +168,15 @@ fn trim(mut a: Activity, since: i64) -> Option<Activity> {
     }
     a.marks.retain(|m| m.at >= since);
     // Keep only the addresses and event ids the remaining calls use.
-    let (old_ids, mut ips, mut event_ids) = (std::mem::take(&mut a.event_ids), Vec::new(), Vec::new());
+    let (old_ids, mut event_ids) = (std::mem::take(&mut a.event_ids), Vec::new());
     for m in &mut a.marks {
-        if !ips.contains(&m.ip) {
-            ips.push(m.ip);
-        }
         if let Some(id) = old_ids.get(m.note as usize) {
             event_ids.push(id.clone());
             m.note = (event_ids.len() - 1) as u32;
         }
     }
-    (a.ips, a.event_ids) = (ips, event_ids);
+    a.event_ids = event_ids;
+    a.rebuild_addresses();
     Some(a)
 }
 
@@ -295,9 +294,9 @@ mod tests {
         let key = ActivityKey::new(Some("ASIAK1"), None, None).unwrap();
         let share = |id: u64, note: &str| {
             let mut act = Activity::default();
-            act.ips = vec![Text::new("198.51.100.1")];
             act.marks = vec![mark(id, id as i64, "ListBuckets", "198.51.100.1", 0)];
             act.event_ids = vec![note.into()];
+            act.rebuild_addresses();
             act
         };
         let mut run = Facts::default();
@@ -321,12 +320,12 @@ mod tests {
     fn trimming_keeps_recent_calls_and_their_tables() {
         let mut act = Activity::default();
         let (a1, a2) = ("198.51.100.1", "198.51.100.2");
-        act.ips = vec![Text::new(a1), Text::new(a2)];
         act.marks = vec![
             mark(1, 10, "ListBuckets", a1, 0),
             mark(2, 20, "GetObject", a2, 1),
             mark(3, 30, "ListBuckets", a2, NO_EVENT_ID),
         ];
+        act.rebuild_addresses();
         act.event_ids = vec!["e1".into(), "e2".into()];
         act.identity_type = Some("IAMUser".into());
         assert!(trim(act.clone(), 31).is_none(), "nothing recent: dropped");
@@ -341,7 +340,8 @@ mod tests {
             })
             .collect();
         assert_eq!(calls, [(2, "GetObject", "198.51.100.2", Some("e2")), (3, "ListBuckets", "198.51.100.2", None)]);
-        assert_eq!((t.ips.as_slice(), t.event_ids.len()), ([Text::new(a2)].as_slice(), 1), "only what the calls use");
+        let first_from = (Text::new(a2), (20, Action::new("s3.amazonaws.com", "GetObject"), 2));
+        assert_eq!((t.ips.as_slice(), t.event_ids.len()), ([first_from].as_slice(), 1), "only what the calls use");
         assert_eq!(t.identity_type.as_deref(), Some("IAMUser"));
     }
 
