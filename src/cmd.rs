@@ -197,15 +197,28 @@ fn status(cfg: &Config, a: &Analysis, found: bool, lookup: bool) -> ExitCode {
 }
 
 fn emit(cfg: &Config, df: &mut polars::prelude::DataFrame, table_columns: &[&str]) -> Result<()> {
+    to_output(cfg, |w| write::write(df, cfg.format, table_columns, w))
+}
+
+/// Runs `fill` on `--output` (written atomically) or on stdout.
+fn to_output(cfg: &Config, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     match &cfg.output {
-        Some(path) => write::atomically(path, |w| write::write(df, cfg.format, table_columns, w))?,
+        Some(path) => write::atomically(path, fill),
         None => {
             let stdout = std::io::stdout();
-            let mut w = std::io::BufWriter::new(stdout.lock());
-            write::write(df, cfg.format, table_columns, &mut w)?;
+            fill(&mut std::io::BufWriter::new(stdout.lock()))
         }
     }
-    Ok(())
+}
+
+/// Writes the sessions table of the sessions at `idx` (in `all`), part by part where the format allows
+/// ([`write::write_in_parts`]).
+fn emit_sessions(cfg: &Config, a: &Analysis, idx: &[usize]) -> Result<()> {
+    let all = &a.sessions.sessions;
+    let rows: Vec<&Session> = idx.iter().map(|&i| &all[i]).collect();
+    let flags = row_flags(a, idx);
+    let part = |range: std::ops::Range<usize>| report::sessions_frame(&rows[range.clone()], all, &flags[range]);
+    to_output(cfg, |w| write::write_in_parts(rows.len(), part, cfg.format, &report::SESSION_TABLE_COLUMNS, w))
 }
 
 fn role_of(s: &Session) -> Option<&str> {
@@ -223,13 +236,11 @@ fn who_assumed(cfg: &Config, role: &str) -> Result<ExitCode> {
     let a = analyse(cfg, None, false)?;
     let all = &a.sessions.sessions;
     let idx: Vec<usize> = (0..all.len()).filter(|&i| role_of(&all[i]).is_some_and(|r| pat.matches_role(r))).collect();
-    let rows: Vec<&Session> = idx.iter().map(|&i| &all[i]).collect();
-    if rows.is_empty() {
+    if idx.is_empty() {
         messages::warn(&format!("no assumption of a role matching {role:?} in the input"));
     }
-    let mut df = report::sessions_frame(&rows, all, &row_flags(&a, &idx))?;
-    emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
-    finish(status(cfg, &a, !rows.is_empty(), true), (a, df))
+    emit_sessions(cfg, &a, &idx)?;
+    finish(status(cfg, &a, !idx.is_empty(), true), a)
 }
 
 fn who_became_what(cfg: &Config, principal: Option<&str>) -> Result<ExitCode> {
@@ -251,12 +262,9 @@ fn sessions(cfg: &Config, role: Option<&str>, principal: Option<&str>, accounts:
     let a = analyse(cfg, None, false)?;
     let all = &a.sessions.sessions;
     let idx: Vec<usize> = (0..all.len()).filter(|&i| filter.keeps(&all[i])).collect();
-    let rows: Vec<&Session> = idx.iter().map(|&i| &all[i]).collect();
-    let mut df = report::sessions_frame(&rows, all, &row_flags(&a, &idx))?;
-    messages::phase("framed");
-    emit(cfg, &mut df, &report::SESSION_TABLE_COLUMNS)?;
+    emit_sessions(cfg, &a, &idx)?;
     messages::phase("written");
-    finish(status(cfg, &a, !rows.is_empty(), false), (a, df))
+    finish(status(cfg, &a, !idx.is_empty(), false), a)
 }
 
 /// Every finding, one row each.
