@@ -47,7 +47,25 @@ fn to_epoch(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
 pub fn format_rfc3339(t: i64) -> String {
     let (y, m, d) = civil_from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60);
+    }
+    // Four times per row of a sessions table: digits written in place, several times faster than format!.
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u32);
+    put(5, 2, m);
+    put(8, 2, d);
+    let s = s as u32;
+    put(11, 2, s / 3600);
+    put(14, 2, s / 60 % 60);
+    put(17, 2, s % 60);
+    out.iter().map(|&b| b as char).collect()
 }
 
 /// The UTC calendar day of a time, as `(year, month, day)`.
@@ -233,6 +251,25 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_formatting_equals_format() {
+        let reference = |t: i64| {
+            let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+            let s = t.rem_euclid(86_400);
+            format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+        };
+        let mut t: i64 = -62_200_000_000; // before year 0: the slow path
+        while t < 253_500_000_000 {
+            // past 9999
+            for dt in [0, 1, 59, 3599, 86_399] {
+                assert_eq!(format_rfc3339(t + dt), reference(t + dt), "{}", t + dt);
+            }
+            t += 86_400 * 97 + 3_599;
+        }
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(1_795_600_800), "2026-11-25T10:00:00Z");
+    }
 
     #[test]
     fn iso_forms_agree() {

@@ -73,7 +73,7 @@ pub(super) fn role_enumeration(input: &Input) -> Vec<Finding> {
         let items: Vec<(i64, Option<String>)> = attempts
             .iter()
             .map(|&i| {
-                let role = input.all[i].assumption.role_arn.as_deref().map(super::role_key);
+                let role = input.all[i].assumption.role_arn.as_deref().map(|r| super::role_key(r).into_owned());
                 (input.all[i].assumption.at, role)
             })
             .collect();
@@ -123,7 +123,7 @@ pub(super) fn role_enumeration(input: &Input) -> Vec<Finding> {
 
 /// How many distinct roles (by [`role_key`](super::role_key)) the attempts name.
 fn items_with_roles(idx: &[usize], input: &Input) -> usize {
-    let mut keys: Vec<String> =
+    let mut keys: Vec<_> =
         idx.iter().filter_map(|&i| input.all[i].assumption.role_arn.as_deref().map(super::role_key)).collect();
     keys.sort();
     keys.dedup();

@@ -22,6 +22,7 @@ mod trust;
 use crate::correlate::{Session, Sessions};
 use crate::net::{AwsRanges, Cidr, Granularity};
 use crate::pattern::Pattern;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 /// How bad a finding is.
@@ -322,14 +323,16 @@ fn origin(all: &[Session], i: usize) -> Origin {
 
 /// `arn:aws:iam::1:role/path/Name` and `arn:aws:sts::1:assumed-role/Name/session` → `arn:aws:iam::1:role/Name`,
 /// so a role is one key whichever record named it.
-fn role_key(arn: &str) -> String {
+fn role_key(arn: &str) -> Cow<'_, str> {
     if let Some((head, rest)) = arn.split_once(":assumed-role/") {
         let name = rest.split('/').next().unwrap_or(rest);
-        return format!("{}:role/{name}", head.replacen(":sts:", ":iam:", 1));
+        return Cow::Owned(format!("{}:role/{name}", head.replacen(":sts:", ":iam:", 1)));
     }
     match arn.split_once(":role/") {
-        Some((head, _)) => format!("{head}:role/{}", crate::extract::role_name(arn)),
-        None => arn.to_owned(),
+        // Most roles have no path: the ARN is its own key (every session asks, so no copy).
+        Some((_, name)) if !name.contains('/') => Cow::Borrowed(arn),
+        Some((head, _)) => Cow::Owned(format!("{head}:role/{}", crate::extract::role_name(arn))),
+        None => Cow::Borrowed(arn),
     }
 }
 

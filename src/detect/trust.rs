@@ -9,6 +9,7 @@ use super::{
 use crate::correlate::Session;
 use crate::timefmt::format_rfc3339;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn assumed(s: &Session) -> bool {
@@ -85,18 +86,18 @@ pub(super) fn long_role_chain(input: &Input) -> Vec<Finding> {
 /// Who `first-seen-assumption` says assumed a role: the service for AWS services (never the per-session
 /// names they choose: instance ids, task ids, `awslambda_…`), the calling role for a chained hop (never the
 /// per-session ARN), and the origin principal otherwise.
-fn assumer(input: &Input, i: usize) -> Option<String> {
+fn assumer<'a>(input: &Input<'a>, i: usize) -> Option<Cow<'a, str>> {
     let s = &input.all[i];
     let c = &s.assumption.caller;
     match c.kind.as_deref() {
-        Some("AWSService") => c.invoked_by.as_deref().map(str::to_owned),
+        Some("AWSService") => c.invoked_by.as_deref().map(Cow::Borrowed),
         Some("AssumedRole") => c
             .issuer_arn
             .as_deref()
             .or_else(|| s.parent.and_then(|p| input.all[p].assumption.role_arn.as_deref()))
             .or(c.arn.as_deref())
             .map(role_key),
-        _ => Some(s.origin_principal.clone()),
+        _ => Some(Cow::Borrowed(&s.origin_principal)),
     }
 }
 
@@ -110,7 +111,7 @@ pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> 
     let trained = baseline.pairs.len();
     // Each session's (assumer, role) pair, worked out side by side; which session is the first to show a
     // pair is then decided in session order.
-    let mut pairs: Vec<Option<(String, String)>> = input
+    let mut pairs: Vec<Option<(Cow<str>, Cow<str>)>> = input
         .all
         .par_iter()
         .enumerate()
@@ -143,7 +144,9 @@ pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> 
         first_showing.push(i);
     }
     drop(seen);
-    baseline.pairs.extend(first_showing.into_iter().filter_map(|i| pairs[i].take()));
+    baseline.pairs.extend(
+        first_showing.into_iter().filter_map(|i| pairs[i].take()).map(|(w, r)| (w.into_owned(), r.into_owned())),
+    );
     (out, baseline)
 }
 
@@ -192,7 +195,7 @@ pub(super) fn service_path(role_arn: &str) -> bool {
 /// When the head of the chain is not in the input, the rule cannot tell who is behind it and stays quiet.
 pub(super) fn service_role_used_by_human(input: &Input) -> Vec<Finding> {
     // Role key → (the service, the first such assumption).
-    let mut by_service: BTreeMap<String, (&str, usize)> = BTreeMap::new();
+    let mut by_service: BTreeMap<Cow<str>, (&str, usize)> = BTreeMap::new();
     for (i, s) in input.all.iter().enumerate() {
         let c = &s.assumption.caller;
         if let (true, true, Some(role)) = (assumed(s), c.is("AWSService"), s.assumption.role_arn.as_deref()) {
@@ -206,7 +209,7 @@ pub(super) fn service_role_used_by_human(input: &Input) -> Vec<Finding> {
 /// The finding for one session, if a person assumed a service's role with it.
 fn used_by_human(
     input: &Input,
-    by_service: &BTreeMap<String, (&str, usize)>,
+    by_service: &BTreeMap<Cow<str>, (&str, usize)>,
     i: usize,
     s: &Session,
 ) -> Option<Finding> {
@@ -221,7 +224,7 @@ fn used_by_human(
         Origin::Unknown if s.assumption.caller.is("AWSAccount") => "another account",
         Origin::Service | Origin::Unknown => return None,
     };
-    let service = by_service.get(&role_key(role));
+    let service = by_service.get(&*role_key(role));
     if service.is_none() && !service_path(role) {
         return None;
     }
