@@ -78,7 +78,8 @@ fn push(path: &Path, meta: Option<&std::fs::Metadata>, objects: &mut Vec<ObjectR
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs() as i64);
-    let display = path.display().to_string();
+    // `display()` goes through the lossy formatter character run by character run: ~3k instructions a file.
+    let display = path.to_str().map_or_else(|| path.display().to_string(), str::to_owned);
     match not_event_log(&display) {
         Some(label) => skipped.push(FileReport::skipped(display, label, format!("{label} file, not API events"))),
         None => objects.push(ObjectRef { display, location: Location::Disk(path.to_path_buf()), size, modified }),
