@@ -313,8 +313,8 @@ pub fn correlate(facts: Facts) -> Sessions {
 
 /// Every activity entry, sorted by key, the shares of a key read by several threads (see
 /// [`Facts::more_activity`]) merged into one. Their merge order does not show in any output: marks are put
-/// in order by [`finish_activity`], notes keep pointing at their own event ids, and one key's records
-/// name the same identity type and issuer.
+/// in order by [`finish_activity`], notes keep pointing at their own event ids, and the identity fields
+/// settle on the same value in any order.
 fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(ActivityKey, Activity)> {
     let mut keyed: Vec<(ActivityKey, Activity)> =
         Vec::with_capacity(activity.len() + more.iter().map(|m| m.len()).sum::<usize>());
