@@ -322,6 +322,9 @@ pub struct Activity {
 /// action, event id hash: `correlate::finish_activity`).
 pub type CallOrder = (i64, Action, u64);
 
+/// An [`Activity`]'s `identity_type` and `issuer_arn`.
+type IdentityFields = (Option<Box<str>>, Option<Box<str>>);
+
 /// An [`Activity`]'s state when a file first touched it (see [`Facts::begin_file`]).
 #[derive(Debug, Clone, Default)]
 struct Undo {
@@ -332,7 +335,7 @@ struct Undo {
     marks: u32,
     event_ids: u32,
     /// `identity_type` and `issuer_arn` before the file changed them; `None` while it has not.
-    identity: Option<Box<(Option<Box<str>>, Option<Box<str>>)>>,
+    identity: Option<Box<IdentityFields>>,
     instance_credentials: bool,
 }
 

@@ -52,7 +52,7 @@ pub fn write_in_parts(
     for start in (0..rows).step_by(PART_ROWS) {
         let mut df = part(start..rows.min(start + PART_ROWS))?;
         match format {
-            Format::Csv => write_csv(&mut df, start == 0, out)?,
+            Format::Csv => write_csv(&df, start == 0, out)?,
             _ => JsonWriter::new(&mut *out).with_json_format(JsonFormat::JsonLines).finish(&mut df)?,
         }
     }

@@ -334,7 +334,7 @@ mod tests {
                     p.assumption.session_arn.as_deref().unwrap(),
                     p.assumption.issued_key.as_deref().unwrap(),
                 );
-                c.issuer_arn = p.assumption.role_arn.clone();
+                c.issuer_arn = p.assumption.role_arn;
                 c.mfa_authenticated = true;
                 let mut s = session(assumption(&format!("h{h}"), T0 + h as i64 * 60, c, role, "hop"));
                 s.assumption.mfa = true;
