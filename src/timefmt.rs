@@ -113,6 +113,30 @@ impl Cursor<'_> {
 /// fractional seconds, a numeric offset, a space instead of `T` (Panther), and the basic form
 /// `20131102T010628Z` that the `creationDate` documentation shows. A missing zone means UTC.
 pub fn parse_iso(s: &str) -> Option<i64> {
+    match parse_canonical(s.as_bytes()) {
+        Some(t) => t,
+        None => parse_iso_general(s),
+    }
+}
+
+/// `2018-11-28T23:03:12Z`, the form CloudTrail writes for every `eventTime` (a million records, a million
+/// calls), read without the general parser: `Some` of what [`parse_iso_general`] gives when `b` has exactly
+/// that shape, `None` when it has not.
+fn parse_canonical(b: &[u8]) -> Option<Option<i64>> {
+    let shape = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'Z')];
+    if b.len() != 20 || shape.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
+    let num = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |v, &c| c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0')))
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    Some(to_epoch(i64::from(y), mo, d, h, mi, sec))
+}
+
+/// Every form [`parse_iso`] reads.
+fn parse_iso_general(s: &str) -> Option<i64> {
     let s = s.trim();
     let mut c = Cursor { b: s.as_bytes(), i: 0 };
     let y = c.digits(4, 4)? as i64;
@@ -251,6 +275,31 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canonical_shortcut_reads_as_the_general_parser() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let alphabet = b"0123456789-:TZtz +.";
+        for base in ["2018-11-28T23:03:12Z", "2024-02-29T23:59:60Z", "2023-02-29T00:00:00Z", "0000-01-01T00:00:00Z"] {
+            for _ in 0..20_000 {
+                let mut b = base.as_bytes().to_vec();
+                for _ in 0..next() % 3 {
+                    let at = (next() % 20) as usize;
+                    b[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+                }
+                let s = std::str::from_utf8(&b).unwrap();
+                assert_eq!(parse_iso(s), parse_iso_general(s), "{s}");
+            }
+        }
+        assert!(parse_canonical(b"2018-11-28T23:03:12Z").is_some());
+        assert!(parse_canonical(b"2018-11-28 23:03:12Z").is_none(), "other shapes go to the general parser");
+    }
 
     #[test]
     fn fast_formatting_equals_format() {

@@ -43,11 +43,12 @@ fn walk(dir: &Path, scope: &Scope) -> (Vec<ObjectRef>, Vec<FileReport>) {
             return (objects, skipped);
         }
     };
-    let mut names: Vec<_> = entries.filter_map(|e| e.ok()).collect();
-    names.sort_by_key(|e| e.file_name());
+    // Each name once: `sort_by_key(|e| e.file_name())` built two names per comparison.
+    let mut names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| (e.file_name(), e)).collect();
+    names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut folders = Vec::new();
-    for entry in names {
-        if entry.file_name().to_string_lossy().starts_with('.') {
+    for (name, entry) in names {
+        if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
         let path = entry.path();
