@@ -8,6 +8,9 @@
 //! Nothing here looks across records: that is `correlate`'s job, after every file is read.
 
 pub use crate::intern::{Action, Text};
+
+mod activity;
+pub use activity::{Activity, ActivityMap, CallOrder};
 use crate::record::Record;
 use crate::timefmt;
 use serde::{Deserialize, Serialize};
@@ -293,141 +296,6 @@ fn made_by_aws(r: &Record) -> bool {
         || r.user_agent.get().is_some_and(|ua| ua == "AWS Internal" || ua.starts_with("aws-internal/"))
 }
 
-/// The calls made with one [`ActivityKey`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Activity {
-    /// The distinct source addresses of the calls, each with the earliest of its calls so far (see
-    /// [`CallOrder`]). A call from a new address, or earlier than every other call from its address, keeps
-    /// its event id: findings cite the first call from an address, and that must not depend on which file
-    /// was read first. Not saved: [`Activity::rebuild_addresses`] derives it from the marks.
-    #[serde(skip)]
-    pub ips: Vec<(Text, CallOrder)>,
-    pub marks: Vec<Mark>,
-    /// Event ids of notable calls, indexed by [`Mark::note`].
-    pub event_ids: Vec<Box<str>>,
-    /// What the records say about the identity, for sessions whose assumption is not in the input:
-    /// `userIdentity.type` and `sessionContext.sessionIssuer.arn`. Should records of one key disagree,
-    /// the smallest value is kept ([`settle`]), so the answer does not depend on which was read first.
-    pub identity_type: Option<Box<str>>,
-    pub issuer_arn: Option<Box<str>>,
-    /// Some call carried `sessionContext.ec2RoleDelivery`: EC2 instance-metadata credentials.
-    pub instance_credentials: bool,
-    /// How this activity stood before the file being read first touched it, to undo that file. Only
-    /// meaningful while a file is being read: never saved.
-    #[serde(skip)]
-    undo: Undo,
-}
-
-/// Where a call stands among the calls from one address, in the order a session's calls are listed (time,
-/// action, event id hash: `correlate::finish_activity`).
-pub type CallOrder = (i64, Action, u64);
-
-/// An [`Activity`]'s `identity_type` and `issuer_arn`.
-type IdentityFields = (Option<Box<str>>, Option<Box<str>>);
-
-/// An [`Activity`]'s state when a file first touched it (see [`Facts::begin_file`]).
-#[derive(Debug, Clone, Default)]
-struct Undo {
-    /// The file (its [`Facts::epoch`]) this snapshot belongs to; 0: none.
-    epoch: u32,
-    /// The file created the activity: undoing it removes the activity.
-    created: bool,
-    marks: u32,
-    event_ids: u32,
-    /// `identity_type` and `issuer_arn` before the file changed them; `None` while it has not.
-    identity: Option<Box<IdentityFields>>,
-    instance_credentials: bool,
-}
-
-/// Keeps, of what an identity field already holds and another record's reading of it, the one chosen
-/// whatever order the records come in: a value over none, then the smallest. True when `kept` changed.
-fn settle(kept: &mut Option<Box<str>>, seen: Option<&str>) -> bool {
-    let change = replaces(kept.as_deref(), seen);
-    if change {
-        *kept = seen.map(Into::into);
-    }
-    change
-}
-
-/// Whether [`settle`] would replace `kept` with `seen`.
-fn replaces(kept: Option<&str>, seen: Option<&str>) -> bool {
-    match (kept, seen) {
-        (None, Some(_)) => true,
-        (Some(old), Some(new)) => new < old,
-        _ => false,
-    }
-}
-
-impl Activity {
-    /// Notes a call's address; true when no call of this activity from that address comes before it.
-    fn note_ip(&mut self, ip: Text, order: CallOrder) -> bool {
-        match self.ips.iter_mut().find(|(known, _)| *known == ip) {
-            Some((_, first)) if order < *first => {
-                *first = order;
-                true
-            }
-            Some(_) => false,
-            None => {
-                self.ips.push((ip, order));
-                true
-            }
-        }
-    }
-
-    /// Derives the addresses and their earliest calls from the marks: after marks were removed (a file
-    /// undone, old calls trimmed) or when the activity was loaded.
-    pub fn rebuild_addresses(&mut self) {
-        self.ips.clear();
-        let marks = std::mem::take(&mut self.marks);
-        for m in &marks {
-            self.note_ip(m.ip, (m.at, m.action, m.id));
-        }
-        self.marks = marks;
-    }
-
-    /// Settles the identity fields with one more record's reading of them, keeping what they were before
-    /// the file being read changed them, to undo it.
-    fn settle_identity(&mut self, kind: Option<&str>, issuer_arn: Option<&str>) {
-        // Nearly always the same readings again: nothing to change, nothing to copy.
-        if !replaces(self.identity_type.as_deref(), kind) && !replaces(self.issuer_arn.as_deref(), issuer_arn) {
-            return;
-        }
-        if self.undo.identity.is_none() && !self.undo.created {
-            self.undo.identity = Some(Box::new((self.identity_type.clone(), self.issuer_arn.clone())));
-        }
-        settle(&mut self.identity_type, kind);
-        settle(&mut self.issuer_arn, issuer_arn);
-    }
-
-    /// The time of the earliest call.
-    pub fn first_use(&self) -> Option<i64> {
-        self.marks.iter().map(|m| m.at).min()
-    }
-
-    /// Appends another activity's calls.
-    pub fn absorb(&mut self, other: Activity) {
-        settle(&mut self.identity_type, other.identity_type.as_deref());
-        settle(&mut self.issuer_arn, other.issuer_arn.as_deref());
-        self.instance_credentials |= other.instance_credentials;
-        if self.marks.is_empty() && self.ips.is_empty() && self.event_ids.is_empty() {
-            // Nothing to merge with (most sessions have one key): take the other's vectors as they are.
-            (self.ips, self.marks, self.event_ids) = (other.ips, other.marks, other.event_ids);
-            return;
-        }
-        for (ip, first) in other.ips {
-            self.note_ip(ip, first);
-        }
-        let base = self.event_ids.len() as u32;
-        self.event_ids.extend(other.event_ids);
-        self.marks.extend(
-            other
-                .marks
-                .into_iter()
-                .map(|m| Mark { note: if m.note == NO_EVENT_ID { NO_EVENT_ID } else { base + m.note }, ..m }),
-        );
-    }
-}
-
 /// Which records to keep, by event time (inclusive `since`, exclusive `until`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TimeWindow {
@@ -440,9 +308,6 @@ impl TimeWindow {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
     }
 }
-
-/// Calls by the credentials they were made with.
-pub type ActivityMap = hashbrown::HashMap<ActivityKey, Activity>;
 
 /// Everything extracted from some records: one file's worth while it is read (merged into the run's
 /// totals only if the whole file decoded), then the whole run's.
@@ -573,24 +438,7 @@ impl Facts {
         self.last_account = None;
         let epoch = self.epoch;
         // Rare (only unreadable files), so a pass over every activity is fine.
-        self.activity.retain(|_, act| {
-            let u = std::mem::take(&mut act.undo);
-            if u.epoch != epoch {
-                act.undo = u;
-                return true;
-            }
-            if u.created {
-                return false;
-            }
-            act.marks.truncate(u.marks as usize);
-            act.rebuild_addresses();
-            act.event_ids.truncate(u.event_ids as usize);
-            if let Some(before) = u.identity {
-                (act.identity_type, act.issuer_arn) = *before;
-            }
-            act.instance_credentials = u.instance_credentials;
-            true
-        });
+        self.activity.retain(|_, act| act.undo_file(epoch));
     }
 
     /// Extracts the facts of one record.
@@ -645,27 +493,16 @@ impl Facts {
         }
         let probe = KeyRef { key, arn, created };
         let epoch = self.epoch;
+        let (kind, issuer_arn) = (ident.kind.get(), ident.session.issuer.arn.get());
         let act = match self.activity.get_mut(&probe) {
             Some(a) => {
-                if a.undo.epoch != epoch {
-                    a.undo = Undo {
-                        epoch,
-                        created: false,
-                        marks: a.marks.len() as u32,
-                        event_ids: a.event_ids.len() as u32,
-                        identity: None,
-                        instance_credentials: a.instance_credentials,
-                    };
-                }
-                a.settle_identity(ident.kind.get(), ident.session.issuer.arn.get());
+                a.touch(epoch);
+                a.settle_identity(kind, issuer_arn);
                 a
             }
             None => {
-                let act = self.activity.entry(ActivityKey::new(key, arn, created).expect("checked above")).or_default();
-                act.identity_type = ident.kind.get().map(Into::into);
-                act.issuer_arn = ident.session.issuer.arn.get().map(Into::into);
-                act.undo = Undo { epoch, created: true, ..Undo::default() };
-                act
+                let key = ActivityKey::new(key, arn, created).expect("checked above");
+                self.activity.entry(key).or_insert_with(|| Activity::created_by(epoch, kind, issuer_arn))
             }
         };
         act.instance_credentials |= ident.session.ec2_role_delivery.get().is_some();
