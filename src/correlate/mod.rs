@@ -677,10 +677,7 @@ fn session_from_switch(sw: ConsoleSwitch) -> Session {
         None => (None, None),
     };
     let caller = Caller {
-        kind: sw
-            .switch_from
-            .as_ref()
-            .map(|from| if from.contains(":user/") { "IAMUser" } else { "Unknown" }.into()),
+        kind: sw.switch_from.as_ref().map(|from| if from.contains(":user/") { "IAMUser" } else { "Unknown" }.into()),
         arn: sw.switch_from.as_deref().map(Into::into),
         account_id: sw.switch_from.as_deref().and_then(crate::extract::account_of).map(Into::into),
         mfa_authenticated: sw.mfa_authenticated,
@@ -858,7 +855,10 @@ mod tests {
         let t0 = "2026-11-20T10:00:00Z";
         let mut run = facts(&[assume("a", t0, SERVICE, "i-1", "ASIAK1"), used("u1", t0, "i-1", "ASIAK1", t0)]);
         let other = facts(&[used("u2", "2026-11-20T10:05:00Z", "i-1", "ASIAK1", t0)]);
-        let third = facts(&[used("u2", "2026-11-20T10:05:00Z", "i-1", "ASIAK1", t0), assume("b", t0, SERVICE, "i-2", "ASIAK2")]);
+        let third = facts(&[
+            used("u2", "2026-11-20T10:05:00Z", "i-1", "ASIAK1", t0),
+            assume("b", t0, SERVICE, "i-2", "ASIAK2"),
+        ]);
         run.absorb(other);
         run.absorb(third);
         assert_eq!(run.activity_entries().count(), 3, "the threads' shares are kept apart until correlation");

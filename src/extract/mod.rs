@@ -10,9 +10,9 @@
 pub use crate::intern::{Action, Text};
 
 mod activity;
-pub use activity::{Activity, ActivityMap, CallOrder};
 use crate::record::Record;
 use crate::timefmt;
+pub use activity::{Activity, ActivityMap, CallOrder};
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
@@ -627,12 +627,14 @@ fn assumption(r: &Record, kind: AssumeKind, at: i64) -> Assumption {
         AssumeKind::GetSessionToken => caller.arn.map(|a| a.as_str().into()),
         AssumeKind::GetFederationToken => resp.federated_user.arn.boxed().or_else(|| {
             let acct = caller.account_id.as_deref()?;
-            Some(format!(
-                "arn:{}:sts::{acct}:federated-user/{}",
-                partition(caller.arn.as_deref()),
-                session_name.as_deref()?
+            Some(
+                format!(
+                    "arn:{}:sts::{acct}:federated-user/{}",
+                    partition(caller.arn.as_deref()),
+                    session_name.as_deref()?
+                )
+                .into(),
             )
-            .into())
         }),
         AssumeKind::AssumeRoot => role_arn.map(|a| a.as_str().into()),
         _ => resp
@@ -873,7 +875,8 @@ mod tests {
         let session = r#""userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","accessKeyId":"ASIA1",
             "sessionContext":{"attributes":{"creationDate":"2026-11-20T09:00:00Z"}}}"#;
         // The same session, its records naming an issuer (which the first file's did not).
-        let issued = session.replace(r#""attributes""#, r#""sessionIssuer":{"arn":"arn:aws:iam::1:role/R"},"attributes""#);
+        let issued =
+            session.replace(r#""attributes""#, r#""sessionIssuer":{"arn":"arn:aws:iam::1:role/R"},"attributes""#);
         let first = [format!(
             r#"{{"eventID":"e1","eventTime":"2026-11-20T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","sourceIPAddress":"192.0.2.1","recipientAccountId":"111",{session}}}"#
         )];
@@ -942,7 +945,8 @@ mod tests {
                 "arn":"arn:aws:sts::1:assumed-role/R/s","accessKeyId":"ASIA1","sessionContext":{{"sessionIssuer":{{"arn":"{issuer}"}}}}}}}}"#
             )
         };
-        let (b, a) = (call("e1", "AssumedRole", "arn:aws:iam::1:role/B"), call("e2", "AWSAccount", "arn:aws:iam::1:role/A"));
+        let (b, a) =
+            (call("e1", "AssumedRole", "arn:aws:iam::1:role/B"), call("e2", "AWSAccount", "arn:aws:iam::1:role/A"));
         let identity = |act: &Activity| (act.identity_type.clone(), act.issuer_arn.clone());
         let want = (Some("AWSAccount".into()), Some("arn:aws:iam::1:role/A".into()));
         for (first, second) in [(&a, &b), (&b, &a)] {
