@@ -108,7 +108,7 @@ pub fn run(
 }
 
 /// Runs `work` on every item in `pool` with one [`Worker`] and one [`Output`] per pool thread, then merges
-/// the outputs, into the largest. rayon's `fold` made an accumulator per split (ten for 26k files on two
+/// the outputs (lists appended, activity maps kept whole: see `Facts::more_activity`). rayon's `fold` made an accumulator per split (ten for 26k files on two
 /// threads) and merged them pairwise, the last merges on one core while the other had nothing left to do.
 fn per_thread<T: Send>(
     pool: &rayon::ThreadPool,
@@ -127,11 +127,7 @@ fn per_thread<T: Send>(
             work(worker, out, item);
         })
     });
-    let mut outputs: Vec<Output> =
-        slots.into_iter().map(|slot| slot.into_inner().expect("a worker panicked").1).collect();
-    // The largest first: merging moves the fewest activity entries.
-    outputs.sort_by_key(|o| std::cmp::Reverse(o.facts.activity.len()));
-    outputs.into_iter().reduce(merge).unwrap_or_default()
+    slots.into_iter().map(|slot| slot.into_inner().expect("a worker panicked").1).reduce(merge).unwrap_or_default()
 }
 
 /// Adds `b` to `a`.

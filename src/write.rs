@@ -52,8 +52,9 @@ pub fn write_in_parts(
     for start in (0..rows).step_by(PART_ROWS) {
         let mut df = part(start..rows.min(start + PART_ROWS))?;
         match format {
-            Format::Csv => write_csv(&df, start == 0, out)?,
-            _ => JsonWriter::new(&mut *out).with_json_format(JsonFormat::JsonLines).finish(&mut df)?,
+            // Only the first part of a CSV table has the header.
+            Format::Csv if start > 0 => write_csv(&df, false, out)?,
+            _ => write(&mut df, format, table_columns, out)?,
         }
     }
     out.flush()?;

@@ -318,21 +318,18 @@ pub fn correlate(facts: Facts) -> Sessions {
 fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(ActivityKey, Activity)> {
     let mut keyed: Vec<(ActivityKey, Activity)> =
         Vec::with_capacity(activity.len() + more.iter().map(|m| m.len()).sum::<usize>());
-    let repeats_possible = !more.is_empty();
     keyed.extend(activity);
     for map in more {
         keyed.extend(map);
     }
     keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    if repeats_possible {
-        keyed.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                kept.1.absorb(std::mem::take(&mut later.1));
-            }
-            same
-        });
-    }
+    keyed.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1.absorb(std::mem::take(&mut later.1));
+        }
+        same
+    });
     keyed
 }
 
