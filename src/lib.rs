@@ -30,30 +30,50 @@
 //! * [`nightly`]: the incremental job: STATE between runs, the lock, the Parquet history and `--history`;
 //!   STATE, OUT and `--history` may be S3 prefixes (`nightly::place`, `nightly::mirror`, through
 //!   `source::s3::store`).
+//!
+//! The stages from bytes to sessions (`decode` … `correlate`) build without the default `cli` feature,
+//! which brings everything else and its dependencies (Polars, the AWS SDK): `fuzz/` builds only them.
 
+#[cfg(feature = "cli")]
 pub mod bundle;
+#[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
 pub mod cmd;
+#[cfg(feature = "cli")]
 pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod delivery;
+#[cfg(feature = "cli")]
 pub mod detect;
+#[cfg(feature = "cli")]
 pub mod exit;
 pub mod extract;
+#[cfg(feature = "cli")]
 pub mod filter;
 pub mod inflate;
 pub mod intern;
 pub mod json_cursor;
+#[cfg(feature = "cli")]
 pub mod messages;
+#[cfg(feature = "cli")]
 pub mod net;
+#[cfg(feature = "cli")]
 pub mod nightly;
+#[cfg(feature = "cli")]
 pub mod pattern;
+#[cfg(feature = "cli")]
 pub mod pipeline;
 pub mod record;
+#[cfg(feature = "cli")]
 pub mod report;
+#[cfg(feature = "cli")]
 pub mod source;
+#[cfg(feature = "cli")]
 pub mod sql;
+#[cfg(feature = "cli")]
 pub mod tables;
 pub mod timefmt;
+#[cfg(feature = "cli")]
 pub mod write;
