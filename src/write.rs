@@ -7,6 +7,7 @@ use crate::config::Format;
 use crate::messages::sanitize;
 use anyhow::{bail, Context};
 use polars::prelude::*;
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
 
@@ -41,7 +42,7 @@ pub const PART_ROWS: usize = 4 * 1024;
 /// column widths, one JSON array, Parquet's row groups) and get the whole table.
 pub fn write_in_parts(
     rows: usize,
-    part: impl Fn(std::ops::Range<usize>) -> PolarsResult<DataFrame>,
+    part: impl Fn(std::ops::Range<usize>) -> PolarsResult<DataFrame> + Sync,
     format: Format,
     table_columns: &[&str],
     out: &mut dyn Write,
@@ -49,12 +50,24 @@ pub fn write_in_parts(
     if !matches!(format, Format::Csv | Format::Ndjson) || rows <= PART_ROWS {
         return write(&mut part(0..rows)?, format, table_columns, out);
     }
-    for start in (0..rows).step_by(PART_ROWS) {
+    // The text of one part, written into memory.
+    let text = |start: usize| -> anyhow::Result<Vec<u8>> {
         let mut df = part(start..rows.min(start + PART_ROWS))?;
+        let mut text = Vec::new();
         match format {
             // Only the first part of a CSV table has the header.
-            Format::Csv if start > 0 => write_csv(&df, false, out)?,
-            _ => write(&mut df, format, table_columns, out)?,
+            Format::Csv if start > 0 => write_csv(&df, false, &mut text)?,
+            _ => write(&mut df, format, table_columns, &mut text)?,
+        }
+        Ok(text)
+    };
+    // As many parts as the pool has threads are built side by side, then written in order: building a part
+    // no longer waits for the one before to be written, and memory holds a part per thread.
+    let starts: Vec<usize> = (0..rows).step_by(PART_ROWS).collect();
+    for batch in starts.chunks(rayon::current_num_threads()) {
+        let texts: Vec<anyhow::Result<Vec<u8>>> = batch.par_iter().map(|&start| text(start)).collect();
+        for t in texts {
+            out.write_all(&t?)?;
         }
     }
     out.flush()?;
