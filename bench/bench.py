@@ -12,7 +12,7 @@ Needs: a release build (the script runs cargo), GNU time, gzip, jq, and the duck
 (`apt-get install time jq`, `pip install duckdb`). Peer scripts come from ../shared/bench/peers/.
 Each figure is the median of --runs runs, after one warm-up run that fills the page cache. Commands that are
 compared are run in turn (A B C A B C …), so a shared machine's drift in speed hits them alike."""
-import argparse, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, hashlib, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -91,9 +91,16 @@ def main():
         gen = os.path.join(TARGET, "release", "trailscan-gen")
 
     def corpus(n):
+        # A corpus is reused only if this generator, with these arguments, wrote it.
         path = f"{a.corpus}-{n}"
-        if not os.path.exists(os.path.join(path, "AWSLogs")):
-            sh(f"{gen} --out {path} --records {n} --seed 1")
+        args = f"--out {path} --records {n} --seed 1"
+        with open(gen, "rb") as f:
+            stamp = f"{hashlib.sha256(f.read()).hexdigest()} {args}\n"
+        stamp_file = f"{path}.generated-by"
+        if not os.path.exists(stamp_file) or open(stamp_file).read() != stamp:
+            sh(f"{gen} {args}")
+            with open(stamp_file, "w") as f:
+                f.write(stamp)
         return path
 
     c1 = corpus(a.records)

@@ -42,6 +42,38 @@ fn generated_corpus_is_deterministic_and_fully_read() {
     assert_eq!(one.stdout, r.stdout);
 }
 
+/// The generator plants one incident an hour, each tripping one rule in turn: on eight hours of corpus, `flags`
+/// finds each of the eight exactly once, and nothing in the ordinary traffic.
+#[test]
+fn every_planted_incident_is_found_and_nothing_else() {
+    let dir = Workdir::new();
+    generate(dir.path(), "8000", "7");
+    let r = dir.run(&["flags", "-s", ".", "-f", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut rules: Vec<String> = r.json().iter().map(|f| f["rule"].as_str().unwrap().to_owned()).collect();
+    rules.sort();
+    let mut planted = vec![
+        "access-denied-burst",
+        "credentials-used-elsewhere",
+        "long-role-chain",
+        "privileged-action-in-session",
+        "role-enumeration",
+        "sensitive-role-without-mfa",
+        "service-role-used-by-human",
+        "untrusted-external-account",
+    ];
+    planted.sort();
+    assert_eq!(rules, planted, "{}", r.stdout);
+    for f in r.json() {
+        // The planted actors: the mallory users, their address, and the outside account.
+        let text = f.to_string();
+        assert!(
+            ["mallory", "185.220.101.", "999988887777"].iter().any(|m| text.contains(m)),
+            "a finding on ordinary traffic: {text}"
+        );
+    }
+}
+
 /// `bench/bench.py` end to end on a tiny corpus, with the binaries under test: the benchmark keeps working
 /// (its numbers mean nothing here).
 #[test]

@@ -9,7 +9,10 @@
 //! the bulk of calls made by AWS-service sessions (Lambda, EC2 instance profiles, ECS tasks), S3 data
 //! events, people working from the CLI and the console (role switches), two-hop chains, cross-account
 //! assumptions logged in both accounts, AccessDenied attempts, late deliveries into the next day's folder
-//! and duplicate deliveries. The same seed and size always write the same bytes.
+//! and duplicate deliveries. Each hour also holds one planted incident, in turn one of the [`INCIDENTS`],
+//! so that the detections have something to find (and the benchmark times them firing); their actors'
+//! names start with `mallory` and nothing else in the corpus is suspicious. The same seed and size always
+//! write the same bytes.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -313,6 +316,7 @@ fn main() {
     let mut written = 0u64;
     let mut files = 0u64;
     let mut t = START;
+    let mut hour = 0;
     // Generate in one-hour slices so memory holds one hour of records, whatever the corpus size.
     while written < args.records {
         let slice_end = t + 3600;
@@ -322,6 +326,9 @@ fn main() {
             let start = t + g.rng.below(3600) as i64;
             made += session(&mut g, start);
         }
+        let start = t + g.rng.below(1800) as i64;
+        incident(&mut g, start, INCIDENTS[hour % INCIDENTS.len()]);
+        hour += 1;
         // Deliver every record whose delivery time falls in this slice or earlier (late ones wait).
         let (due, later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut g.out).into_iter().partition(|r| r.2 < slice_end + 3600);
@@ -566,4 +573,143 @@ fn calls(g: &mut Gen, acct: usize, region: usize, a: &Actor, n: u64, data_share:
         g.call(acct, region, t, a, source, name, data, denied);
     }
     n
+}
+
+/// What the detections should find, one incident an hour in this order: the rule each one trips.
+const INCIDENTS: [&str; 8] = [
+    "credentials-used-elsewhere",
+    "role-enumeration",
+    "untrusted-external-account",
+    "privileged-action-in-session",
+    "access-denied-burst",
+    "service-role-used-by-human",
+    "long-role-chain",
+    "sensitive-role-without-mfa",
+];
+
+/// An account outside the organisation.
+const OUTSIDER: &str = "999988887777";
+
+/// Plants one incident that trips `rule` at `t`.
+fn incident(g: &mut Gen, t: i64, rule: &str) {
+    let acct = g.rng.below(g.accounts.len() as u64) as usize;
+    let region = g.rng.below(g.regions.len() as u64) as usize;
+    let account = g.accounts[acct].clone();
+    let user = format!("mallory{}", g.rng.below(100));
+    let ukey = g.rng.key("AKIA");
+    let person = user_identity(&account, &user, &ukey);
+    let ip = format!("185.220.101.{}", g.rng.below(256));
+    let ua = UAS[0];
+    let team = format!("arn:aws:iam::{account}:role/Team{}", g.rng.below(10));
+    // A person's session of `role`, assumed at `at` from the incident's address.
+    let assumed = |g: &mut Gen, caller: &str, role_arn: &str, at: i64, acct: usize| {
+        let key = g.rng.key("ASIA");
+        g.assume(acct, at, caller, role_arn, &user, &key, &ip, ua, None, false);
+        let role_account = role_arn.split(':').nth(4).unwrap_or("").to_owned();
+        Actor {
+            arn: format!(
+                "arn:aws:sts::{role_account}:assumed-role/{}/{user}",
+                role_arn.rsplit('/').next().unwrap_or("")
+            ),
+            key,
+            created: at,
+            kind: "AssumedRole",
+            issuer: role_arn.to_owned(),
+            ip: ip.clone(),
+            ua,
+            console: false,
+            account: role_account,
+        }
+    };
+    match rule {
+        "credentials-used-elsewhere" => {
+            // An instance's credentials, then the same key from a network far from the instance's.
+            let role_arn = format!("arn:aws:iam::{account}:role/instance-{}-role", g.rng.below(20));
+            let instance = format!("i-0{:016x}", g.rng.next() >> 4);
+            let key = g.rng.key("ASIA");
+            let caller = r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#;
+            let svc = "ec2.amazonaws.com";
+            g.assume(acct, t, caller, &role_arn, &instance, &key, svc, svc, None, false);
+            let mut actor = Actor {
+                arn: format!("arn:aws:sts::{account}:assumed-role/{}/{instance}", role_arn.rsplit('/').next().unwrap()),
+                key,
+                created: t,
+                kind: "AssumedRole",
+                issuer: role_arn,
+                ip: format!("52.{}.{}.{}", g.rng.below(256), g.rng.below(256), g.rng.below(256)),
+                ua: UAS[2],
+                console: false,
+                account,
+            };
+            calls(g, acct, region, &actor, 10, 0.5);
+            (actor.ip, actor.ua) = (ip, ua);
+            for (i, (source, name)) in [
+                ("sts.amazonaws.com", "GetCallerIdentity"),
+                ("s3.amazonaws.com", "ListBuckets"),
+                ("iam.amazonaws.com", "ListRoles"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                g.call(acct, region, t + 1800 + 20 * i as i64, &actor, source, name, false, false);
+            }
+        }
+        "role-enumeration" => {
+            // Twelve denied guesses at six roles in six minutes.
+            for i in 0..12 {
+                let role = format!(
+                    "arn:aws:iam::{account}:role/{}",
+                    ["Admin", "OrganizationAccountAccessRole", "BreakGlass", "Deploy", "Billing", "Security"][i % 6]
+                );
+                let key = g.rng.key("ASIA");
+                g.assume(acct, t + 30 * i as i64, &person, &role, &user, &key, &ip, ua, None, true);
+            }
+        }
+        "untrusted-external-account" => {
+            // An account outside the organisation assumes a role; only the role owner's copy is in the trail.
+            let caller =
+                format!(r#"{{"type":"AWSAccount","principalId":"AIDA{}","accountId":"{OUTSIDER}"}}"#, &ukey[4..]);
+            let actor = assumed(g, &caller, &format!("arn:aws:iam::{account}:role/VendorAccess"), t, acct);
+            calls(g, acct, region, &actor, 5, 0.5);
+        }
+        "privileged-action-in-session" => {
+            // A session that gives itself a way back in.
+            let actor = assumed(g, &person, &team, t, acct);
+            g.call(acct, region, t + 60, &actor, "iam.amazonaws.com", "CreateAccessKey", false, false);
+            g.call(acct, region, t + 90, &actor, "iam.amazonaws.com", "AttachRolePolicy", false, false);
+        }
+        "access-denied-burst" => {
+            // A session probing what it may do: fourteen denials in four minutes.
+            let actor = assumed(g, &person, &team, t, acct);
+            for i in 0..14 {
+                let (source, name) =
+                    [("secretsmanager.amazonaws.com", "GetSecretValue"), ("kms.amazonaws.com", "Decrypt")][i % 2];
+                g.call(acct, region, t + 10 + 15 * i as i64, &actor, source, name, false, true);
+            }
+        }
+        "service-role-used-by-human" => {
+            // A person borrows a Lambda function's role.
+            let role = format!("arn:aws:iam::{account}:role/service-role/fn-{}-role", g.rng.below(40));
+            let actor = assumed(g, &person, &role, t, acct);
+            calls(g, acct, region, &actor, 3, 0.0);
+        }
+        "long-role-chain" => {
+            // Three hops: a team role, a role in another account, and on from there.
+            let hop1 = assumed(g, &person, &team, t, acct);
+            let other = (acct + 1) % g.accounts.len();
+            let other_account = g.accounts[other].clone();
+            let caller = g.identity(&hop1);
+            let hop2 =
+                assumed(g, &caller, &format!("arn:aws:iam::{other_account}:role/CrossAccountDeploy"), t + 30, acct);
+            let caller = g.identity(&hop2);
+            let hop3 = assumed(g, &caller, &format!("arn:aws:iam::{other_account}:role/DataAdmin"), t + 60, other);
+            calls(g, other, region, &hop3, 3, 0.0);
+        }
+        _ => {
+            // An IAM user without MFA takes the organisation's administrator role.
+            let actor =
+                assumed(g, &person, &format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole"), t, acct);
+            calls(g, acct, region, &actor, 3, 0.0);
+        }
+    }
 }
