@@ -198,6 +198,59 @@ fn killed_mid_run_on_s3_loses_and_duplicates_nothing() {
     assert!(run2.iter().filter(|k| k.starts_with("trailscan/out/findings/")).count() == 1, "{run2:?}");
 }
 
+/// A run killed on S3 leaves its staging folders in the temporary folder; the next run on the machine removes
+/// them, and leaves alone those of a live run and one whose run is still creating it.
+#[test]
+fn staging_folders_of_killed_runs_are_removed_by_the_next_run() {
+    let server = Server::start();
+    server.create_bucket("ops");
+    let w = Workdir::new();
+    trail(&w);
+    let tmp = w.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let staging = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("trailscan-nightly-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let run = |until: &str| {
+        let out = server.command(w.path(), &args(STATE, OUT, until)).env("TMPDIR", &tmp).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let mut child = server
+        .command(w.path(), &args(STATE, OUT, CUTOFFS[0]))
+        .env("TMPDIR", &tmp)
+        .env("TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT", "60")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The lock is taken once both staging folders exist.
+    wait_for(&server.path_of("ops", "trailscan/state/lock"));
+    let killed = staging();
+    assert_eq!(killed.len(), 2, "STATE's and OUT's: {killed:?}");
+
+    // While the run lives, another run (refused by the lock) leaves its folders alone.
+    let (code, stderr) = run(CUTOFFS[0]);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert_eq!(staging(), killed, "{stderr}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A folder that another run is creating (no owner note yet) stays too.
+    std::fs::create_dir(tmp.join("trailscan-nightly-starting")).unwrap();
+    let (code, stderr) = run(CUTOFFS[0]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for name in &killed {
+        assert!(stderr.contains(&format!("{name}, left by a killed run")), "{stderr}");
+    }
+    assert_eq!(staging(), vec!["trailscan-nightly-starting".to_owned()], "{stderr}");
+}
+
 /// `--history s3://…` answers as `--history` on the folder does, fetching only parts it does not hold yet,
 /// and forgetting the open parts a later run replaced.
 #[test]

@@ -90,9 +90,9 @@ impl Lock {
     }
 }
 
-/// Who holds a lock, as written into it.
+/// Who holds a lock, as written into it (and who owns a staging folder: `place`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Holder {
+pub(super) struct Holder {
     host: String,
     pid: Option<u32>,
     since: i64,
@@ -107,7 +107,7 @@ fn read_trimmed(path: &str) -> Option<String> {
 }
 
 impl Holder {
-    fn me(now: i64) -> Holder {
+    pub(super) fn me(now: i64) -> Holder {
         Holder {
             host: read_trimmed("/proc/sys/kernel/hostname")
                 .or_else(|| read_trimmed("/etc/hostname"))
@@ -119,7 +119,7 @@ impl Holder {
         }
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         let mut t = format!("host={}\npid={}\nsince={}\n", self.host, self.pid.unwrap_or(0), self.since);
         for (k, v) in [("boot", &self.boot), ("pidns", &self.pidns)] {
             if let Some(v) = v {
@@ -129,7 +129,7 @@ impl Holder {
         t
     }
 
-    fn parse(text: &str) -> Holder {
+    pub(super) fn parse(text: &str) -> Holder {
         let field =
             |k: &str| text.lines().find_map(|l| l.strip_prefix(k).and_then(|v| v.strip_prefix('='))).map(str::to_owned);
         Holder {
@@ -143,7 +143,7 @@ impl Holder {
 
     /// Whether `self` was a process of the machine `me` describes that no longer exists. Only answered where
     /// `/proc` says so; elsewhere only the expiry breaks a lock.
-    fn is_gone(&self, me: &Holder) -> bool {
+    pub(super) fn is_gone(&self, me: &Holder) -> bool {
         let same = |a: &Option<String>, b: &Option<String>| a.is_none() || b.is_none() || a == b;
         let same_machine =
             !self.host.is_empty() && self.host == me.host && same(&self.boot, &me.boot) && same(&self.pidns, &me.pidns);

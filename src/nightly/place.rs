@@ -16,7 +16,9 @@
 //!
 //! The order is the one that makes a local OUT crash-safe: every OUT object is uploaded (each PUT is
 //! atomic) before STATE is committed, and STATE is committed last. A killed run leaves its staging folders
-//! (`trailscan-nightly-*` in the temporary folder) behind; nothing reads them again.
+//! (`trailscan-nightly-*` in the temporary folder) behind; nothing reads them again, and the next run on the
+//! machine removes them: each holds a note of the process that owns it ([`OWNER`]), and a folder whose
+//! process is gone is removed by the same judgement that breaks a dead run's lock.
 
 use super::{history, lock, state};
 use crate::source::s3::store::{Condition, Put};
@@ -53,9 +55,18 @@ impl Remote {
     }
 }
 
+/// How the names of staging folders start.
+const STAGING: &str = "trailscan-nightly-";
+
+/// The file in a staging folder that names the process owning it (a [`lock::Holder`]). Named `.…`, so
+/// [`Place::publish`] does not upload it.
+const OWNER: &str = ".trailscan-owner";
+
 /// Opens STATE and OUT: creates local folders, connects to S3 for the others (once per bucket).
 pub fn open(state: &SourceSpec, out: &SourceSpec, aws: &S3Options) -> Result<(Place, Place)> {
     let mut connected: Vec<(String, Arc<S3>)> = Vec::new();
+    let me = lock::Holder::me(crate::timefmt::now());
+    let mut swept = false;
     let mut open_one = |flag: &str, spec: &SourceSpec| -> Result<Place> {
         match spec {
             SourceSpec::Disk(dir) => {
@@ -72,10 +83,16 @@ pub fn open(state: &SourceSpec, out: &SourceSpec, aws: &S3Options) -> Result<(Pl
                         s3
                     }
                 };
+                if !std::mem::replace(&mut swept, true) {
+                    remove_abandoned_staging(&std::env::temp_dir(), &me);
+                }
                 let staging = tempfile::Builder::new()
-                    .prefix("trailscan-nightly-")
+                    .prefix(STAGING)
                     .tempdir()
                     .with_context(|| format!("{flag} {spec}: cannot create a temporary folder (set TMPDIR)"))?;
+                std::fs::write(staging.path().join(OWNER), me.text()).with_context(|| {
+                    format!("{flag} {spec}: cannot write in the temporary folder {}", staging.path().display())
+                })?;
                 let prefix = crate::source::s3::as_folder(prefix);
                 Ok(Place {
                     dir: staging.path().to_path_buf(),
@@ -181,6 +198,25 @@ impl Place {
         for rel in parts {
             if let Err(e) = r.s3.delete_object(&r.bucket, &r.key(rel)) {
                 crate::messages::warn(&format!("{e:#} (the next run removes it)"));
+            }
+        }
+    }
+}
+
+/// Removes the staging folders in `temp` of runs on this machine whose process is gone: killed before they
+/// could remove them. A folder without an owner note is left alone: its run may be creating it.
+fn remove_abandoned_staging(temp: &Path, me: &lock::Holder) {
+    let Ok(entries) = std::fs::read_dir(temp) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(STAGING) {
+            continue;
+        }
+        let dir = entry.path();
+        let Ok(owner) = std::fs::read_to_string(dir.join(OWNER)) else { continue };
+        if lock::Holder::parse(&owner).is_gone(me) {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => crate::messages::warn(&format!("removed {}, left by a killed run", dir.display())),
+                Err(e) => crate::messages::warn(&format!("cannot remove {}, left by a killed run: {e}", dir.display())),
             }
         }
     }
