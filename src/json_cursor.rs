@@ -71,7 +71,38 @@ impl<'a> Cursor<'a> {
 
     /// The string at the cursor: its raw contents between the quotes, and whether they hold escapes.
     /// Escapes are checked as serde_json checks the strings it skips; control characters are refused.
+    ///
+    /// Most strings in a trail are short and plain, and there are about eighty in a record: those are read
+    /// here, inline, sixteen bytes at a time; anything else (escapes, a control character, the last bytes
+    /// of the text, whitespace first) goes to [`Cursor::raw_string_in_full`].
+    #[inline]
     pub fn raw_string(&mut self) -> Result<(&'a str, bool), Miss> {
+        let b = self.bytes();
+        if b.get(self.pos) == Some(&b'"') {
+            let start = self.pos + 1;
+            let mut at = start;
+            while let Some(chunk) = b.get(at..at + 16) {
+                let mask = special_mask(chunk);
+                if mask != 0 {
+                    let end = at + mask.trailing_zeros() as usize;
+                    if b[end] != b'"' {
+                        break;
+                    }
+                    self.pos = end + 1;
+                    // SAFETY: `start - 1` and `end` hold `"`, an ASCII byte, so both are character
+                    // boundaries of the text.
+                    return Ok((unsafe { self.text.get_unchecked(start..end) }, false));
+                }
+                at += 16;
+            }
+        }
+        self.raw_string_in_full()
+    }
+
+    /// [`Cursor::raw_string`] for any string.
+    #[cold]
+    #[inline(never)]
+    fn raw_string_in_full(&mut self) -> Result<(&'a str, bool), Miss> {
         self.eat(b'"')?;
         let b = self.bytes();
         let start = self.pos;
@@ -253,22 +284,41 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The special bytes (`"`, `\\`, control characters) of sixteen bytes, as the low bits of a mask.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn special_mask(chunk: &[u8]) -> u32 {
+    assert!(chunk.len() >= 16);
+    // SAFETY: SSE2 is part of x86-64; the load reads the first sixteen bytes of `chunk`, unaligned.
+    unsafe {
+        use std::arch::x86_64::*;
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Unsigned `v <= 0x1f`: the unsigned maximum of v and 0x1f is 0x1f exactly then.
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+    }
+}
+
+/// The special bytes of sixteen bytes, without SSE2.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn special_mask(chunk: &[u8]) -> u32 {
+    chunk[..16]
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| c == b'"' || c == b'\\' || c < 0x20)
+        .fold(0, |m, (i, _)| m | 1 << i)
+}
+
 /// The offset of the first `"`, `\\` or control character at or after `at` (or the end). Strings in
 /// CloudTrail are short, so this looks at sixteen bytes at a time with plain SSE2 compares (every x86-64
 /// has them) rather than calling a general search per string, and eight at a time in a register elsewhere.
 fn next_special(b: &[u8], mut at: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     while let Some(chunk) = b.get(at..at + 16) {
-        // SAFETY: SSE2 is part of x86-64; the load reads the sixteen bytes of `chunk`, unaligned.
-        let mask = unsafe {
-            use std::arch::x86_64::*;
-            let v = _mm_loadu_si128(chunk.as_ptr().cast());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // Unsigned `v <= 0x1f`: the unsigned maximum of v and 0x1f is 0x1f exactly then.
-            let control = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
-        };
+        let mask = special_mask(chunk);
         if mask != 0 {
             return at + mask.trailing_zeros() as usize;
         }
@@ -352,6 +402,39 @@ mod tests {
             for from in 0..=len {
                 let naive = (from..len).find(|&i| matches!(bytes[i], b'"' | b'\\' | 0..=0x1f)).unwrap_or(len);
                 assert_eq!(next_special(&bytes, from), naive, "{bytes:?} from {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_inline_string_read_agrees_with_the_full_one() {
+        let mut next = crate::decode::tests::xorshift(0x9e37_79b9_7f4a_7c15u64);
+        for len in 0..80 {
+            for _ in 0..40 {
+                let state = next();
+                // A string of `len` bytes, mostly plain, now and then an escape, a control character, a quote
+                // or a multi-byte character; then its closing quote, and sometimes more text after it.
+                let mut text = String::from("\"");
+                for i in 0..len {
+                    let r = state.rotate_left(i as u32 * 5) as u8;
+                    match r % 23 {
+                        0 => text.push_str("\\n"),
+                        1 => text.push('\u{1}'),
+                        2 => text.push_str("\\u00e9"),
+                        3 => text.push('é'),
+                        4 => text.push_str("\\q"),
+                        _ => text.push((b'a' + r % 26) as char),
+                    }
+                }
+                if state % 3 > 0 {
+                    text.push('"');
+                }
+                if state % 2 == 0 {
+                    text.push_str(r#",{"more":"text after the string"}"#);
+                }
+                let (mut fast, mut full) = (Cursor::new(&text), Cursor::new(&text));
+                assert_eq!(fast.raw_string(), full.raw_string_in_full(), "{text:?}");
+                assert_eq!(fast.pos(), full.pos(), "{text:?}");
             }
         }
     }
