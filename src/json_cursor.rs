@@ -43,8 +43,19 @@ impl<'a> Cursor<'a> {
         self.text.as_bytes()
     }
 
-    /// The next byte after whitespace, not consumed.
+    /// The next byte after whitespace, not consumed. Trail deliveries are compact JSON: the next byte is
+    /// nearly always right there, and that is checked inline.
+    #[inline]
     pub fn peek(&mut self) -> Result<u8, Miss> {
+        match self.bytes().get(self.pos) {
+            Some(&c) if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') => Ok(c),
+            _ => self.peek_past_whitespace(),
+        }
+    }
+
+    /// [`Cursor::peek`] past whitespace.
+    #[inline(never)]
+    fn peek_past_whitespace(&mut self) -> Result<u8, Miss> {
         let b = self.bytes();
         while let Some(&c) = b.get(self.pos) {
             if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
@@ -132,10 +143,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// An object key, then its colon. A key with escapes is unescaped by serde_json.
+    #[inline]
     fn key(&mut self) -> Result<Cow<'a, str>, Miss> {
-        let start = self.pos_of_next()?;
         let (raw, escaped) = self.raw_string()?;
         let key = if escaped {
+            // The key's text with its quotes: the raw contents and the quote on either side.
+            let start = self.pos - raw.len() - 2;
             Cow::Owned(serde_json::from_str::<String>(&self.text[start..self.pos]).map_err(|_| Miss)?)
         } else {
             Cow::Borrowed(raw)
