@@ -553,7 +553,7 @@ fn infer_sessions(activity: &[(ActivityKey, Activity)], linker: &Linker) -> Vec<
             let mut keys: Vec<&str> = members.iter().filter_map(|(k, _)| k.key.as_deref()).collect();
             keys.dedup();
             let act = members[0].1;
-            let role_arn = act.issuer_arn.as_deref().map(Text::new).or_else(|| {
+            let role_arn = act.issuer_arn.or_else(|| {
                 let (head, rest) = arn.split_once(":assumed-role/")?;
                 Some(format!("{}:role/{}", head.replacen(":sts:", ":iam:", 1), rest.split('/').next()?).into())
             });

@@ -25,8 +25,9 @@ pub struct Activity {
     /// What the records say about the identity, for sessions whose assumption is not in the input:
     /// `userIdentity.type` and `sessionContext.sessionIssuer.arn`. Should records of one key disagree,
     /// the smallest value is kept ([`settle`]), so the answer does not depend on which was read first.
-    pub identity_type: Option<Box<str>>,
-    pub issuer_arn: Option<Box<str>>,
+    /// Interned: a handful of types, and a role's ARN repeats in every session of the role.
+    pub identity_type: Option<Text>,
+    pub issuer_arn: Option<Text>,
     /// Some call carried `sessionContext.ec2RoleDelivery`: EC2 instance-metadata credentials.
     pub instance_credentials: bool,
     /// How this activity stood before the file being read first touched it, to undo that file. Only
@@ -40,7 +41,7 @@ pub struct Activity {
 pub type CallOrder = (i64, Action, u64);
 
 /// An [`Activity`]'s `identity_type` and `issuer_arn`.
-type IdentityFields = (Option<Box<str>>, Option<Box<str>>);
+type IdentityFields = (Option<Text>, Option<Text>);
 
 /// An [`Activity`]'s state when a file first touched it (see `Facts::begin_file`).
 #[derive(Debug, Clone, Default)]
@@ -58,10 +59,10 @@ struct Undo {
 
 /// Keeps, of what an identity field already holds and another record's reading of it, the one chosen
 /// whatever order the records come in: a value over none, then the smallest. True when `kept` changed.
-fn settle(kept: &mut Option<Box<str>>, seen: Option<&str>) -> bool {
+fn settle(kept: &mut Option<Text>, seen: Option<&str>) -> bool {
     let change = replaces(kept.as_deref(), seen);
     if change {
-        *kept = seen.map(Into::into);
+        *kept = seen.map(Text::new);
     }
     change
 }
@@ -79,8 +80,8 @@ impl Activity {
     /// A new activity, created by the file being read (`epoch`), with its first record's identity fields.
     pub(super) fn created_by(epoch: u32, kind: Option<&str>, issuer_arn: Option<&str>) -> Activity {
         Activity {
-            identity_type: kind.map(Into::into),
-            issuer_arn: issuer_arn.map(Into::into),
+            identity_type: kind.map(Text::new),
+            issuer_arn: issuer_arn.map(Text::new),
             undo: Undo { epoch, created: true, ..Undo::default() },
             ..Activity::default()
         }
@@ -154,7 +155,7 @@ impl Activity {
             return;
         }
         if self.undo.identity.is_none() && !self.undo.created {
-            self.undo.identity = Some(Box::new((self.identity_type.clone(), self.issuer_arn.clone())));
+            self.undo.identity = Some(Box::new((self.identity_type, self.issuer_arn)));
         }
         settle(&mut self.identity_type, kind);
         settle(&mut self.issuer_arn, issuer_arn);

@@ -947,7 +947,7 @@ mod tests {
         };
         let (b, a) =
             (call("e1", "AssumedRole", "arn:aws:iam::1:role/B"), call("e2", "AWSAccount", "arn:aws:iam::1:role/A"));
-        let identity = |act: &Activity| (act.identity_type.clone(), act.issuer_arn.clone());
+        let identity = |act: &Activity| (act.identity_type, act.issuer_arn);
         let want = (Some("AWSAccount".into()), Some("arn:aws:iam::1:role/A".into()));
         for (first, second) in [(&a, &b), (&b, &a)] {
             let mut one = Facts::default();
