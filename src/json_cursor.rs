@@ -143,7 +143,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// An object key, then its colon. A key with escapes is unescaped by serde_json.
-    #[inline]
+    #[inline(always)]
     fn key(&mut self) -> Result<Cow<'a, str>, Miss> {
         let (raw, escaped) = self.raw_string()?;
         let key = if escaped {
