@@ -653,8 +653,11 @@ pub(crate) mod tests {
             "requestParameters":{"eventSelectors":[{"readWriteType":"All","includeManagementEvents":false}]},"additionalEventData":{"MFAUsed":"Yes"},
             "userIdentity":"not an object","resources":{"ARN":"x"},"eventType":"AwsApiCall","@timestamp":-1.5e3}"#;
         let insight = r#"{"eventType":"AwsCloudTrailInsight","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","insightDetails":{"x":[1,{"y":null}]}}"#;
+        // Keys written with escapes, known and unknown, at the top and nested.
+        let escaped = r#"{"eventTime":"2026-11-20T10:00:00Z","event\u0053ource":"sts.amazonaws.com","eventName":"GetCallerIdentity",
+            "userIdentity":{"accessKey\u0049d":"ASIA3","type":"AssumedRole","\u0078":1},"\"odd\"":{"k\\":[]}}"#;
         vec![
-            format!(r#"{{"Records":[{ev},{selectors},{insight},12,"text",null,[],{{}}]}}"#),
+            format!(r#"{{"Records":[{ev},{selectors},{insight},{escaped},12,"text",null,[],{{}}]}}"#),
             format!(r#"  {{ "Records" : [ {ev} , {selectors} ] , "digestStartTime":"x", "detail":{ev} }} "#),
             format!(r#"{{"Records":[{ev}]}}{{"Records":[{selectors}]}}"#),
             format!(r#"{{"Records":[{ev}],"Records":[{selectors}]}}"#),

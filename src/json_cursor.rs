@@ -453,6 +453,19 @@ mod tests {
     }
 
     #[test]
+    fn escaped_keys_are_read_unescaped() {
+        let text = r#"{"event\u0053ource":1, "plain" :2,"\"q\"":3,"a\\b":4}"#;
+        let mut keys = Vec::new();
+        let mut c = Cursor::new(text);
+        c.object(|c, key| {
+            keys.push(key.to_owned());
+            c.skip()
+        })
+        .unwrap();
+        assert_eq!(keys, ["eventSource", "plain", "\"q\"", "a\\b"]);
+    }
+
+    #[test]
     fn deep_nesting_is_left_to_serde() {
         let deep = format!("{}{}", "[".repeat(150), "]".repeat(150));
         assert!(!skips(&deep));
