@@ -23,7 +23,7 @@ struct Table<K: 'static> {
 impl<K: Copy + Eq + Hash> Table<K> {
     fn new() -> Self {
         let hasher = hashbrown::DefaultHashBuilder::default();
-        let shards = (0..SHARDS).map(|_| Mutex::new(hashbrown::HashMap::with_hasher(hasher.clone()))).collect();
+        let shards = (0..SHARDS).map(|_| Mutex::new(hashbrown::HashMap::with_hasher(hasher))).collect();
         Table { shards, values: boxcar::Vec::new(), hasher }
     }
 

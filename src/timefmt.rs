@@ -204,7 +204,7 @@ pub fn parse_expiration(s: &str) -> Option<i64> {
     if s.as_bytes().first().is_some_and(|b| b.is_ascii_digit()) {
         return parse_iso(s);
     }
-    let mut parts = s.split(|c: char| c == ' ' || c == ',' || c == '\u{202f}').filter(|p| !p.is_empty());
+    let mut parts = s.split([' ', ',', '\u{202f}']).filter(|p| !p.is_empty());
     let mon = parts.next()?.get(..3)?.to_ascii_lowercase();
     let mo = MONTHS.iter().position(|m| *m == mon)? as u32 + 1;
     let d: u32 = parts.next()?.parse().ok()?;
@@ -213,19 +213,10 @@ pub fn parse_expiration(s: &str) -> Option<i64> {
     let mut h: u32 = hms.next()?.parse().ok()?;
     let mi: u32 = hms.next()?.parse().ok()?;
     let sec: u32 = hms.next().map(|x| x.parse().ok()).unwrap_or(Some(0))?;
-    match parts.next().map(|p| p.to_ascii_uppercase()) {
-        Some(p) if p == "AM" || p == "A.M." => {
-            if h == 12 {
-                h = 0
-            }
-        }
-        Some(p) if p == "PM" || p == "P.M." => {
-            if h < 12 {
-                h += 12
-            }
-        }
-        Some(p) if p == "UTC" || p == "GMT" => {}
-        None => {}
+    match parts.next().map(|p| p.to_ascii_uppercase()).as_deref() {
+        Some("AM" | "A.M.") if h == 12 => h = 0,
+        Some("PM" | "P.M.") if h < 12 => h += 12,
+        Some("AM" | "A.M." | "PM" | "P.M." | "UTC" | "GMT") | None => {}
         Some(_) => return None,
     }
     if h > 23 {

@@ -3,9 +3,9 @@
 
 use crate::util::*;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::Path;
 
-fn sessions(folder: &PathBuf) -> (Vec<Value>, Run) {
+fn sessions(folder: &Path) -> (Vec<Value>, Run) {
     let r = trailscan(&repo(), &["sessions", "-s", folder.to_str().unwrap(), "-f", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     (r.json(), r)

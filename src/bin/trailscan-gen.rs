@@ -345,7 +345,7 @@ fn main() {
 
 /// Writes records as five-minute deliveries per account and region; returns (records, files).
 fn deliver(g: &mut Gen, root: &Path, mut recs: Vec<(usize, usize, i64, String)>) -> (u64, u64) {
-    recs.sort_by(|a, b| (a.0, a.1, a.2 / 300).cmp(&(b.0, b.1, b.2 / 300)));
+    recs.sort_by_key(|a| (a.0, a.1, a.2 / 300));
     let mut files = 0;
     let n = recs.len() as u64;
     let mut i = 0;
