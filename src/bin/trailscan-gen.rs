@@ -1,7 +1,7 @@
 //! `trailscan-gen`: writes a realistic, deterministic organisation trail for benchmarks and scale tests.
 //!
 //! ```sh
-//! cargo run --release --bin trailscan-gen -- --out /tmp/corpus --records 1000000 --seed 1
+//! cargo run --release --no-default-features --bin trailscan-gen -- --out /tmp/corpus --records 1000000 --seed 1
 //! ```
 //!
 //! Layout and content follow real trails: `AWSLogs/o-…/<account>/CloudTrail/<region>/YYYY/MM/DD/` with one
