@@ -665,6 +665,31 @@ pub(crate) mod tests {
         ]
     }
 
+    /// Records nested deeper than the cursor goes (it leaves them to serde_json) and around serde_json's own
+    /// limit of 128 read the same either way, wherever the nesting is: in an unknown field, in a typed struct,
+    /// in a typed field, in a selector list, in `resources`.
+    #[test]
+    fn deep_records_read_the_same_by_the_fast_path_and_serde() {
+        let arrays = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+        for depth in 95..=135 {
+            let records = [
+                format!(r#"{{"x":{}}}"#, objects(depth - 1)),
+                format!(r#"{{"resources":{}}}"#, arrays(depth - 1)),
+                format!(r#"{{"requestParameters":{{"roleArn":"r","x":{}}}}}"#, objects(depth - 2)),
+                format!(r#"{{"requestParameters":{{"eventSelectors":{}}}}}"#, arrays(depth - 2)),
+                format!(r#"{{"userIdentity":{{"sessionContext":{{"attributes":{{"x":{}}}}}}}}}"#, arrays(depth - 4)),
+                format!(r#"{{"eventName":{}}}"#, arrays(depth - 1)),
+            ];
+            for record in records {
+                let record = record.replacen('{', r#"{"eventTime":"2026-11-20T10:00:00Z","#, 1);
+                let text = format!(r#"{{"Records":[{record}]}}"#);
+                let (fast, serde) = fast_and_serde(text.as_bytes()).unwrap();
+                assert_eq!(fast, serde, "{}", &text[..text.len().min(200)]);
+            }
+        }
+    }
+
     #[test]
     fn the_fast_path_reads_deliveries_exactly_as_serde_json_does() {
         let mut checked = 0;

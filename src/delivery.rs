@@ -5,8 +5,8 @@
 //!
 //! The result is exactly what serde_json gives (`decode.rs`): a record the cursor is unsure of is read by
 //! serde_json instead, and a file that fails there is handed back whole, so that serde_json names the error.
-//! The one difference: a record is read by serde_json on its own, so nesting 127 or 128 levels deep within
-//! it is read where the whole file would have been refused as too deep.
+//! That holds for deep records too (a test tries nesting from 95 to 135 levels in six places): serde_json
+//! counts no depth in the values it ignores, so a record read on its own reads as it does within the file.
 
 use crate::json_cursor::{Cursor, Miss};
 use crate::record::{Record, Scan};
