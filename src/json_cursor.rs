@@ -91,20 +91,11 @@ impl<'a> Cursor<'a> {
         let b = self.bytes();
         if b.get(self.pos) == Some(&b'"') {
             let start = self.pos + 1;
-            let mut at = start;
-            while let Some(chunk) = b.get(at..at + 16) {
-                let mask = special_mask(chunk);
-                if mask != 0 {
-                    let end = at + mask.trailing_zeros() as usize;
-                    if b[end] != b'"' {
-                        break;
-                    }
-                    self.pos = end + 1;
-                    // SAFETY: `start - 1` and `end` hold `"`, an ASCII byte, so both are character
-                    // boundaries of the text.
-                    return Ok((unsafe { self.text.get_unchecked(start..end) }, false));
-                }
-                at += 16;
+            if let Some(end) = special_in_steps(b, start).ok().filter(|&end| b[end] == b'"') {
+                self.pos = end + 1;
+                // SAFETY: `start - 1` and `end` hold `"`, an ASCII byte, so both are character boundaries
+                // of the text.
+                return Ok((unsafe { self.text.get_unchecked(start..end) }, false));
             }
         }
         self.raw_string_in_full()
@@ -326,18 +317,30 @@ fn special_mask(chunk: &[u8]) -> u32 {
         .fold(0, |m, (i, _)| m | 1 << i)
 }
 
-/// The offset of the first `"`, `\\` or control character at or after `at` (or the end). Strings in
-/// CloudTrail are short, so this looks at sixteen bytes at a time with plain SSE2 compares (every x86-64
-/// has them) rather than calling a general search per string, and eight at a time in a register elsewhere.
-fn next_special(b: &[u8], mut at: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
+/// The first special byte at or after `at` within the whole sixteen-byte steps of `b`: `Ok` of its offset,
+/// or `Err` of where the steps ran out (fewer than sixteen bytes left).
+#[inline(always)]
+fn special_in_steps(b: &[u8], mut at: usize) -> Result<usize, usize> {
     while let Some(chunk) = b.get(at..at + 16) {
         let mask = special_mask(chunk);
         if mask != 0 {
-            return at + mask.trailing_zeros() as usize;
+            return Ok(at + mask.trailing_zeros() as usize);
         }
         at += 16;
     }
+    Err(at)
+}
+
+/// The offset of the first `"`, `\\` or control character at or after `at` (or the end). Strings in
+/// CloudTrail are short, so this looks at sixteen bytes at a time with plain SSE2 compares (every x86-64
+/// has them) rather than calling a general search per string, and eight at a time in a register elsewhere.
+fn next_special(b: &[u8], at: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    let at = match special_in_steps(b, at) {
+        Ok(found) => return found,
+        Err(rest) => rest,
+    };
+    let mut at = at;
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // The high bit of each byte of `v` that is zero (exact for the lowest such byte, which is all we use).

@@ -145,17 +145,36 @@ fn expiration(t: i64) -> String {
     format!("{} {d}, {y}, {h}:{:02}:{:02} {ampm}", MON[m as usize - 1], s / 60 % 60, s % 60)
 }
 
-/// A session that makes calls: who it is and how it calls.
+/// A role session that makes calls: who it is and how it calls.
 struct Actor {
+    /// The role's account.
     account: String,
     arn: String,
     key: String,
     created: i64,
-    kind: &'static str,
     issuer: String,
     ip: String,
     ua: &'static str,
     console: bool,
+}
+
+impl Actor {
+    /// The session `session` of the role `role_arn`, with credentials `key` issued at `created`, calling
+    /// from `ip` with `ua`.
+    fn role_session(role_arn: &str, session: &str, key: String, created: i64, ip: String, ua: &'static str) -> Actor {
+        let account = role_arn.split(':').nth(4).unwrap_or("").to_owned();
+        let role_name = role_arn.rsplit('/').next().unwrap_or("");
+        Actor {
+            arn: format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}"),
+            key,
+            created,
+            issuer: role_arn.to_owned(),
+            ip,
+            ua,
+            console: false,
+            account,
+        }
+    }
 }
 
 struct Gen {
@@ -181,8 +200,7 @@ impl Gen {
         let mut s = String::with_capacity(600);
         let _ = write!(
             s,
-            r#"{{"type":"{}","principalId":"AROA{}:{}","arn":"{}","accountId":"{}","accessKeyId":"{}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA{}","arn":"{}","accountId":"{}","userName":"{}"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{}","mfaAuthenticated":"false"}}}}}}"#,
-            a.kind,
+            r#"{{"type":"AssumedRole","principalId":"AROA{}:{}","arn":"{}","accountId":"{}","accessKeyId":"{}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA{}","arn":"{}","accountId":"{}","userName":"{}"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{}","mfaAuthenticated":"false"}}}}}}"#,
             &a.key[4..],
             a.arn.rsplit('/').next().unwrap_or(""),
             a.arn,
@@ -433,19 +451,7 @@ fn session(g: &mut Gen, t: i64) -> u64 {
             let shared = g.rng.uuid();
             g.assume(acct, t, &caller, &role_arn, &session, &key, svc, svc, Some(&shared), false);
             made += 1;
-            let name = role.rsplit('/').next().unwrap_or("").to_owned();
-            let actor = Actor {
-                arn: format!("arn:aws:sts::{account}:assumed-role/{name}/{session}"),
-                key,
-                created: t,
-                kind: "AssumedRole",
-                issuer: role_arn,
-                ip,
-                ua: UAS[2],
-                console: false,
-                account: account.clone(),
-            };
-            (actor, 5 + g.rng.below(40), 0.5)
+            (Actor::role_session(&role_arn, &session, key, t, ip, UAS[2]), 5 + g.rng.below(40), 0.5)
         }
         // People from the CLI, some through a second hop in another account.
         60..=84 => {
@@ -463,17 +469,7 @@ fn session(g: &mut Gen, t: i64) -> u64 {
             }
             g.assume(acct, t, &caller, &role_arn, &user, &key, &ip, ua, None, false);
             made += 1;
-            let mut actor = Actor {
-                arn: format!("arn:aws:sts::{account}:assumed-role/{}/{user}", role_arn.rsplit('/').next().unwrap()),
-                key,
-                created: t,
-                kind: "AssumedRole",
-                issuer: role_arn,
-                ip: ip.clone(),
-                ua,
-                console: false,
-                account: account.clone(),
-            };
+            let mut actor = Actor::role_session(&role_arn, &user, key, t, ip.clone(), ua);
             if g.rng.chance(0.3) {
                 // Second hop into another account: logged in both accounts with one sharedEventID.
                 let other = g.rng.below(g.accounts.len() as u64) as usize;
@@ -504,17 +500,7 @@ fn session(g: &mut Gen, t: i64) -> u64 {
                     made += 1;
                 }
                 made += 1;
-                actor = Actor {
-                    arn: format!("arn:aws:sts::{other_acct}:assumed-role/CrossAccountDeploy/{user}-x"),
-                    key: key2,
-                    created: t2,
-                    kind: "AssumedRole",
-                    issuer: role2,
-                    ip,
-                    ua,
-                    console: false,
-                    account: other_acct,
-                };
+                actor = Actor::role_session(&role2, &format!("{user}-x"), key2, t2, ip, ua);
                 let n = 3 + g.rng.below(30);
                 return made + calls(g, other, region, &actor, n, 0.2);
             }
@@ -533,17 +519,8 @@ fn session(g: &mut Gen, t: i64) -> u64 {
             made += 1;
             let ip = format!("203.0.{}.{}", g.rng.below(256), g.rng.below(256));
             let console_key = g.rng.key("ASIA");
-            let actor = Actor {
-                arn: format!("arn:aws:sts::{account}:assumed-role/{}/{user}", role_arn.rsplit('/').next().unwrap()),
-                key: console_key,
-                created: t,
-                kind: "AssumedRole",
-                issuer: role_arn,
-                ip,
-                ua: "AWS Internal",
-                console: true,
-                account: account.clone(),
-            };
+            let actor =
+                Actor { console: true, ..Actor::role_session(&role_arn, &user, console_key, t, ip, "AWS Internal") };
             (actor, 5 + g.rng.below(25), 0.1)
         }
     };
@@ -605,21 +582,7 @@ fn incident(g: &mut Gen, t: i64, rule: &str) {
     let assumed = |g: &mut Gen, caller: &str, role_arn: &str, at: i64, acct: usize| {
         let key = g.rng.key("ASIA");
         g.assume(acct, at, caller, role_arn, &user, &key, &ip, ua, None, false);
-        let role_account = role_arn.split(':').nth(4).unwrap_or("").to_owned();
-        Actor {
-            arn: format!(
-                "arn:aws:sts::{role_account}:assumed-role/{}/{user}",
-                role_arn.rsplit('/').next().unwrap_or("")
-            ),
-            key,
-            created: at,
-            kind: "AssumedRole",
-            issuer: role_arn.to_owned(),
-            ip: ip.clone(),
-            ua,
-            console: false,
-            account: role_account,
-        }
+        Actor::role_session(role_arn, &user, key, at, ip.clone(), ua)
     };
     match rule {
         "credentials-used-elsewhere" => {
@@ -630,17 +593,8 @@ fn incident(g: &mut Gen, t: i64, rule: &str) {
             let caller = r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#;
             let svc = "ec2.amazonaws.com";
             g.assume(acct, t, caller, &role_arn, &instance, &key, svc, svc, None, false);
-            let mut actor = Actor {
-                arn: format!("arn:aws:sts::{account}:assumed-role/{}/{instance}", role_arn.rsplit('/').next().unwrap()),
-                key,
-                created: t,
-                kind: "AssumedRole",
-                issuer: role_arn,
-                ip: format!("52.{}.{}.{}", g.rng.below(256), g.rng.below(256), g.rng.below(256)),
-                ua: UAS[2],
-                console: false,
-                account,
-            };
+            let instance_ip = format!("52.{}.{}.{}", g.rng.below(256), g.rng.below(256), g.rng.below(256));
+            let mut actor = Actor::role_session(&role_arn, &instance, key, t, instance_ip, UAS[2]);
             calls(g, acct, region, &actor, 10, 0.5);
             (actor.ip, actor.ua) = (ip, ua);
             for (i, (source, name)) in [

@@ -57,14 +57,13 @@ struct Undo {
     instance_credentials: bool,
 }
 
-/// Keeps, of what an identity field already holds and another record's reading of it, the one chosen
-/// whatever order the records come in: a value over none, then the smallest. True when `kept` changed.
-fn settle(kept: &mut Option<Text>, seen: Option<&str>) -> bool {
-    let change = replaces(kept.as_deref(), seen);
-    if change {
-        *kept = seen.map(Text::new);
+/// Keeps, of what an identity field already holds and another reading of it, the one chosen whatever order
+/// the readings come in: a value over none, then the smallest. `seen` is a record's text, or another share's
+/// interned value (then not interned again).
+fn settle<S: std::ops::Deref<Target = str> + Into<Text>>(kept: &mut Option<Text>, seen: Option<S>) {
+    if replaces(kept.as_deref(), seen.as_deref()) {
+        *kept = seen.map(Into::into);
     }
-    change
 }
 
 /// Whether [`settle`] would replace `kept` with `seen`.
@@ -168,8 +167,8 @@ impl Activity {
 
     /// Appends another activity's calls.
     pub fn absorb(&mut self, other: Activity) {
-        settle(&mut self.identity_type, other.identity_type.as_deref());
-        settle(&mut self.issuer_arn, other.issuer_arn.as_deref());
+        settle(&mut self.identity_type, other.identity_type);
+        settle(&mut self.issuer_arn, other.issuer_arn);
         self.instance_credentials |= other.instance_credentials;
         if self.marks.is_empty() && self.ips.is_empty() && self.event_ids.is_empty() {
             // Nothing to merge with (most sessions have one key): take the other's vectors as they are.

@@ -66,7 +66,9 @@ const OWNER: &str = ".trailscan-owner";
 pub fn open(state: &SourceSpec, out: &SourceSpec, aws: &S3Options) -> Result<(Place, Place)> {
     let mut connected: Vec<(String, Arc<S3>)> = Vec::new();
     let me = lock::Holder::me(crate::timefmt::now());
-    let mut swept = false;
+    if [state, out].iter().any(|spec| matches!(spec, SourceSpec::S3 { .. })) {
+        remove_abandoned_staging(&std::env::temp_dir(), &me);
+    }
     let mut open_one = |flag: &str, spec: &SourceSpec| -> Result<Place> {
         match spec {
             SourceSpec::Disk(dir) => {
@@ -83,9 +85,6 @@ pub fn open(state: &SourceSpec, out: &SourceSpec, aws: &S3Options) -> Result<(Pl
                         s3
                     }
                 };
-                if !std::mem::replace(&mut swept, true) {
-                    remove_abandoned_staging(&std::env::temp_dir(), &me);
-                }
                 let staging = tempfile::Builder::new()
                     .prefix(STAGING)
                     .tempdir()
