@@ -108,7 +108,7 @@ pub fn run(
 }
 
 /// Runs `work` on every item in `pool` with one [`Worker`] and one [`Output`] per pool thread, then merges
-/// the outputs (lists appended, activity maps kept whole: see `Facts::more_activity`). rayon's `fold` made
+/// the outputs (lists appended, id lists and activity maps kept whole: see `Facts::more_activity`). rayon's `fold` made
 /// an accumulator per split (ten for 26k files on two threads) and merged them pairwise, the last merges on
 /// one core while the other had nothing left to do.
 fn per_thread<T: Send>(

@@ -218,18 +218,18 @@ pub struct Sessions {
 
 /// Reconstructs sessions from everything extracted in a run.
 pub fn correlate(facts: Facts) -> Sessions {
-    let Facts { assumptions, switches, activity, more_activity, ids, accounts, .. } = facts;
+    let Facts { assumptions, switches, activity, more_activity, ids, more_ids, accounts, .. } = facts;
     let mut stats = LinkStats::default();
     // Three independent starts, side by side: records counted, assumptions made into sessions, and activity
     // sorted by key (so that ambiguity counts and merge order are reproducible).
     let ((records, duplicates), ((assumption_records, merged_copies, mut sessions), keyed)) = rayon::join(
-        || count_unique(ids),
+        || count_unique(std::iter::once(ids).chain(more_ids).collect()),
         || {
             rayon::join(
                 || {
                     let hashes = assumptions.iter().map(|a| a.hash).chain(switches.iter().map(|s| s.hash)).collect();
                     let (merged, merged_copies) = merge_copies(assumptions);
-                    (count_unique(hashes).0, merged_copies, attach_switches(merged, switches))
+                    (count_unique(vec![hashes]).0, merged_copies, attach_switches(merged, switches))
                 },
                 || sorted_activity(activity, more_activity),
             )
@@ -333,12 +333,39 @@ fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(Activi
     keyed
 }
 
-/// How many distinct values there are, and how many repeats.
-fn count_unique(mut values: Vec<u64>) -> (u64, u64) {
-    values.par_sort_unstable();
-    let all = values.len() as u64;
-    values.dedup();
-    (values.len() as u64, all - values.len() as u64)
+/// How many distinct values there are in all the lists, and how many repeats.
+fn count_unique(lists: Vec<Vec<u64>>) -> (u64, u64) {
+    let all: u64 = lists.iter().map(|l| l.len() as u64).sum();
+    let lists: Vec<Vec<u64>> = lists
+        .into_par_iter()
+        .map(|mut l| {
+            l.par_sort_unstable();
+            l.dedup();
+            l
+        })
+        .collect();
+    let unique = distinct_in_sorted(&lists);
+    (unique, all - unique)
+}
+
+/// How many distinct values sorted lists without repeats hold between them: a merge of the lists (one per
+/// thread, so few), counting each value once.
+fn distinct_in_sorted(lists: &[Vec<u64>]) -> u64 {
+    let mut heads: Vec<&[u64]> = lists.iter().map(Vec::as_slice).filter(|l| !l.is_empty()).collect();
+    if heads.len() == 1 {
+        return heads[0].len() as u64;
+    }
+    let mut distinct = 0;
+    while let Some(&least) = heads.iter().map(|l| &l[0]).min() {
+        distinct += 1;
+        for l in &mut heads {
+            if l[0] == least {
+                *l = &l[1..];
+            }
+        }
+        heads.retain(|l| !l.is_empty());
+    }
+    distinct
 }
 
 /// Collects [`UserAddress`]es from activity that belongs to no session.
@@ -761,6 +788,21 @@ fn finish_activity(act: Activity) -> SessionActivity {
 mod tests {
     use super::*;
     use crate::extract::TimeWindow;
+
+    #[test]
+    fn records_are_counted_once_across_the_threads_lists() {
+        let mut next = crate::decode::tests::xorshift(0x9e37_79b9_7f4a_7c15);
+        for round in 0..200 {
+            // Values drawn from a small range, so that repeats fall within a list and across lists.
+            let lists: Vec<Vec<u64>> =
+                (0..round % 4).map(|_| (0..next() % 40).map(|_| next() % 50).collect()).collect();
+            let mut all: Vec<u64> = lists.concat();
+            let n = all.len() as u64;
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(count_unique(lists.clone()), (all.len() as u64, n - all.len() as u64), "{lists:?}");
+        }
+    }
 
     fn facts(records: &[String]) -> Facts {
         let mut f = Facts::default();

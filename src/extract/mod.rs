@@ -323,8 +323,11 @@ pub struct Facts {
     /// one core while the others waited; correlation sorts every entry by key anyway, and merges repeats
     /// there. Read through [`Facts::activity_entries`].
     pub more_activity: Vec<ActivityMap>,
-    /// The id hash of every record kept, for counting unique records and duplicates.
+    /// The id hash of every record this thread kept, for counting unique records and duplicates.
     pub ids: Vec<u64>,
+    /// Other threads' id hashes, absorbed as they were read. Appending them to `ids` held both copies at
+    /// once, at the moment memory peaks (the end of reading); correlation counts across the lists.
+    pub more_ids: Vec<Vec<u64>>,
     /// Records dropped because their `eventTime` is missing or unreadable, with the first example.
     pub invalid_records: u64,
     pub first_invalid: Option<String>,
@@ -363,7 +366,10 @@ impl Facts {
     pub fn absorb(&mut self, other: Facts) {
         let first_at = min_some(self.first_at, other.first_at);
         let last_at = self.last_at.max(other.last_at);
-        if self.ids.is_empty() && self.assumptions.is_empty() && self.activity_entries().next().is_none() {
+        if self.id_lists().all(<[u64]>::is_empty)
+            && self.assumptions.is_empty()
+            && self.activity_entries().next().is_none()
+        {
             let (invalid, first, outside) = (self.invalid_records, self.first_invalid.take(), self.outside_window);
             let accounts = std::mem::take(&mut self.accounts);
             *self = other;
@@ -387,7 +393,13 @@ impl Facts {
         self.more_activity.extend(maps.filter(|map| !map.is_empty()));
         self.assumptions.extend(other.assumptions);
         self.switches.extend(other.switches);
-        self.ids.extend(other.ids);
+        let ids = std::iter::once(other.ids).chain(other.more_ids);
+        self.more_ids.extend(ids.filter(|ids| !ids.is_empty()));
+    }
+
+    /// Every id hash kept, in one list per thread.
+    pub fn id_lists(&self) -> impl Iterator<Item = &[u64]> {
+        std::iter::once(&self.ids).chain(&self.more_ids).map(Vec::as_slice)
     }
 
     /// Every activity entry: a key read by several threads comes once per thread, each with its share of
@@ -514,13 +526,14 @@ impl Facts {
         let notable = failure != Failure::None || new_ip || is_assumption || privileged;
         let note = match (notable, r.event_id.get()) {
             (true, Some(eid)) => {
-                act.event_ids.push(eid.into());
+                activity::push_snug(&mut act.event_ids, eid.into());
                 (act.event_ids.len() - 1) as u32
             }
             _ => NO_EVENT_ID,
         };
         let by_aws = made_by_aws(r);
-        act.marks.push(Mark { id, at, action, ip, failure, is_assumption, privileged, by_aws, note });
+        let mark = Mark { id, at, action, ip, failure, is_assumption, privileged, by_aws, note };
+        activity::push_snug(&mut act.marks, mark);
     }
 }
 
