@@ -211,12 +211,15 @@ fn to_output(cfg: &Config, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> R
     }
 }
 
-/// Writes the sessions table of the sessions at `idx` (in `all`), part by part where the format allows
-/// ([`write::write_in_parts`]).
+/// Writes the sessions table of the sessions at `idx` (in `all`): CSV straight from the sessions, other
+/// formats part by part where they allow ([`write::write_in_parts`]).
 fn emit_sessions(cfg: &Config, a: &Analysis, idx: &[usize]) -> Result<()> {
     let all = &a.sessions.sessions;
     let rows: Vec<&Session> = idx.iter().map(|&i| &all[i]).collect();
     let flags = row_flags(a, idx);
+    if cfg.format == Format::Csv {
+        return to_output(cfg, |w| report::sessions_csv(&rows, all, &flags, w));
+    }
     let part = |range: std::ops::Range<usize>| report::sessions_frame(&rows[range.clone()], all, &flags[range]);
     to_output(cfg, |w| write::write_in_parts(rows.len(), part, cfg.format, &report::SESSION_TABLE_COLUMNS, w))
 }

@@ -5,41 +5,66 @@ use crate::correlate::Session;
 use crate::detect::Finding;
 use crate::extract::EventRow;
 use crate::timefmt::format_rfc3339;
+use crate::write::{Cell, Kind};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-/// The sessions table, in order. Also the rows of `who-assumed`.
-pub const SESSION_COLUMNS: [&str; 30] = [
-    "assumed_at",
-    "event_name",
-    "success",
-    "error_code",
-    "source_type",
-    "source_principal",
-    "origin_principal",
-    "role_arn",
-    "session_name",
-    "session_arn",
-    "access_key_id",
-    "parent_access_key_id",
-    "chain_depth",
-    "source_ip",
-    "user_agent",
-    "mfa",
-    "source_identity",
-    "caller_account",
-    "role_account",
-    "cross_account",
-    "event_count",
-    "distinct_actions",
-    "error_count",
-    "first_event_at",
-    "last_event_at",
-    "source_ips",
-    "event_id",
-    "expires_at",
-    "aws_region",
-    "flags",
+/// What a cell of the sessions table reads besides its session: every session (for the parent's key) and
+/// the row's flags.
+pub struct RowContext<'a> {
+    pub all: &'a [Session],
+    pub flags: Option<&'a str>,
+}
+
+/// How a session fills one cell of the sessions table.
+type CellOf = for<'a> fn(&'a Session, &RowContext<'a>) -> Cell<'a>;
+
+/// The sessions table, in order: each column's name, type and cell. Also the rows of `who-assumed`. The
+/// names are the contract documented in the README. Both the DataFrame ([`sessions_frame`]) and the CSV
+/// written straight from the sessions ([`sessions_csv`]) are built from this one list.
+pub const SESSION_COLUMNS: [(&str, Kind, CellOf); 30] = [
+    ("assumed_at", Kind::Text, |x, _| Cell::Owned(ts(Some(x.assumption.at)))),
+    ("event_name", Kind::Text, |x, _| Cell::Text(Some(x.event_name()))),
+    ("success", Kind::Bool, |x, _| Cell::Bool(x.assumption.success())),
+    ("error_code", Kind::Text, |x, _| Cell::Text(x.assumption.error_code.as_deref())),
+    ("source_type", Kind::Text, |x, _| Cell::Text(Some(x.source_type()))),
+    ("source_principal", Kind::Text, |x, _| Cell::Text(Some(&x.source_principal))),
+    ("origin_principal", Kind::Text, |x, _| Cell::Text(Some(&x.origin_principal))),
+    ("role_arn", Kind::Text, |x, _| Cell::Text(x.assumption.role_arn.as_deref())),
+    ("session_name", Kind::Text, |x, _| Cell::Text(x.assumption.session_name.as_deref())),
+    ("session_arn", Kind::Text, |x, _| Cell::Text(x.assumption.session_arn.as_deref())),
+    ("access_key_id", Kind::Text, |x, _| Cell::Text(x.assumption.issued_key.as_deref())),
+    ("parent_access_key_id", Kind::Text, |x, row| {
+        let own = x.assumption.caller.access_key_id.as_deref();
+        Cell::Text(match x.parent {
+            Some(p) => row.all[p].assumption.issued_key.as_deref().or(own),
+            None if x.chain_depth > 1 => own,
+            None => None,
+        })
+    }),
+    ("chain_depth", Kind::U32, |x, _| Cell::U32(x.chain_depth)),
+    ("source_ip", Kind::Text, |x, _| Cell::Text(x.source_ip())),
+    ("user_agent", Kind::Text, |x, _| Cell::Text(x.user_agent())),
+    ("mfa", Kind::Bool, |x, _| Cell::Bool(x.assumption.mfa)),
+    ("source_identity", Kind::Text, |x, _| Cell::Text(x.assumption.source_identity.as_deref())),
+    ("caller_account", Kind::Text, |x, _| Cell::Text(x.caller_account())),
+    ("role_account", Kind::Text, |x, _| Cell::Text(x.role_account())),
+    ("cross_account", Kind::Bool, |x, _| Cell::Bool(x.cross_account())),
+    ("event_count", Kind::U64, |x, _| Cell::U64(x.activity.marks.len() as u64)),
+    ("distinct_actions", Kind::U64, |x, _| Cell::U64(x.activity.distinct_actions() as u64)),
+    ("error_count", Kind::U64, |x, _| Cell::U64(x.activity.error_count() as u64)),
+    ("first_event_at", Kind::Text, |x, _| Cell::Owned(ts(x.activity.first_at()))),
+    ("last_event_at", Kind::Text, |x, _| Cell::Owned(ts(x.activity.last_at()))),
+    ("source_ips", Kind::Text, |x, _| {
+        let ips = x.activity.source_ips();
+        Cell::Owned((!ips.is_empty()).then(|| ips.join(";")))
+    }),
+    ("event_id", Kind::Text, |x, _| Cell::Text(Some(&x.assumption.event_id))),
+    ("expires_at", Kind::Text, |x, _| {
+        Cell::Owned(x.assumption.success().then(|| ts(x.assumption.expires_at)).flatten())
+    }),
+    ("aws_region", Kind::Text, |x, _| Cell::Text(x.assumption.region.as_deref())),
+    ("flags", Kind::Text, |_, row| Cell::Text(row.flags)),
 ];
 
 /// The columns a terminal table shows for sessions (all of them go to CSV and JSON).
@@ -69,11 +94,6 @@ pub(crate) fn str_col(name: &str, v: Vec<Option<String>>) -> Column {
     Column::new(name.into(), v)
 }
 
-/// A text column of strings borrowed from the rows (no copy per cell before Polars makes its own).
-fn text_col<'a, T: ?Sized>(name: &str, rows: &[&'a T], f: impl Fn(&'a T) -> Option<&'a str>) -> Column {
-    Column::new(name.into(), rows.iter().map(|x| f(x)).collect::<Vec<Option<&str>>>())
-}
-
 /// The `flags` cell of a session: the rule ids that fired on it, `;`-separated, empty when none.
 pub fn flags_cell(rules: &[impl AsRef<str>]) -> Option<String> {
     (!rules.is_empty()).then(|| rules.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join(";"))
@@ -82,66 +102,34 @@ pub fn flags_cell(rules: &[impl AsRef<str>]) -> Option<String> {
 /// The sessions table for `sessions` (given in output order), with the parent of each looked up in `all`.
 /// `flags` holds each row's rule ids (`;`-separated, sorted), in row order.
 pub fn sessions_frame(rows: &[&Session], all: &[Session], flags: &[Option<String>]) -> PolarsResult<DataFrame> {
-    let s = |f: &dyn Fn(&Session) -> Option<String>| rows.iter().map(|x| f(x)).collect::<Vec<Option<String>>>();
-    let b = |f: &dyn Fn(&Session) -> bool| rows.iter().map(|x| f(x)).collect::<Vec<bool>>();
-    let n = |f: &dyn Fn(&Session) -> u64| rows.iter().map(|x| f(x)).collect::<Vec<u64>>();
     // Columns are independent: built side by side (most of a large run's sessions table is formatting).
-    let columns: [&(dyn Fn() -> Column + Sync); SESSION_COLUMNS.len()] = [
-        &|| str_col("assumed_at", s(&|x| ts(Some(x.assumption.at)))),
-        &|| text_col("event_name", rows, |x| Some(x.event_name())),
-        &|| Column::new("success".into(), b(&|x| x.assumption.success())),
-        &|| text_col("error_code", rows, |x| x.assumption.error_code.as_deref()),
-        &|| text_col("source_type", rows, |x| Some(x.source_type())),
-        &|| text_col("source_principal", rows, |x| Some(&x.source_principal)),
-        &|| text_col("origin_principal", rows, |x| Some(&x.origin_principal)),
-        &|| text_col("role_arn", rows, |x| x.assumption.role_arn.as_deref()),
-        &|| text_col("session_name", rows, |x| x.assumption.session_name.as_deref()),
-        &|| text_col("session_arn", rows, |x| x.assumption.session_arn.as_deref()),
-        &|| text_col("access_key_id", rows, |x| x.assumption.issued_key.as_deref()),
-        &|| {
-            text_col("parent_access_key_id", rows, |x| {
-                let own = x.assumption.caller.access_key_id.as_deref();
-                match x.parent {
-                    Some(p) => all[p].assumption.issued_key.as_deref().or(own),
-                    None if x.chain_depth > 1 => own,
-                    None => None,
-                }
-            })
-        },
-        &|| Column::new("chain_depth".into(), rows.iter().map(|x| x.chain_depth).collect::<Vec<u32>>()),
-        &|| text_col("source_ip", rows, |x| x.source_ip()),
-        &|| text_col("user_agent", rows, |x| x.user_agent()),
-        &|| Column::new("mfa".into(), b(&|x| x.assumption.mfa)),
-        &|| text_col("source_identity", rows, |x| x.assumption.source_identity.as_deref()),
-        &|| text_col("caller_account", rows, |x| x.caller_account()),
-        &|| text_col("role_account", rows, |x| x.role_account()),
-        &|| Column::new("cross_account".into(), b(&|x| x.cross_account())),
-        &|| Column::new("event_count".into(), n(&|x| x.activity.marks.len() as u64)),
-        &|| Column::new("distinct_actions".into(), n(&|x| x.activity.distinct_actions() as u64)),
-        &|| Column::new("error_count".into(), n(&|x| x.activity.error_count() as u64)),
-        &|| str_col("first_event_at", s(&|x| ts(x.activity.first_at()))),
-        &|| str_col("last_event_at", s(&|x| ts(x.activity.last_at()))),
-        &|| {
-            str_col(
-                "source_ips",
-                s(&|x| {
-                    let ips = x.activity.source_ips();
-                    (!ips.is_empty()).then(|| ips.join(";"))
-                }),
-            )
-        },
-        &|| text_col("event_id", rows, |x| Some(&x.assumption.event_id)),
-        &|| str_col("expires_at", s(&|x| x.assumption.success().then(|| ts(x.assumption.expires_at)).flatten())),
-        &|| text_col("aws_region", rows, |x| x.assumption.region.as_deref()),
-        &|| {
-            Column::new(
-                "flags".into(),
-                (0..rows.len()).map(|i| flags.get(i).and_then(|f| f.as_deref())).collect::<Vec<Option<&str>>>(),
-            )
-        },
-    ];
-    let cols: Vec<Column> = columns.par_iter().map(|build| build()).collect();
+    let cols: Vec<Column> = SESSION_COLUMNS
+        .par_iter()
+        .map(|&(name, kind, cell)| {
+            let cells = rows.iter().enumerate().map(|(i, x)| {
+                let row = RowContext { all, flags: flags.get(i).and_then(|f| f.as_deref()) };
+                cell(x, &row)
+            });
+            kind.column(name, cells)
+        })
+        .collect();
     DataFrame::new(rows.len(), cols)
+}
+
+/// The sessions table as CSV, written straight from the sessions: the bytes [`sessions_frame`] gives through
+/// `write` (a test holds them equal), without building a DataFrame first, which on a large run cost more
+/// than everything else after correlation.
+pub fn sessions_csv(
+    rows: &[&Session],
+    all: &[Session],
+    flags: &[Option<String>],
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let names: Vec<&str> = SESSION_COLUMNS.iter().map(|c| c.0).collect();
+    crate::write::csv_rows(&names, rows.len(), out, |i, line| {
+        let row = RowContext { all, flags: flags.get(i).and_then(|f| f.as_deref()) };
+        crate::write::csv_row(SESSION_COLUMNS.iter().map(|c| (c.2)(rows[i], &row)), line);
+    })
 }
 
 /// The columns a terminal table shows for findings.
@@ -366,4 +354,66 @@ pub fn timeline_frame(s: &Session, events: &[EventRow]) -> PolarsResult<DataFram
         str_col("event_id", rows.iter().map(|r| Some(r.id.clone())).collect()),
     ];
     DataFrame::new(rows.len(), cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Format;
+    use crate::detect::fixture::*;
+
+    /// Text a CSV writer must take care with: separators, quotes, line breaks, formulas, empty text.
+    const AWKWARD: [&str; 13] = [
+        "plain",
+        "a,b",
+        "say \"hi\"",
+        "two\nlines",
+        "cr\rhere",
+        "=cmd()",
+        "+1",
+        "-5",
+        "@x",
+        "\tx",
+        "",
+        "'=x,y\"z",
+        "-",
+    ];
+
+    #[test]
+    fn the_sessions_csv_is_the_csv_of_the_sessions_frame() {
+        let mut all: Vec<Session> = AWKWARD
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let mut a = assumption(&format!("e{i}"), T0 + i as i64, user(ALICE), ROLE_ADMIN, text);
+                a.user_agent = Some((*text).into());
+                a.source_identity = Some((*text).into());
+                a.error_code = (i % 3 == 2).then(|| (*text).into());
+                let mut s = session(a);
+                s.source_principal = (*text).to_owned();
+                with_calls(
+                    s,
+                    &[call(&format!("c{i}"), T0 + 100, text), call(&format!("d{i}"), T0 + 200, "198.51.100.7")],
+                )
+            })
+            .collect();
+        chain(&mut all, 0, 1);
+        all[4].activity.marks.clear();
+        // More rows than a part, so that parts are joined too.
+        let rows: Vec<&Session> = all.iter().cycle().take(crate::write::PART_ROWS * 2 + 5).collect();
+        let flags: Vec<Option<String>> =
+            (0..rows.len()).map(|i| (i % 4 > 0).then(|| AWKWARD[i % 13].to_owned())).collect();
+        let mut via_frame = Vec::new();
+        crate::write::write(&mut sessions_frame(&rows, &all, &flags).unwrap(), Format::Csv, &[], &mut via_frame)
+            .unwrap();
+        let mut direct = Vec::new();
+        sessions_csv(&rows, &all, &flags, &mut direct).unwrap();
+        assert!(
+            direct == via_frame,
+            "{}\n---\n{}",
+            String::from_utf8_lossy(&direct),
+            String::from_utf8_lossy(&via_frame)
+        );
+        assert!(String::from_utf8(direct).unwrap().contains("\"'=x,y\"\"z\""));
+    }
 }
