@@ -5,18 +5,33 @@
 use super::Session;
 use crate::extract::ActivityKey;
 
-/// The successful sessions by the text `of` gives (an issued key, a session ARN), with their indexes.
+/// Adds the successful sessions to `by`, under the text `of` gives (an issued key, a session ARN), with
+/// their indexes counted from `first`.
 fn index<'a>(
+    by: &mut hashbrown::HashMap<&'a str, Candidates>,
     sessions: &'a [Session],
+    first: usize,
     of: impl Fn(&'a crate::extract::Assumption) -> Option<&'a str>,
-) -> hashbrown::HashMap<&'a str, Candidates> {
-    let mut by: hashbrown::HashMap<&str, Candidates> = hashbrown::HashMap::with_capacity(sessions.len());
+) {
     for (i, s) in sessions.iter().enumerate() {
         if let Some(text) = of(&s.assumption).filter(|_| s.assumption.success()) {
-            by.entry(text).and_modify(|c| c.push(i)).or_insert(Candidates::One(i));
+            by.entry(text).and_modify(|c| c.push(first + i)).or_insert(Candidates::One(first + i));
         }
     }
-    by
+}
+
+fn issued_key(a: &crate::extract::Assumption) -> Option<&str> {
+    a.issued_key.as_deref()
+}
+
+fn session_arn(a: &crate::extract::Assumption) -> Option<&str> {
+    a.session_arn.as_deref()
+}
+
+/// (start, expiry, session ARN) of a session.
+fn span(s: &Session) -> (i64, i64, Option<&str>) {
+    let a = &s.assumption;
+    (a.at, s.expires_at().max(a.at + 900), a.session_arn.as_deref())
 }
 
 /// Finds the session a set of credentials belongs to. Borrows the sessions' keys and ARNs.
@@ -25,27 +40,40 @@ pub struct Linker<'a> {
     by_arn: hashbrown::HashMap<&'a str, Candidates>,
     /// (start, expiry, session ARN) per session.
     spans: Vec<(i64, i64, Option<&'a str>)>,
+    /// Each session's place in the order sessions are listed (see [`Linker::place`]); empty: their index.
+    places: Vec<u32>,
 }
 
 impl<'a> Linker<'a> {
     pub fn new(sessions: &'a [Session]) -> Self {
         // Correlation waits for this on one core: the three indexes are built side by side.
+        let new_index = |of: fn(&crate::extract::Assumption) -> Option<&str>| {
+            let mut by = hashbrown::HashMap::with_capacity(sessions.len());
+            index(&mut by, sessions, 0, of);
+            by
+        };
         let (by_key, (by_arn, spans)) = rayon::join(
-            || index(sessions, |a| a.issued_key.as_deref()),
-            || {
-                rayon::join(
-                    || index(sessions, |a| a.session_arn.as_deref()),
-                    || {
-                        let span = |s: &'a Session| {
-                            let a = &s.assumption;
-                            (a.at, s.expires_at().max(a.at + 900), a.session_arn.as_deref())
-                        };
-                        sessions.iter().map(span).collect()
-                    },
-                )
-            },
+            || new_index(issued_key),
+            || rayon::join(|| new_index(session_arn), || sessions.iter().map(span).collect()),
         );
-        Linker { by_key, by_arn, spans }
+        Linker { by_key, by_arn, spans, places: Vec::new() }
+    }
+
+    /// Indexes `more` sessions after those already indexed (their indexes follow on), and learns every
+    /// session's place in the order sessions are listed: of equally good candidates, the first in that
+    /// order is chosen.
+    pub fn add(&mut self, more: &'a [Session], places: Vec<u32>) {
+        let first = self.spans.len();
+        index(&mut self.by_key, more, first, issued_key);
+        index(&mut self.by_arn, more, first, session_arn);
+        self.spans.extend(more.iter().map(span));
+        debug_assert_eq!(places.len(), self.spans.len());
+        self.places = places;
+    }
+
+    /// Where session `i` is listed: its place given to [`Linker::add`], or its index before that.
+    pub fn place(&self, i: usize) -> usize {
+        self.places.get(i).map_or(i, |&p| p as usize)
     }
 
     /// The session `key` belongs to, and whether another fitted equally well. `first_use` is the earliest
@@ -61,9 +89,13 @@ impl<'a> Linker<'a> {
             if let Some(cands) = self.by_key.get(k).map(Candidates::as_slice) {
                 let hit = match key.created {
                     // Same key and same start: the session (ARN only breaks ties, e.g. derived ARNs).
-                    Some(created) => pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), arn_matches),
+                    Some(created) => {
+                        self.pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), arn_matches)
+                    }
                     // No creation time: the session whose lifetime covers the first use, latest start first.
-                    None => pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), arn_matches),
+                    None => {
+                        self.pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), arn_matches)
+                    }
                 };
                 if hit.is_some() {
                     return hit;
@@ -73,18 +105,31 @@ impl<'a> Linker<'a> {
         let cands = self.by_arn.get(arn?)?.as_slice();
         match key.created {
             Some(created) => {
-                pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), |_| true).or_else(|| {
+                self.pick(cands.iter().copied().filter(|&i| self.spans[i].0 == created), |_| true).or_else(|| {
                     // Creation time a second or two off the AssumeRole's eventTime.
-                    pick(cands.iter().copied().filter(|&i| (self.spans[i].0 - created).abs() <= 2), |_| true)
+                    self.pick(cands.iter().copied().filter(|&i| (self.spans[i].0 - created).abs() <= 2), |_| true)
                 })
             }
             // Neither creation time nor key: the session of that ARN whose lifetime covers the call. A call
             // with a key that no assumption issued and no creation time is not linked on the ARN alone.
             None if key.key.is_none() => {
-                pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), |_| true)
+                self.pick_latest(cands.iter().copied().filter(|&i| self.in_span(i, first_use)), |_| true)
             }
             None => None,
         }
+    }
+
+    /// [`pick`] by place in the listing.
+    fn pick(&self, cands: impl Iterator<Item = usize>, arn_matches: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
+        pick(cands, arn_matches, |i| self.place(i))
+    }
+
+    fn pick_latest(
+        &self,
+        cands: impl Iterator<Item = usize>,
+        arn_matches: impl Fn(usize) -> bool,
+    ) -> Option<(usize, bool)> {
+        pick_latest(cands, arn_matches, |i| self.place(i))
     }
 
     fn in_span(&self, i: usize, t: i64) -> bool {
@@ -94,23 +139,32 @@ impl<'a> Linker<'a> {
     }
 }
 
-/// The preferred candidate (ARN match first, then the lowest index, i.e. earliest), and whether the choice
-/// was ambiguous.
-fn pick(cands: impl Iterator<Item = usize>, arn_matches: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
+/// The preferred candidate (ARN match first, then the lowest `place`, i.e. earliest), and whether the
+/// choice was ambiguous.
+fn pick(
+    cands: impl Iterator<Item = usize>,
+    arn_matches: impl Fn(usize) -> bool,
+    place: impl Fn(usize) -> usize,
+) -> Option<(usize, bool)> {
     // Candidates seen with and without an ARN match; the choice is ambiguous when its own kind has two.
     let (mut best, mut seen) = (None, [0u32; 2]);
     for i in cands {
         let matches = arn_matches(i);
         seen[matches as usize] += 1;
-        if best.is_none_or(|(b, b_matches): (usize, bool)| (!matches, i) < (!b_matches, b)) {
+        if best.is_none_or(|(b, b_matches): (usize, bool)| (!matches, place(i)) < (!b_matches, place(b))) {
             best = Some((i, matches));
         }
     }
     best.map(|(i, matches)| (i, seen[matches as usize] > 1))
 }
 
-fn pick_latest(cands: impl Iterator<Item = usize>, arn_matches: impl Fn(usize) -> bool) -> Option<(usize, bool)> {
-    cands.min_by_key(|&i| (!arn_matches(i), std::cmp::Reverse(i))).map(|i| (i, false))
+/// The candidate that starts last (ARN match first).
+fn pick_latest(
+    cands: impl Iterator<Item = usize>,
+    arn_matches: impl Fn(usize) -> bool,
+    place: impl Fn(usize) -> usize,
+) -> Option<(usize, bool)> {
+    cands.min_by_key(|&i| (!arn_matches(i), std::cmp::Reverse(place(i)))).map(|i| (i, false))
 }
 
 /// The sessions one issued key or session ARN names: nearly always one, so that one is held inline.
@@ -155,10 +209,15 @@ mod tests {
             let cands: Vec<usize> = (0..(r % 5) as usize).map(|k| ((r >> (8 * k + 8)) % 16) as usize).collect();
             let mask = (r >> 48) as u16;
             let matches = |i: usize| mask & (1 << i) != 0;
-            assert_eq!(pick(cands.iter().copied(), matches), by_sorting(&cands, &matches), "{cands:?} {mask:b}");
+            let by_index = pick(cands.iter().copied(), matches, |i| i);
+            assert_eq!(by_index, by_sorting(&cands, &matches), "{cands:?} {mask:b}");
         }
-        assert_eq!(pick([3, 1, 2].into_iter(), |i| i == 2), Some((2, false)));
-        assert_eq!(pick([3, 1].into_iter(), |_| true), Some((1, true)));
-        assert_eq!(pick_latest([3, 1, 2].into_iter(), |i| i != 3), Some((2, false)));
+        assert_eq!(pick([3, 1, 2].into_iter(), |i| i == 2, |i| i), Some((2, false)));
+        assert_eq!(pick([3, 1].into_iter(), |_| true, |i| i), Some((1, true)));
+        assert_eq!(pick_latest([3, 1, 2].into_iter(), |i| i != 3, |i| i), Some((2, false)));
+        // Earliest and latest are by place in the listing, not by index.
+        let reversed = |i: usize| 10 - i;
+        assert_eq!(pick([3, 1, 2].into_iter(), |_| true, reversed), Some((3, true)));
+        assert_eq!(pick_latest([3, 1, 2].into_iter(), |_| true, reversed), Some((1, false)));
     }
 }

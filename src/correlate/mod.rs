@@ -241,17 +241,38 @@ pub fn correlate(facts: Facts) -> Sessions {
     // Calls made with role-session credentials whose assumption is not in the input (made before --since,
     // or logged in a trail that was not read) still form sessions: infer one per session ARN and start.
     // (Whether a key links at all does not depend on the order of the sessions, so this pass needs no sort.)
-    let inferred = infer_sessions(&keyed, &Linker::new(&sessions));
-    sessions.extend(inferred);
-    // Start times and event ids are unique, so this order is the same whatever order the files were read in.
-    let mut sessions = in_start_order(sessions);
-
-    let linker = Linker::new(&sessions);
-    let parents = find_parents(&sessions, &linker);
+    let inferred: Vec<Session>; // declared before the linker, which comes to borrow it
+    let mut linker = Linker::new(&sessions);
+    inferred = infer_sessions(&keyed, &linker);
+    // Sessions are listed by start (unique with the event id, so the order is the same whatever order the
+    // files were read in), and the linker prefers the earliest of equal candidates: it learns each
+    // session's place in that order and indexes the inferred ones too, rather than being built again.
+    // Indexes from here to the rearrangement count `sessions`, then `inferred`.
+    let all: Vec<&Session> = sessions.iter().chain(&inferred).collect();
+    let order = start_order(&all);
+    let mut place = vec![0u32; order.len()];
+    for (k, &i) in order.iter().enumerate() {
+        place[i as usize] = k as u32;
+    }
+    linker.add(&inferred, place);
+    let parents = find_parents(&all, &linker);
+    drop(all);
 
     // Finding each key's session only reads the linker, so it runs in parallel; gathering stays in key order.
-    let links: Vec<Option<(usize, bool)>> =
-        keyed.par_iter().map(|(key, act)| linker.link(key, act.first_use().unwrap_or(0))).collect();
+    let links: Vec<Option<(usize, bool)>> = keyed
+        .par_iter()
+        .map(|(key, act)| linker.link(key, act.first_use().unwrap_or(0)).map(|(i, amb)| (linker.place(i), amb)))
+        .collect();
+    let parents: Vec<Option<usize>> = {
+        let mut in_order = vec![None; parents.len()];
+        for (i, parent) in parents.into_iter().enumerate() {
+            in_order[linker.place(i)] = parent.map(|p| linker.place(p));
+        }
+        in_order
+    };
+    drop(linker);
+    sessions.extend(inferred);
+    let mut sessions = arrange(sessions, &order);
     // Gather each session's keys, in key order (the order its activities are absorbed in, so that event
     // id indexes are reproducible), as runs of one session: only indexes are sorted, then each entry is
     // moved once. Keys that link nowhere may be an IAM user's.
@@ -263,7 +284,6 @@ pub fn correlate(facts: Facts) -> Sessions {
         }
     }
     order.par_sort_unstable();
-    drop(linker);
     // Each entry is taken exactly once, by its session's run, from whichever thread runs it; the lock
     // (never contended) is what lets the threads share the list.
     let slots: Vec<Mutex<Option<(ActivityKey, Activity)>>> =
@@ -432,10 +452,11 @@ impl UserAddresses {
     }
 }
 
-/// Sessions ordered by start, then event id. The keys are compared from a compact copy (start time and the
-/// id's first sixteen bytes) and the full id is read only on a tie: comparing through each session's boxed
-/// assumption missed the cache twice per comparison, which made this sort a tenth of correlation.
-fn in_start_order(sessions: Vec<Session>) -> Vec<Session> {
+/// The indexes of `sessions` ordered by start, then event id. The keys are compared from a compact copy
+/// (start time and the id's first sixteen bytes) and the full id is read only on a tie: comparing through
+/// each session's boxed assumption missed the cache twice per comparison, which made this sort a tenth of
+/// correlation.
+fn start_order(sessions: &[&Session]) -> Vec<u32> {
     let mut order: Vec<(i64, u128, u32)> = sessions
         .iter()
         .enumerate()
@@ -443,8 +464,13 @@ fn in_start_order(sessions: Vec<Session>) -> Vec<Session> {
         .collect();
     let full_id = |i: u32| &sessions[i as usize].assumption.event_id;
     order.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| full_id(a.2).cmp(full_id(b.2))));
+    order.into_iter().map(|(_, _, i)| i).collect()
+}
+
+/// `sessions` in `order` (indexes, each once).
+fn arrange(sessions: Vec<Session>, order: &[u32]) -> Vec<Session> {
     let mut slots: Vec<Option<Session>> = sessions.into_iter().map(Some).collect();
-    order.into_iter().map(|(_, _, i)| slots[i as usize].take().expect("each index once")).collect()
+    order.iter().map(|&i| slots[i as usize].take().expect("each index once")).collect()
 }
 
 /// The first sixteen bytes of an id, zero-padded, as a number that orders as the bytes do. Zero is the
@@ -740,15 +766,15 @@ fn caller_is_session(c: &Caller) -> bool {
 }
 
 /// The session whose credentials made each session's assumption.
-fn find_parents(sessions: &[Session], linker: &Linker) -> Vec<Option<usize>> {
+fn find_parents(sessions: &[&Session], linker: &Linker) -> Vec<Option<usize>> {
     sessions
         .par_iter()
         .enumerate()
         .map(|(i, s)| {
             let key = s.assumption.caller.activity_key()?;
             let (p, _) = linker.link(&key, s.assumption.at)?;
-            // A parent starts no later than its child (sessions are sorted by start, then event id).
-            (p < i).then_some(p)
+            // A parent starts no later than its child (in the order sessions are listed: start, then event id).
+            (linker.place(p) < linker.place(i)).then_some(p)
         })
         .collect()
 }
@@ -942,8 +968,9 @@ mod tests {
         let mut want: Vec<(i64, String)> =
             sessions.iter().map(|s| (s.assumption.at, s.assumption.event_id.clone())).collect();
         want.sort();
+        let order = start_order(&sessions.iter().collect::<Vec<_>>());
         let got: Vec<(i64, String)> =
-            in_start_order(sessions).iter().map(|s| (s.assumption.at, s.assumption.event_id.clone())).collect();
+            arrange(sessions, &order).iter().map(|s| (s.assumption.at, s.assumption.event_id.clone())).collect();
         assert_eq!(got, want);
     }
 }
