@@ -241,7 +241,9 @@ pub fn correlate(facts: Facts) -> Sessions {
     // Calls made with role-session credentials whose assumption is not in the input (made before --since,
     // or logged in a trail that was not read) still form sessions: infer one per session ARN and start.
     // (Whether a key links at all does not depend on the order of the sessions, so this pass needs no sort.)
-    let inferred: Vec<Session>; // declared before the linker, which comes to borrow it
+    // Declared before the linker, which comes to borrow it, so as to outlive it (clippy misses the borrow).
+    #[allow(clippy::needless_late_init)]
+    let inferred: Vec<Session>;
     let mut linker = Linker::new(&sessions);
     inferred = infer_sessions(&keyed, &linker);
     // Sessions are listed by start (unique with the event id, so the order is the same whatever order the
