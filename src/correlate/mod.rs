@@ -291,15 +291,22 @@ pub fn correlate(facts: Facts) -> Sessions {
     let slots: Vec<Mutex<Option<(ActivityKey, Activity)>>> =
         keyed.into_par_iter().map(|entry| Mutex::new(Some(entry))).collect();
     let take = |pos: u32| slots[pos as usize].lock().unwrap_or_else(|e| e.into_inner()).take();
-    let (user_addresses, finished) = rayon::join(
+    // Three things side by side: the calls no session claims gathered by user, parents and chain depths
+    // set (they need nothing gathered), and each session's calls gathered.
+    let ((user_addresses, ()), finished) = rayon::join(
         || {
-            let mut user_addresses = UserAddresses::default();
-            for (pos, _) in links.iter().enumerate().filter(|(_, link)| link.is_none()) {
-                if let Some((key, act)) = take(pos as u32) {
-                    user_addresses.add(&key, &act);
-                }
-            }
-            user_addresses
+            rayon::join(
+                || {
+                    let mut user_addresses = UserAddresses::default();
+                    for (pos, _) in links.iter().enumerate().filter(|(_, link)| link.is_none()) {
+                        if let Some((key, act)) = take(pos as u32) {
+                            user_addresses.add(&key, &act);
+                        }
+                    }
+                    user_addresses
+                },
+                || set_parents(&mut sessions, &parents),
+            )
         },
         // Each session's activities merged and finished side by side.
         || {
@@ -313,16 +320,17 @@ pub fn correlate(facts: Facts) -> Sessions {
                         keys.push(key);
                         act.absorb(activity);
                     }
-                    (run[0].0, finish_activity(act), keys)
+                    let act = finish_activity(act);
+                    let not_assumptions = act.marks.iter().filter(|m| !m.is_assumption).count() as u64;
+                    (run[0].0, act, keys, not_assumptions)
                 })
-                .collect::<Vec<(u32, SessionActivity, Vec<ActivityKey>)>>()
+                .collect::<Vec<(u32, SessionActivity, Vec<ActivityKey>, u64)>>()
         },
     );
-    set_parents(&mut sessions, &parents);
     let mut linked_non_assumption = 0;
-    for (idx, activity, keys) in finished {
+    for (idx, activity, keys, not_assumptions) in finished {
         stats.linked_events += activity.marks.len() as u64;
-        linked_non_assumption += activity.marks.iter().filter(|m| !m.is_assumption).count() as u64;
+        linked_non_assumption += not_assumptions;
         let session = &mut sessions[idx as usize];
         session.activity = activity;
         session.linked_keys = keys;
@@ -804,12 +812,24 @@ fn set_parents(sessions: &mut [Session], parents: &[Option<usize>]) {
 /// does not depend on which file or thread saw a call first.
 fn finish_activity(act: Activity) -> SessionActivity {
     let Activity { mut marks, event_ids, instance_credentials, .. } = act;
-    // Copies of one call (a duplicate delivery) are adjacent; the same one is kept whatever order they came in.
-    marks.sort_unstable();
-    marks.dedup_by_key(|m| m.id);
     // Interned values compare by their text (see `intern`): the order is the same in every run.
-    marks.sort_unstable_by_key(|m| (m.at, m.action, m.ip, m.id));
+    let listed = |m: &Mark| (m.at, m.action, m.ip, m.id);
+    marks.sort_unstable_by_key(listed);
+    if repeats_an_id(&marks) {
+        // Copies of one call (a duplicate delivery): sorted whole, they are adjacent, and the same one is
+        // kept whatever order they came in.
+        marks.sort_unstable();
+        marks.dedup_by_key(|m| m.id);
+        marks.sort_unstable_by_key(listed);
+    }
     SessionActivity { event_ids, marks, instance_credentials }
+}
+
+/// Whether two calls share an event id (nearly never: only duplicate deliveries do).
+fn repeats_an_id(marks: &[Mark]) -> bool {
+    let mut ids: Vec<u64> = marks.iter().map(|m| m.id).collect();
+    ids.sort_unstable();
+    ids.windows(2).any(|w| w[0] == w[1])
 }
 
 #[cfg(test)]
