@@ -91,7 +91,9 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
+    /// The value of `min` to `max` digits (at most nine, so that it fits).
     fn digits(&mut self, min: usize, max: usize) -> Option<u32> {
+        debug_assert!(max <= 9, "ten digits can overflow a u32");
         let start = self.i;
         let mut v: u32 = 0;
         while self.i < self.b.len() && self.i - start < max && self.b[self.i].is_ascii_digit() {
@@ -174,7 +176,14 @@ fn parse_iso_general(s: &str) -> Option<i64> {
         c.digits(2, 2)?
     };
     if c.eat(b'.') || c.eat(b',') {
-        c.digits(1, 12)?;
+        // Fractions of a second are not kept: only their digits are passed over (up to picoseconds).
+        let start = c.i;
+        while c.peek().is_some_and(|b| b.is_ascii_digit()) && c.i - start < 12 {
+            c.i += 1;
+        }
+        if c.i == start {
+            return None;
+        }
     }
     let base = to_epoch(y, mo, d, h, mi, sec)?;
     match c.peek() {
@@ -273,6 +282,21 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_fractions_of_a_second_are_passed_over() {
+        // Up to twelve digits are read and dropped; ten or more used to overflow the digits' value (the
+        // fuzzer found it: a panic in builds with overflow checks).
+        let whole = parse_iso("2026-02-19T16:32:39Z");
+        assert!(whole.is_some());
+        for n in 1..=12 {
+            let t = format!("2026-02-19T16:32:39.{}Z", "9".repeat(n));
+            assert_eq!(parse_iso(&t), whole, "{t}");
+            assert_eq!(parse_iso(&t.replace('.', ",")), whole, "{t}");
+        }
+        assert_eq!(parse_iso("2026-02-19T16:32:39.Z"), None, "a fraction needs a digit");
+        assert_eq!(parse_iso("2026-02-19 16:32:39.0111122223333"), None, "thirteen digits");
+    }
 
     #[test]
     fn the_canonical_shortcut_reads_as_the_general_parser() {
