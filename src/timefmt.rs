@@ -94,13 +94,16 @@ impl Cursor<'_> {
     /// The value of `min` to `max` digits (at most nine, so that it fits).
     fn digits(&mut self, min: usize, max: usize) -> Option<u32> {
         debug_assert!(max <= 9, "ten digits can overflow a u32");
+        Some(self.digit_run(min, max)?.iter().fold(0, |v, &d| v * 10 + (d - b'0') as u32))
+    }
+
+    /// Passes over `min` to `max` digits and returns them.
+    fn digit_run(&mut self, min: usize, max: usize) -> Option<&[u8]> {
         let start = self.i;
-        let mut v: u32 = 0;
         while self.i < self.b.len() && self.i - start < max && self.b[self.i].is_ascii_digit() {
-            v = v * 10 + (self.b[self.i] - b'0') as u32;
             self.i += 1;
         }
-        (self.i - start >= min).then_some(v)
+        (self.i - start >= min).then_some(&self.b[start..self.i])
     }
     fn eat(&mut self, c: u8) -> bool {
         if self.b.get(self.i) == Some(&c) {
@@ -176,14 +179,8 @@ fn parse_iso_general(s: &str) -> Option<i64> {
         c.digits(2, 2)?
     };
     if c.eat(b'.') || c.eat(b',') {
-        // Fractions of a second are not kept: only their digits are passed over (up to picoseconds).
-        let start = c.i;
-        while c.peek().is_some_and(|b| b.is_ascii_digit()) && c.i - start < 12 {
-            c.i += 1;
-        }
-        if c.i == start {
-            return None;
-        }
+        // Fractions of a second are not kept: their digits are passed over (up to picoseconds).
+        c.digit_run(1, 12)?;
     }
     let base = to_epoch(y, mo, d, h, mi, sec)?;
     match c.peek() {

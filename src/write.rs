@@ -1,6 +1,6 @@
 //! Write: a DataFrame (or a large CSV table's rows, straight from the data: [`csv_rows`]) → stdout or a file,
-//! in one of the output formats. Only this module (and `bundle`, which calls it) writes data. CSV cells that a spreadsheet would run as a formula are neutralised; table cells
-//! lose terminal control characters; JSON escapes by construction; Parquet is written with fixed settings
+//! in one of the output formats. Only this module (and `bundle`, which calls it) writes data. CSV cells that
+//! a spreadsheet would run as a formula are neutralised; table cells lose terminal control characters; JSON escapes by construction; Parquet is written with fixed settings
 //! so that the same table gives the same bytes. Files are written atomically (see [`atomically`]).
 
 use crate::config::Format;
@@ -50,22 +50,31 @@ pub fn write_in_parts(
     if !matches!(format, Format::Csv | Format::Ndjson) || rows <= PART_ROWS {
         return write(&mut part(0..rows)?, format, table_columns, out);
     }
-    // The text of one part, written into memory.
-    let text = |start: usize| -> anyhow::Result<Vec<u8>> {
-        let mut df = part(start..rows.min(start + PART_ROWS))?;
+    parts_in_order(rows, out, |range| {
+        let first = range.start == 0;
+        let mut df = part(range)?;
         let mut text = Vec::new();
         match format {
             // Only the first part of a CSV table has the header.
-            Format::Csv if start > 0 => write_csv(&df, false, &mut text)?,
+            Format::Csv if !first => write_csv(&df, false, &mut text)?,
             _ => write(&mut df, format, table_columns, &mut text)?,
         }
         Ok(text)
-    };
-    // As many parts as the pool has threads are built side by side, then written in order: building a part
-    // no longer waits for the one before to be written, and memory holds a part per thread.
+    })
+}
+
+/// Writes the text `part` gives for each range of up to [`PART_ROWS`] of `rows` rows, in order. As many
+/// parts as the pool has threads are built side by side, then written: building a part does not wait for
+/// the one before to be written, and memory holds a part per thread.
+fn parts_in_order(
+    rows: usize,
+    out: &mut dyn Write,
+    part: impl Fn(std::ops::Range<usize>) -> anyhow::Result<Vec<u8>> + Sync,
+) -> anyhow::Result<()> {
     let starts: Vec<usize> = (0..rows).step_by(PART_ROWS).collect();
     for batch in starts.chunks(rayon::current_num_threads()) {
-        let texts: Vec<anyhow::Result<Vec<u8>>> = batch.par_iter().map(|&start| text(start)).collect();
+        let texts: Vec<anyhow::Result<Vec<u8>>> =
+            batch.par_iter().map(|&start| part(start..rows.min(start + PART_ROWS))).collect();
         for t in texts {
             out.write_all(&t?)?;
         }
@@ -132,22 +141,11 @@ pub fn csv_rows(
     let mut line = Vec::new();
     csv_row(header.iter().map(|h| Cell::Text(Some(h))), &mut line);
     out.write_all(&line)?;
-    let starts: Vec<usize> = (0..rows).step_by(PART_ROWS).collect();
-    for batch in starts.chunks(rayon::current_num_threads()) {
-        let texts: Vec<Vec<u8>> = batch
-            .par_iter()
-            .map(|&start| {
-                let mut text = Vec::new();
-                (start..rows.min(start + PART_ROWS)).for_each(|i| row(i, &mut text));
-                text
-            })
-            .collect();
-        for t in texts {
-            out.write_all(&t)?;
-        }
-    }
-    out.flush()?;
-    Ok(())
+    parts_in_order(rows, out, |range| {
+        let mut text = Vec::new();
+        range.for_each(|i| row(i, &mut text));
+        Ok(text)
+    })
 }
 
 /// Appends one CSV line: as Polars' CSV writer quotes (only where needed; an empty text quoted, so that it

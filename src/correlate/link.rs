@@ -59,16 +59,19 @@ impl<'a> Linker<'a> {
         Linker { by_key, by_arn, spans, places: Vec::new() }
     }
 
-    /// Indexes `more` sessions after those already indexed (their indexes follow on), and learns every
-    /// session's place in the order sessions are listed: of equally good candidates, the first in that
-    /// order is chosen.
-    pub fn add(&mut self, more: &'a [Session], places: Vec<u32>) {
+    /// Indexes `more` sessions after those already indexed (their indexes follow on), and learns the order
+    /// sessions are listed in (`listing`: every index, each once): of equally good candidates, the first
+    /// in that order is chosen.
+    pub fn add(&mut self, more: &'a [Session], listing: &[u32]) {
         let first = self.spans.len();
         index(&mut self.by_key, more, first, issued_key);
         index(&mut self.by_arn, more, first, session_arn);
         self.spans.extend(more.iter().map(span));
-        debug_assert_eq!(places.len(), self.spans.len());
-        self.places = places;
+        debug_assert_eq!(listing.len(), self.spans.len());
+        self.places = vec![0; listing.len()];
+        for (place, &i) in listing.iter().enumerate() {
+            self.places[i as usize] = place as u32;
+        }
     }
 
     /// Where session `i` is listed: its place given to [`Linker::add`], or its index before that.

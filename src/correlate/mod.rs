@@ -251,12 +251,8 @@ pub fn correlate(facts: Facts) -> Sessions {
     // session's place in that order and indexes the inferred ones too, rather than being built again.
     // Indexes from here to the rearrangement count `sessions`, then `inferred`.
     let all: Vec<&Session> = sessions.iter().chain(&inferred).collect();
-    let order = start_order(&all);
-    let mut place = vec![0u32; order.len()];
-    for (k, &i) in order.iter().enumerate() {
-        place[i as usize] = k as u32;
-    }
-    linker.add(&inferred, place);
+    let listing = start_order(&all);
+    linker.add(&inferred, &listing);
     let parents = find_parents(&all, &linker);
     drop(all);
 
@@ -274,7 +270,7 @@ pub fn correlate(facts: Facts) -> Sessions {
     };
     drop(linker);
     sessions.extend(inferred);
-    let mut sessions = arrange(sessions, &order);
+    let mut sessions = arrange(sessions, &listing);
     // Gather each session's keys, in key order (the order its activities are absorbed in, so that event
     // id indexes are reproducible), as runs of one session: only indexes are sorted, then each entry is
     // moved once. Keys that link nowhere may be an IAM user's.
