@@ -24,6 +24,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 /// The file that holds the counts and hashes.
@@ -243,26 +244,56 @@ pub fn write(dir: &Path, tables: &mut Tables, mut summary: Summary) -> Result<Ve
         _ => {}
     }
     let mut written = Vec::new();
-    let mut put = |name: String, bytes: Vec<u8>, summary: &mut Summary| -> Result<()> {
-        write::atomically(&dir.join(&name), |w| Ok(w.write_all(&bytes)?))?;
-        summary.sha256.insert(name.clone(), format!("{:x}", Sha256::digest(&bytes)));
+    // Each file is hashed as it is written: a night's actions table is a hundred MB of CSV, and holding it
+    // whole to hash it was the peak of a nightly run's memory.
+    let mut put = |name: String, fill: &mut dyn FnMut(&mut dyn Write) -> Result<()>, summary: &mut Summary| {
+        let mut digest = Sha256::new();
+        write::atomically(&dir.join(&name), |w| {
+            let mut hashing = Hashing { inner: w, digest: Sha256::new() };
+            fill(&mut hashing)?;
+            digest = hashing.digest;
+            Ok(())
+        })?;
+        summary.sha256.insert(name.clone(), format!("{:x}", digest.finalize()));
         written.push(name);
-        Ok(())
+        anyhow::Ok(())
     };
     for (format, ext) in [(Format::Csv, "csv"), (Format::Parquet, "parquet")] {
         for (name, df) in tables.named_mut() {
-            let mut bytes = Vec::new();
-            write::write(df, format, &[], &mut bytes).with_context(|| format!("cannot render {name}.{ext}"))?;
-            put(format!("{name}.{ext}"), bytes, &mut summary)?;
+            let file = format!("{name}.{ext}");
+            put(
+                file.clone(),
+                &mut |w| write::write(df, format, &[], w).with_context(|| format!("cannot render {file}")),
+                &mut summary,
+            )?;
         }
     }
-    put(README.into(), readme(tables).into_bytes(), &mut summary)?;
+    let readme = readme(tables);
+    put(README.into(), &mut |w| Ok(w.write_all(readme.as_bytes())?), &mut summary)?;
     let mut json = serde_json::to_vec_pretty(&summary)?;
     json.push(b'\n');
     write::atomically(&summary_path, |w| Ok(w.write_all(&json)?))?;
     written.push(SUMMARY.into());
     warn_about_strangers(dir, tables);
     Ok(written)
+}
+
+/// Passes bytes on to `inner`, hashing them on the way.
+struct Hashing<'a> {
+    inner: &'a mut dyn Write,
+    digest: Sha256,
+}
+
+impl Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Says so when the folder holds files that are not part of the bundle: an auditor must not mistake them
