@@ -126,6 +126,8 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         }
     }
     let keep: Vec<usize> = (0..all.len()).filter(|&i| keep[i]).collect();
+    // Taken from the copy now, so the rest of it is gone before the tables are built; committed with the rest.
+    let carried = state::carry(all_facts, &sessions, &keep, horizon);
 
     let run_no = st.runs + 1;
     let stamp = format_rfc3339(cutoff).replace(':', "");
@@ -200,7 +202,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     for f in &new_findings {
         st.reported.insert(state::finding_key(f, &sessions), f.detected_at);
     }
-    st.carried = state::carry(all_facts, &sessions, &keep, horizon);
+    st.carried = carried;
     st.flagged = keep
         .iter()
         .filter(|&&i| !flags[i].is_empty())
