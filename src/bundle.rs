@@ -17,10 +17,11 @@ use crate::config::Format;
 use crate::correlate::LinkStats;
 use crate::detect::{Finding, Severity};
 use crate::source::{FileReport, Status};
-use crate::tables::{column_doc, Tables};
+use crate::tables::{column_doc, TABLE_NAMES};
 use crate::timefmt::format_rfc3339;
 use crate::write;
 use anyhow::{Context, Result};
+use polars::prelude::DataFrame;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -156,7 +157,7 @@ fn by_label(files: &[FileReport], status: Status) -> BTreeMap<String, usize> {
 
 impl Summary {
     /// The summary of a run, without hashes (they are added as the files are written).
-    pub fn new(run: &Run, tables: &Tables, generated_at: i64) -> Summary {
+    pub fn new(run: &Run, generated_at: i64) -> Summary {
         let count = |s: Status| run.files.iter().filter(|f| f.status == s).count();
         let severity = |s: Severity| run.findings.iter().filter(|f| f.severity == s).count();
         let st = run.stats;
@@ -209,7 +210,7 @@ impl Summary {
                     medium: severity(Severity::Medium),
                     low: severity(Severity::Low),
                 },
-                rows: tables.named().into_iter().map(|(n, df)| (n, df.height())).collect(),
+                rows: BTreeMap::new(),
             },
             failed_files: run
                 .files
@@ -223,18 +224,24 @@ impl Summary {
 }
 
 /// The names of the files a bundle holds, summary.json last.
-pub fn file_names(tables: &Tables) -> Vec<String> {
+pub fn file_names() -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for ext in ["csv", "parquet"] {
-        names.extend(tables.named().iter().map(|(n, _)| format!("{n}.{ext}")));
+        names.extend(TABLE_NAMES.iter().map(|n| format!("{n}.{ext}")));
     }
     names.push(README.into());
     names.push(SUMMARY.into());
     names
 }
 
-/// Writes the bundle into `dir` (created if needed). Returns the names of the files written.
-pub fn write(dir: &Path, tables: &mut Tables, mut summary: Summary) -> Result<Vec<String>> {
+/// Writes the bundle into `dir` (created if needed). Each table is built by `table` (asked for by name, in
+/// [`TABLE_NAMES`] order), written as CSV and Parquet, and dropped before the next is built: a night's
+/// tables held together were a nightly run's memory peak. Returns the names of the files written.
+pub fn write(
+    dir: &Path,
+    table: &mut dyn FnMut(&'static str) -> Result<DataFrame>,
+    mut summary: Summary,
+) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create the folder", dir.display()))?;
     let summary_path = dir.join(SUMMARY);
     match std::fs::remove_file(&summary_path) {
@@ -243,10 +250,9 @@ pub fn write(dir: &Path, tables: &mut Tables, mut summary: Summary) -> Result<Ve
         }
         _ => {}
     }
-    let mut written = Vec::new();
     // Each file is hashed as it is written: a night's actions table is a hundred MB of CSV, and holding it
     // whole to hash it was the peak of a nightly run's memory.
-    let mut put = |name: String, fill: &mut dyn FnMut(&mut dyn Write) -> Result<()>, summary: &mut Summary| {
+    let put = |name: String, fill: &mut dyn FnMut(&mut dyn Write) -> Result<()>, summary: &mut Summary| {
         let mut digest = Sha256::new();
         write::atomically(&dir.join(&name), |w| {
             let mut hashing = Hashing { inner: w, digest: Sha256::new() };
@@ -254,28 +260,30 @@ pub fn write(dir: &Path, tables: &mut Tables, mut summary: Summary) -> Result<Ve
             digest = hashing.digest;
             Ok(())
         })?;
-        summary.sha256.insert(name.clone(), format!("{:x}", digest.finalize()));
-        written.push(name);
+        summary.sha256.insert(name, format!("{:x}", digest.finalize()));
         anyhow::Ok(())
     };
-    for (format, ext) in [(Format::Csv, "csv"), (Format::Parquet, "parquet")] {
-        for (name, df) in tables.named_mut() {
+    let mut columns: Vec<(&str, Vec<String>)> = Vec::new();
+    for name in TABLE_NAMES {
+        let mut df = table(name).with_context(|| format!("cannot build the {name} table"))?;
+        for (format, ext) in [(Format::Csv, "csv"), (Format::Parquet, "parquet")] {
             let file = format!("{name}.{ext}");
             put(
                 file.clone(),
-                &mut |w| write::write(df, format, &[], w).with_context(|| format!("cannot render {file}")),
+                &mut |w| write::write(&mut df, format, &[], w).with_context(|| format!("cannot render {file}")),
                 &mut summary,
             )?;
         }
+        summary.counts.rows.insert(name, df.height());
+        columns.push((name, df.get_column_names().iter().map(|c| c.to_string()).collect()));
     }
-    let readme = readme(tables);
+    let readme = readme(&columns);
     put(README.into(), &mut |w| Ok(w.write_all(readme.as_bytes())?), &mut summary)?;
     let mut json = serde_json::to_vec_pretty(&summary)?;
     json.push(b'\n');
     write::atomically(&summary_path, |w| Ok(w.write_all(&json)?))?;
-    written.push(SUMMARY.into());
-    warn_about_strangers(dir, tables);
-    Ok(written)
+    warn_about_strangers(dir);
+    Ok(file_names())
 }
 
 /// Passes bytes on to `inner`, hashing them on the way.
@@ -298,8 +306,8 @@ impl Write for Hashing<'_> {
 
 /// Says so when the folder holds files that are not part of the bundle: an auditor must not mistake them
 /// for output of this run. They are left alone.
-fn warn_about_strangers(dir: &Path, tables: &Tables) {
-    let ours = file_names(tables);
+fn warn_about_strangers(dir: &Path) {
+    let ours = file_names();
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let mut strangers: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -317,7 +325,7 @@ fn warn_about_strangers(dir: &Path, tables: &Tables) {
     }
 }
 
-/// What each table holds, for README.txt.
+/// What each table holds, for README.txt, in [`TABLE_NAMES`] order.
 const TABLE_DOCS: [(&str, &str); 4] = [
     (
         "sessions",
@@ -362,8 +370,9 @@ fn wrap(text: &str, first: usize, indent: usize) -> String {
     out
 }
 
-/// README.txt: the layout of the bundle, how to verify it, and one line per column.
-pub fn readme(tables: &Tables) -> String {
+/// README.txt: the layout of the bundle, how to verify it, and one line per column of the tables (their
+/// names and columns, in [`TABLE_NAMES`] order).
+pub fn readme(tables: &[(&str, Vec<String>)]) -> String {
     let mut s = format!(
         "trailscan {version} audit bundle\n\
          \n\
@@ -394,11 +403,11 @@ pub fn readme(tables: &Tables) -> String {
             0
         ),
     );
-    for ((name, df), (_, doc)) in tables.named().into_iter().zip(TABLE_DOCS) {
+    for ((name, columns), (_, doc)) in tables.iter().zip(TABLE_DOCS) {
         s.push_str(&format!("\n{name}.csv, {name}.parquet\n{}\n\n", wrap(doc, 0, 0)));
-        let width = df.get_column_names().iter().map(|c| c.len()).max().unwrap_or(0);
-        for c in df.get_column_names() {
-            let doc = column_doc(name, c.as_str()).unwrap_or("(not documented)");
+        let width = columns.iter().map(|c| c.len()).max().unwrap_or(0);
+        for c in columns {
+            let doc = column_doc(name, c).unwrap_or("(not documented)");
             s.push_str(&format!("  {c:<width$}  {}\n", wrap(doc, width + 4, width + 4)));
         }
     }
@@ -412,7 +421,12 @@ mod tests {
     #[test]
     fn readme_lines_are_short_and_cover_every_column() {
         let t = crate::tables::empty().unwrap();
-        let text = readme(&t);
+        let columns: Vec<(&str, Vec<String>)> = t
+            .named()
+            .iter()
+            .map(|(n, df)| (*n, df.get_column_names().iter().map(|c| c.to_string()).collect()))
+            .collect();
+        let text = readme(&columns);
         for line in text.lines() {
             assert!(line.chars().count() <= 100 || line.contains("jq -r"), "too long: {line}");
         }

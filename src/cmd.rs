@@ -429,7 +429,7 @@ fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
     let a = analyse(cfg, None, false)?;
     let all = &a.sessions.sessions;
     let rows: Vec<usize> = (0..all.len()).collect();
-    let mut tables = Tables::build(&rows, all, &a.detection, &a.files)?;
+    let sources = crate::tables::Sources::new(&rows, all, &a.detection, &a.files);
     let run = bundle::Run {
         command_line: &cfg.command_line,
         sources: &cfg.input_names(),
@@ -445,10 +445,11 @@ fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
         failed_attempts: all.iter().filter(|s| !s.assumption.success()).count(),
         findings: &a.detection.findings,
     };
-    let summary = bundle::Summary::new(&run, &tables, crate::timefmt::now());
-    let written = bundle::write(out, &mut tables, summary)?;
+    let summary = bundle::Summary::new(&run, crate::timefmt::now());
+    let written = bundle::write(out, &mut |name| Ok(sources.table(name)?), summary)?;
     messages::summary(&[format!("trailscan: bundle: {} files written to {}", written.len(), out.display())]);
-    finish(status(cfg, &a, true, false), (a, tables))
+    drop(sources);
+    finish(status(cfg, &a, true, false), a)
 }
 
 /// The history's tables for `--history` (resolved in `cfg.history`), narrowed by `filter`.

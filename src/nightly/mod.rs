@@ -38,7 +38,7 @@ use crate::messages;
 use crate::pipeline;
 use crate::report::{flags_cell, flags_frame, sessions_frame};
 use crate::source::{self, FileReport, Status};
-use crate::tables::{actions_frame, Tables};
+use crate::tables::{actions_frame, Sources};
 use crate::timefmt::format_rfc3339;
 use crate::write;
 use anyhow::Result;
@@ -301,8 +301,7 @@ fn write_bundle(
     (invalid_records, outside_window): (u64, u64),
 ) -> Result<()> {
     let all = &sessions.sessions;
-    let mut tables = Tables::build(rows, all, detection, files)?;
-    tables.flags = new_flags.clone();
+    let sources = Sources::new(rows, all, detection, files);
     let run = bundle::Run {
         command_line: &cfg.command_line,
         sources: &cfg.input_names(),
@@ -318,7 +317,12 @@ fn write_bundle(
         failed_attempts: rows.iter().filter(|&&i| !all[i].assumption.success()).count(),
         findings: new_findings,
     };
-    let summary = bundle::Summary::new(&run, &tables, crate::timefmt::now());
-    bundle::write(dir, &mut tables, summary)?;
+    let summary = bundle::Summary::new(&run, crate::timefmt::now());
+    // The run's flags are its new findings only.
+    bundle::write(
+        dir,
+        &mut |name| if name == "flags" { Ok(new_flags.clone()) } else { Ok(sources.table(name)?) },
+        summary,
+    )?;
     Ok(())
 }
