@@ -7,10 +7,11 @@
 use crate::correlate::Session;
 use crate::detect::{Detection, Finding};
 use crate::extract::{is_privileged, Failure};
-use crate::report::{flags_cell, flags_frame, sessions_frame, str_col, ts};
+use crate::report::{flags_cell, flags_frame, sessions_frame, str_col};
 use crate::source::FileReport;
+use crate::timefmt::format_rfc3339;
 use polars::prelude::*;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The tables' names, in the order they are listed to users.
 pub const TABLE_NAMES: [&str; 4] = ["sessions", "actions", "flags", "files"];
@@ -117,17 +118,20 @@ pub const ACTION_COLUMNS: [&str; 12] = [
 /// One row per session and API call name (`eventSource`, `eventName`), sessions in the order given, calls
 /// by source then name: what each session did, small enough to keep when the events themselves are not.
 pub fn actions_frame<'a>(sessions: &[&'a Session]) -> PolarsResult<DataFrame> {
-    #[derive(Default)]
-    struct Row<'a> {
-        session: usize,
-        source: &'a str,
-        name: &'a str,
+    /// A row while the table is built: a night has hundreds of thousands, so it names its session and
+    /// action by their places.
+    struct Row {
+        session: IdxSize,
+        action: IdxSize,
         count: u64,
         errors: u64,
         denied: u64,
         first: i64,
         last: i64,
     }
+    // The actions met, in the order first met, and their places there.
+    let mut actions: Vec<(&str, &str)> = Vec::new();
+    let mut places: HashMap<(&str, &str), IdxSize> = HashMap::new();
     let mut rows: Vec<Row> = Vec::new();
     for (si, s) in sessions.iter().enumerate() {
         let act = &s.activity;
@@ -137,12 +141,16 @@ pub fn actions_frame<'a>(sessions: &[&'a Session]) -> PolarsResult<DataFrame> {
         for m in &act.marks {
             let (source, name) = act.action(m);
             let r = by_action.entry((source, name)).or_insert_with(|| Row {
-                session: si,
-                source,
-                name,
+                session: si as IdxSize,
+                action: *places.entry((source, name)).or_insert_with(|| {
+                    actions.push((source, name));
+                    (actions.len() - 1) as IdxSize
+                }),
+                count: 0,
+                errors: 0,
+                denied: 0,
                 first: m.at,
                 last: m.at,
-                ..Row::default()
             });
             r.count += 1;
             r.errors += (m.failure != Failure::None) as u64;
@@ -154,28 +162,39 @@ pub fn actions_frame<'a>(sessions: &[&'a Session]) -> PolarsResult<DataFrame> {
     }
     // A session's text repeats on each of its rows, and an action's on each session that made it: each value
     // is stored once and the rows point at it (a nightly run's peak on a million records: 459 -> 403 MB).
-    let of_session: Vec<IdxSize> = rows.iter().map(|r| r.session as IdxSize).collect();
+    let of_session: Vec<IdxSize> = rows.iter().map(|r| r.session).collect();
     let session_text = |name: &str, cell: &dyn Fn(&'a Session) -> Option<&'a str>| {
         shared_text(name, &sessions.iter().map(|s| cell(s)).collect::<Vec<_>>(), &of_session)
     };
-    let mut actions: Vec<(&str, &str)> = rows.iter().map(|r| (r.source, r.name)).collect();
-    actions.sort_unstable();
-    actions.dedup();
-    let of_action: Vec<IdxSize> =
-        rows.iter().map(|r| actions.binary_search(&(r.source, r.name)).expect("listed") as IdxSize).collect();
+    let of_action: Vec<IdxSize> = rows.iter().map(|r| r.action).collect();
+    let action_text = |name: &str, part: fn(&(&'static str, &'static str)) -> &'static str| {
+        shared_text(name, &actions.iter().map(|a| Some(part(a))).collect::<Vec<_>>(), &of_action)
+    };
+    // Times are formatted a cell at a time into the column, never all held as separate strings.
+    let time_text = |name: &str, at: fn(&Row) -> i64| -> Column {
+        StringChunked::from_iter_options(name.into(), rows.iter().map(|r| Some(format_rfc3339(at(r))))).into_column()
+    };
     let cols = vec![
         session_text("session_event_id", &|s| Some(&s.assumption.event_id))?,
         session_text("session_arn", &|s| s.assumption.session_arn.as_deref())?,
         session_text("access_key_id", &|s| s.assumption.issued_key.as_deref())?,
         session_text("role_arn", &|s| s.assumption.role_arn.as_deref())?,
-        shared_text("event_source", &actions.iter().map(|a| Some(a.0)).collect::<Vec<_>>(), &of_action)?,
-        shared_text("event_name", &actions.iter().map(|a| Some(a.1)).collect::<Vec<_>>(), &of_action)?,
+        action_text("event_source", |a| a.0)?,
+        action_text("event_name", |a| a.1)?,
         Column::new("count".into(), rows.iter().map(|r| r.count).collect::<Vec<u64>>()),
         Column::new("errors".into(), rows.iter().map(|r| r.errors).collect::<Vec<u64>>()),
         Column::new("denied".into(), rows.iter().map(|r| r.denied).collect::<Vec<u64>>()),
-        Column::new("privileged".into(), rows.iter().map(|r| is_privileged(r.source, r.name)).collect::<Vec<bool>>()),
-        str_col("first_at", rows.iter().map(|r| ts(Some(r.first))).collect()),
-        str_col("last_at", rows.iter().map(|r| ts(Some(r.last))).collect()),
+        Column::new(
+            "privileged".into(),
+            rows.iter()
+                .map(|r| {
+                    let (source, name) = actions[r.action as usize];
+                    is_privileged(source, name)
+                })
+                .collect::<Vec<bool>>(),
+        ),
+        time_text("first_at", |r| r.first),
+        time_text("last_at", |r| r.last),
     ];
     DataFrame::new(rows.len(), cols)
 }
