@@ -3,7 +3,7 @@
 of just decompressing the same files and with the tools people use today (jq, DuckDB).
 
     python3 bench/bench.py                 # 1M records (~1.4 GB JSON), 5 runs each, writes BENCHMARKS.md
-    python3 bench/bench.py --records 20000 --runs 1 --no-write --skip-peers --skip-double   # a quick look
+    python3 bench/bench.py --records 20000 --runs 1 --no-write --skip-peers --skip-double --skip-nightly   # a quick look
 
 The test suite smoke-runs this script on a tiny corpus with the binaries it built (--trailscan, --gen), so
 the benchmark keeps working; only the numbers of a full run mean anything.
@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--no-write", action="store_true", help="print the table, do not update BENCHMARKS.md")
     ap.add_argument("--skip-peers", action="store_true", help="skip jq and DuckDB (slow)")
     ap.add_argument("--skip-double", action="store_true", help="skip the doubled corpus")
+    ap.add_argument("--skip-nightly", action="store_true", help="skip the nightly run")
     ap.add_argument("--trailscan", help="use this trailscan binary instead of building the release one")
     ap.add_argument("--gen", help="use this trailscan-gen binary instead of building the release one")
     a = ap.parse_args()
@@ -133,6 +134,13 @@ def main():
         peer_rounds = measure([jq_cmd, dd_cmd], a.runs)
         jq = add("jq: assumptions of one role", jq_cmd, peer_rounds[jq_cmd], threads=1)
         dd = add("DuckDB: who-became-what", dd_cmd, peer_rounds[dd_cmd])
+    if not a.skip_nightly:
+        # The production path: a first nightly run over the whole corpus (bundle, history and state written).
+        n_dir = f"{a.corpus}-nightly"
+        n_cmd = (f"rm -rf {n_dir} && {ts} nightly --source {c1} --state {n_dir}/state --out {n_dir}/out"
+                 " --threads 2 > /dev/null")
+        add("trailscan nightly, first run (2 threads)", n_cmd, measure([n_cmd], a.runs)[n_cmd])
+        shutil.rmtree(n_dir, ignore_errors=True)
     if not a.skip_double:
         c2 = corpus(2 * a.records)
         d_cmd = f"{ts} sessions -s {c2} -f csv -o /dev/null --threads 2"
