@@ -17,7 +17,7 @@ use crate::config::Format;
 use crate::correlate::LinkStats;
 use crate::detect::{Finding, Severity};
 use crate::source::{FileReport, Status};
-use crate::tables::{column_doc, TABLE_NAMES};
+use crate::tables::{column_doc, columns, TABLE_NAMES};
 use crate::timefmt::format_rfc3339;
 use crate::write;
 use anyhow::{Context, Result};
@@ -236,12 +236,8 @@ pub fn file_names() -> Vec<String> {
 
 /// Writes the bundle into `dir` (created if needed). Each table is built by `table` (asked for by name, in
 /// [`TABLE_NAMES`] order), written as CSV and Parquet, and dropped before the next is built: a night's
-/// tables held together were a nightly run's memory peak. Returns the names of the files written.
-pub fn write(
-    dir: &Path,
-    table: &mut dyn FnMut(&'static str) -> Result<DataFrame>,
-    mut summary: Summary,
-) -> Result<Vec<String>> {
+/// tables held together were a nightly run's memory peak. The files are [`file_names`].
+pub fn write(dir: &Path, table: &mut dyn FnMut(&'static str) -> Result<DataFrame>, mut summary: Summary) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create the folder", dir.display()))?;
     let summary_path = dir.join(SUMMARY);
     match std::fs::remove_file(&summary_path) {
@@ -263,7 +259,6 @@ pub fn write(
         summary.sha256.insert(name, format!("{:x}", digest.finalize()));
         anyhow::Ok(())
     };
-    let mut columns: Vec<(&str, Vec<String>)> = Vec::new();
     for name in TABLE_NAMES {
         let mut df = table(name).with_context(|| format!("cannot build the {name} table"))?;
         for (format, ext) in [(Format::Csv, "csv"), (Format::Parquet, "parquet")] {
@@ -275,15 +270,14 @@ pub fn write(
             )?;
         }
         summary.counts.rows.insert(name, df.height());
-        columns.push((name, df.get_column_names().iter().map(|c| c.to_string()).collect()));
     }
-    let readme = readme(&columns);
+    let readme = readme();
     put(README.into(), &mut |w| Ok(w.write_all(readme.as_bytes())?), &mut summary)?;
     let mut json = serde_json::to_vec_pretty(&summary)?;
     json.push(b'\n');
     write::atomically(&summary_path, |w| Ok(w.write_all(&json)?))?;
     warn_about_strangers(dir);
-    Ok(file_names())
+    Ok(())
 }
 
 /// Passes bytes on to `inner`, hashing them on the way.
@@ -370,9 +364,8 @@ fn wrap(text: &str, first: usize, indent: usize) -> String {
     out
 }
 
-/// README.txt: the layout of the bundle, how to verify it, and one line per column of the tables (their
-/// names and columns, in [`TABLE_NAMES`] order).
-pub fn readme(tables: &[(&str, Vec<String>)]) -> String {
+/// README.txt: the layout of the bundle, how to verify it, and one line per column.
+pub fn readme() -> String {
     let mut s = format!(
         "trailscan {version} audit bundle\n\
          \n\
@@ -403,8 +396,9 @@ pub fn readme(tables: &[(&str, Vec<String>)]) -> String {
             0
         ),
     );
-    for ((name, columns), (_, doc)) in tables.iter().zip(TABLE_DOCS) {
+    for (name, doc) in TABLE_DOCS {
         s.push_str(&format!("\n{name}.csv, {name}.parquet\n{}\n\n", wrap(doc, 0, 0)));
+        let columns = columns(name);
         let width = columns.iter().map(|c| c.len()).max().unwrap_or(0);
         for c in columns {
             let doc = column_doc(name, c).unwrap_or("(not documented)");
@@ -421,12 +415,7 @@ mod tests {
     #[test]
     fn readme_lines_are_short_and_cover_every_column() {
         let t = crate::tables::empty().unwrap();
-        let columns: Vec<(&str, Vec<String>)> = t
-            .named()
-            .iter()
-            .map(|(n, df)| (*n, df.get_column_names().iter().map(|c| c.to_string()).collect()))
-            .collect();
-        let text = readme(&columns);
+        let text = readme();
         for line in text.lines() {
             assert!(line.chars().count() <= 100 || line.contains("jq -r"), "too long: {line}");
         }

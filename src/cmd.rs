@@ -446,8 +446,9 @@ fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
         findings: &a.detection.findings,
     };
     let summary = bundle::Summary::new(&run, crate::timefmt::now());
-    let written = bundle::write(out, &mut |name| Ok(sources.table(name)?), summary)?;
-    messages::summary(&[format!("trailscan: bundle: {} files written to {}", written.len(), out.display())]);
+    bundle::write(out, &mut |name| Ok(sources.table(name)?), summary)?;
+    let written = bundle::file_names().len();
+    messages::summary(&[format!("trailscan: bundle: {written} files written to {}", out.display())]);
     drop(sources);
     finish(status(cfg, &a, true, false), a)
 }

@@ -85,8 +85,14 @@ pub const SESSION_TABLE_COLUMNS: [&str; 13] = [
 ];
 
 /// A time as the tables print it: RFC 3339 UTC.
-pub(crate) fn ts(t: Option<i64>) -> Option<String> {
+fn ts(t: Option<i64>) -> Option<String> {
     t.map(format_rfc3339)
+}
+
+/// A column of times as the tables print them, each formatted into the column as it is read (no list of
+/// owned strings first: an actions table has hundreds of thousands of rows).
+pub(crate) fn time_col(name: &str, times: impl Iterator<Item = i64>) -> Column {
+    StringChunked::from_iter_options(name.into(), times.map(|t| Some(format_rfc3339(t)))).into_column()
 }
 
 /// A text column.
@@ -155,7 +161,7 @@ pub const FLAG_COLUMNS: [&str; 11] = [
 pub fn flags_frame(findings: &[&Finding], all: &[Session]) -> PolarsResult<DataFrame> {
     let s = |f: &dyn Fn(&Finding) -> Option<String>| findings.iter().map(|x| f(x)).collect::<Vec<Option<String>>>();
     let cols = vec![
-        str_col("detected_at", s(&|f| ts(Some(f.detected_at)))),
+        time_col("detected_at", findings.iter().map(|f| f.detected_at)),
         str_col("rule", s(&|f| Some(f.rule.to_owned()))),
         str_col("severity", s(&|f| Some(f.severity.name().to_owned()))),
         str_col("principal", s(&|f| Some(f.principal.clone()))),
@@ -262,8 +268,8 @@ pub fn who_became_what_of<'a>(rows: impl IntoIterator<Item = Became<'a>>) -> Pol
         Column::new("successful".into(), vals.iter().map(|g| g.ok).collect::<Vec<u64>>()),
         Column::new("failed".into(), vals.iter().map(|g| g.failed).collect::<Vec<u64>>()),
         Column::new("max_chain_depth".into(), vals.iter().map(|g| g.depth).collect::<Vec<u32>>()),
-        str_col("first_assumed_at", vals.iter().map(|g| ts(Some(g.first))).collect()),
-        str_col("last_assumed_at", vals.iter().map(|g| ts(Some(g.last))).collect()),
+        time_col("first_assumed_at", vals.iter().map(|g| g.first)),
+        time_col("last_assumed_at", vals.iter().map(|g| g.last)),
         Column::new("event_count".into(), vals.iter().map(|g| g.events).collect::<Vec<u64>>()),
     ];
     DataFrame::new(keys.len(), cols)
@@ -342,7 +348,7 @@ pub fn timeline_frame(s: &Session, events: &[EventRow]) -> PolarsResult<DataFram
         });
     }
     let cols = vec![
-        str_col("at", rows.iter().map(|r| ts(Some(r.at))).collect()),
+        time_col("at", rows.iter().map(|r| r.at)),
         str_col("kind", rows.iter().map(|r| Some(r.kind.to_owned())).collect()),
         str_col("event_source", rows.iter().map(|r| Some(r.source.clone())).collect()),
         str_col("event_name", rows.iter().map(|r| Some(r.name.clone())).collect()),

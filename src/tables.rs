@@ -7,9 +7,8 @@
 use crate::correlate::Session;
 use crate::detect::{Detection, Finding};
 use crate::extract::{is_privileged, Failure};
-use crate::report::{flags_cell, flags_frame, sessions_frame, str_col};
+use crate::report::{flags_cell, flags_frame, sessions_frame, str_col, time_col, FLAG_COLUMNS, SESSION_COLUMNS};
 use crate::source::FileReport;
-use crate::timefmt::format_rfc3339;
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -170,10 +169,6 @@ pub fn actions_frame<'a>(sessions: &[&'a Session]) -> PolarsResult<DataFrame> {
     let action_text = |name: &str, part: fn(&(&'static str, &'static str)) -> &'static str| {
         shared_text(name, &actions.iter().map(|a| Some(part(a))).collect::<Vec<_>>(), &of_action)
     };
-    // Times are formatted a cell at a time into the column, never all held as separate strings.
-    let time_text = |name: &str, at: fn(&Row) -> i64| -> Column {
-        StringChunked::from_iter_options(name.into(), rows.iter().map(|r| Some(format_rfc3339(at(r))))).into_column()
-    };
     let cols = vec![
         session_text("session_event_id", &|s| Some(&s.assumption.event_id))?,
         session_text("session_arn", &|s| s.assumption.session_arn.as_deref())?,
@@ -193,8 +188,8 @@ pub fn actions_frame<'a>(sessions: &[&'a Session]) -> PolarsResult<DataFrame> {
                 })
                 .collect::<Vec<bool>>(),
         ),
-        time_text("first_at", |r| r.first),
-        time_text("last_at", |r| r.last),
+        time_col("first_at", rows.iter().map(|r| r.first)),
+        time_col("last_at", rows.iter().map(|r| r.last)),
     ];
     DataFrame::new(rows.len(), cols)
 }
@@ -219,6 +214,18 @@ pub fn files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
         str_col("reason", files.iter().map(|f| f.reason.clone()).collect()),
     ];
     DataFrame::new(files.len(), cols)
+}
+
+/// The columns of a table (one of [`TABLE_NAMES`]), in order: the same as its frame's (the
+/// `column_constants_match_frames` test holds them equal).
+pub fn columns(table: &str) -> Vec<&'static str> {
+    match table {
+        "sessions" => SESSION_COLUMNS.iter().map(|c| c.0).collect(),
+        "actions" => ACTION_COLUMNS.to_vec(),
+        "flags" => FLAG_COLUMNS.to_vec(),
+        "files" => FILE_COLUMNS.to_vec(),
+        _ => Vec::new(),
+    }
 }
 
 /// One line per column of every table, for `README.txt` in a bundle and the README. A column without a line
@@ -298,7 +305,6 @@ pub fn empty() -> PolarsResult<Tables> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::FLAG_COLUMNS;
 
     #[test]
     fn every_column_is_documented() {
@@ -317,10 +323,9 @@ mod tests {
     #[test]
     fn column_constants_match_frames() {
         let t = empty().unwrap();
-        let names = |df: &DataFrame| df.get_column_names().iter().map(|c| c.to_string()).collect::<Vec<_>>();
-        assert_eq!(names(&t.actions), ACTION_COLUMNS);
-        assert_eq!(names(&t.flags), FLAG_COLUMNS);
-        assert_eq!(names(&t.files), FILE_COLUMNS);
+        for (name, df) in t.named() {
+            assert_eq!(df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>(), columns(name), "{name}");
+        }
     }
 
     #[test]

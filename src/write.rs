@@ -1,7 +1,8 @@
 //! Write: a DataFrame (or a large CSV table's rows, straight from the data: [`csv_rows`]) → stdout or a file,
 //! in one of the output formats. Only this module (and `bundle`, which calls it) writes data. CSV cells that
-//! a spreadsheet would run as a formula are neutralised; table cells lose terminal control characters; JSON escapes by construction; Parquet is written with fixed settings
-//! so that the same table gives the same bytes. Files are written atomically (see [`atomically`]).
+//! a spreadsheet would run as a formula are neutralised; table cells lose terminal control characters; JSON
+//! escapes by construction; Parquet is written with fixed settings so that the same table gives the same
+//! bytes. Files are written atomically (see [`atomically`]).
 
 use crate::config::Format;
 use crate::messages::sanitize;
