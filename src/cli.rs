@@ -141,6 +141,11 @@ pub enum Command {
         /// Files copied into such old folders later are not read by nightly: use `scan` for a backfill.
         #[arg(long, value_name = "DURATION", default_value = "7d")]
         relist: String,
+        /// The most compressed log one pass reads, which bounds memory (a million records, ~135 MB
+        /// compressed, take ~400 MB). A backlog larger than this (a first run over months of logs) is read in
+        /// passes of whole trail days, oldest first, each committed as a run; one day is never split.
+        #[arg(long, value_name = "SIZE", default_value = "512MB")]
+        batch_size: String,
     },
 }
 

@@ -251,7 +251,7 @@ impl Config {
             None => Format::Csv,
         };
         let nightly = match &cli.command {
-            Command::Nightly { state, out, late, lock_expiry, relist } => {
+            Command::Nightly { state, out, late, lock_expiry, relist, batch_size } => {
                 if since.is_some() {
                     bail!(
                         "nightly reads every file not yet read, whatever its day: --since does not apply (--until \
@@ -276,6 +276,9 @@ impl Config {
                     late: duration("--late", late)?,
                     lock_expiry: duration("--lock-expiry", lock_expiry)?,
                     relist: duration("--relist", relist)?,
+                    batch_size: parse_size(batch_size).filter(|b| *b > 0).ok_or_else(|| {
+                        anyhow::anyhow!("--batch-size {batch_size:?}: give a size such as 256MB or 2GB")
+                    })?,
                 })
             }
             _ => None,
@@ -357,6 +360,27 @@ pub struct Nightly {
     pub lock_expiry: i64,
     /// `--relist`, seconds: how far before the newest date folder read trail date folders are listed again.
     pub relist: i64,
+    /// `--batch-size`, bytes of compressed log: the most one pass reads (see `nightly::passes`).
+    pub batch_size: u64,
+}
+
+/// A size such as `256MB`, `2GB`, `512k` or `1048576` (bytes). K, M and G (with or without `B` or `iB`) count
+/// in 1024s, as memory does.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return None,
+    };
+    let bytes = number * scale as f64;
+    (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
 /// Turns `[detect]` into the rules' settings: validates every value and says what is wrong and what to write.
@@ -501,4 +525,21 @@ fn load_file(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>)> {
         toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok((file, Some(dir)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(parse_size("256MB"), Some(256 << 20));
+        assert_eq!(parse_size("2GB"), Some(2 << 30));
+        assert_eq!(parse_size("1.5g"), Some(3 << 29));
+        assert_eq!(parse_size("512 KiB"), Some(512 << 10));
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        for bad in ["", "MB", "12 parsecs", "-1GB", "1e9"] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+    }
 }

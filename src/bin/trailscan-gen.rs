@@ -9,10 +9,11 @@
 //! the bulk of calls made by AWS-service sessions (Lambda, EC2 instance profiles, ECS tasks), S3 data
 //! events, people working from the CLI and the console (role switches), two-hop chains, cross-account
 //! assumptions logged in both accounts, AccessDenied attempts, late deliveries into the next day's folder
-//! and duplicate deliveries. Each hour also holds one planted incident, in turn one of the [`INCIDENTS`],
-//! so that the detections have something to find (and the benchmark times them firing); their actors'
-//! names start with `mallory` and nothing else in the corpus is suspicious. The same seed and size always
-//! write the same bytes.
+//! and duplicate deliveries. The records span one day from 2026-11-19, or `--days D` days (the same total,
+//! spread thinner: for how memory grows with the days a run reads). Each hour also holds one planted
+//! incident, in turn one of the [`INCIDENTS`], so that the detections have something to find (and the
+//! benchmark times them firing); their actors' names start with `mallory` and nothing else in the corpus is
+//! suspicious. The same seed and size always write the same bytes.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -65,10 +66,11 @@ struct Args {
     seed: u64,
     accounts: usize,
     regions: usize,
+    days: u64,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { out: PathBuf::from("corpus"), records: 100_000, seed: 1, accounts: 12, regions: 4 };
+    let mut a = Args { out: PathBuf::from("corpus"), records: 100_000, seed: 1, accounts: 12, regions: 4, days: 1 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -78,6 +80,7 @@ fn parse_args() -> Args {
             "--seed" => a.seed = val().parse().unwrap_or_else(|_| usage("--seed takes a number")),
             "--accounts" => a.accounts = val().parse().unwrap_or_else(|_| usage("--accounts takes a number")),
             "--regions" => a.regions = val().parse().unwrap_or_else(|_| usage("--regions takes a number")),
+            "--days" => a.days = val().parse::<u64>().unwrap_or_else(|_| usage("--days takes a number")).max(1),
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -90,7 +93,8 @@ fn usage(msg: &str) -> ! {
         eprintln!("trailscan-gen: {msg}");
     }
     eprintln!(
-        "usage: trailscan-gen --out DIR [--records N (100000)] [--seed S (1)] [--accounts A (12)] [--regions R (4)]"
+        "usage: trailscan-gen --out DIR [--records N (100000)] [--seed S (1)] [--accounts A (12)] [--regions R (4)] \
+         [--days D (1)]"
     );
     std::process::exit(2)
 }
@@ -338,7 +342,7 @@ fn main() {
     // Generate in one-hour slices so memory holds one hour of records, whatever the corpus size.
     while written < args.records {
         let slice_end = t + 3600;
-        let per_hour = (args.records / 24).max(1000);
+        let per_hour = (args.records / (24 * args.days)).max(1000 / args.days);
         let mut made = 0;
         while made < per_hour && written + made < args.records {
             let start = t + g.rng.below(3600) as i64;

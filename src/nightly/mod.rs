@@ -13,6 +13,9 @@
 //!    replaces;
 //! 5. commit STATE (written last, through a temporary name), then drop the previous open parts.
 //!
+//! A backlog larger than `--batch-size` (a first run over months of logs) goes through steps 3 to 5 once per
+//! pass of whole trail days ([`passes`]), so memory holds a few days of sessions, not all of them.
+//!
 //! STATE and OUT may be S3 prefixes ([`place`]): the run then works in private local folders, uploads OUT
 //! before the commit and commits STATE with one conditional PUT, in the same order. `--history s3://…`
 //! answers from a local mirror of the history ([`mirror`]).
@@ -25,13 +28,14 @@ pub mod answer;
 pub mod history;
 pub mod lock;
 pub mod mirror;
+pub mod passes;
 pub mod place;
 pub mod state;
 
 use crate::bundle;
 use crate::config::{Config, Format, Nightly};
 use crate::correlate::{correlate, Sessions};
-use crate::detect::{self, Baseline, Detection, Finding};
+use crate::detect::{self, Baseline, Detection, Finding, Severity};
 use crate::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::extract::TimeWindow;
 use crate::messages;
@@ -63,10 +67,8 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
             out_place.shown("")
         ));
     }
-    let out_dir = &out_place.dir;
     // The cut-off never goes back: what an earlier run finished stays finished.
     let cutoff = n.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
-    let horizon = cutoff - n.late;
 
     // Trail date folders older than the ones STATE still remembers are not listed (see `--relist`).
     let mut scope = cfg.scope.clone();
@@ -83,6 +85,64 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_OK));
     }
+    let plan = passes::plan(listing, n.batch_size, cutoff);
+    if plan.len() > 1 {
+        let bytes: u64 = plan.iter().flat_map(|p| &p.listing.objects).map(|o| o.size).sum();
+        messages::warn(&format!(
+            "{} of logs not read yet, more than --batch-size {}: reading them in {} passes of whole trail days, \
+             each committed as a run (a pass reads at most that much, or one day)",
+            indicatif::HumanBytes(bytes),
+            indicatif::HumanBytes(n.batch_size),
+            plan.len()
+        ));
+    }
+    let last = plan.len() - 1;
+    let (mut failed, mut worst) = (0, None);
+    for (i, pass) in plan.into_iter().enumerate() {
+        // Files delivered after the run's cut-off wait for the next run: the last pass says so.
+        let waiting = if i == last { waiting } else { 0 };
+        let cutoff = pass.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
+        let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, pass.listing, cutoff, waiting)?;
+        failed += done.failed;
+        worst = worst.max(done.worst);
+    }
+
+    if cfg.strict && failed > 0 {
+        messages::warn(&format!("--strict: {failed} input file(s) could not be read (they are tried again next run)"));
+        return Ok(ExitCode::from(EXIT_ERROR));
+    }
+    if let Some(level) = cfg.fail_on {
+        if worst.is_some_and(|w| w >= level) {
+            messages::warn(&format!("--fail-on {}: a new finding of that severity or higher", level.name()));
+            return Ok(ExitCode::from(EXIT_FINDINGS));
+        }
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// What one pass leaves for the run's exit code.
+struct PassEnd {
+    /// Input files that could not be read.
+    failed: usize,
+    /// The severity of the worst new finding.
+    worst: Option<Severity>,
+}
+
+/// One pass (steps 3 to 5 of the module doc): reads `listing`, correlates it with the carried facts, writes
+/// OUT and commits STATE with `cutoff`, and prints the summary line.
+#[allow(clippy::too_many_arguments)]
+fn run_pass(
+    cfg: &Config,
+    n: &Nightly,
+    st: &mut state::State,
+    (state_place, out_place): (&mut place::Place, &place::Place),
+    lock: &lock::Lock,
+    listing: source::Listing,
+    cutoff: i64,
+    waiting: usize,
+) -> Result<PassEnd> {
+    let out_dir = &out_place.dir;
+    let horizon = cutoff - n.late;
     let sizes: BTreeMap<String, u64> = listing.objects.iter().map(|o| (o.display.clone(), o.size)).collect();
 
     let out = pipeline::run(listing, TimeWindow::default(), cfg.threads, None)?;
@@ -240,17 +300,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     line.push_str(&format!("; bundle {}", out_place.shown(&format!("bundles/{name}"))));
     println!("{}", messages::sanitize(&line));
 
-    if cfg.strict && failed > 0 {
-        messages::warn(&format!("--strict: {failed} input file(s) could not be read (they are tried again next run)"));
-        return Ok(ExitCode::from(EXIT_ERROR));
-    }
-    if let Some(level) = cfg.fail_on {
-        if new_findings.iter().any(|f| f.severity >= level) {
-            messages::warn(&format!("--fail-on {}: a new finding of that severity or higher", level.name()));
-            return Ok(ExitCode::from(EXIT_FINDINGS));
-        }
-    }
-    Ok(ExitCode::from(EXIT_OK))
+    Ok(PassEnd { failed, worst: new_findings.iter().map(|f| f.severity).max() })
 }
 
 /// Writes the sessions at `rows` (and their actions) to the history, one part per day of `assumed_at`.

@@ -144,7 +144,8 @@ pub fn not_event_log(path: &str) -> Option<&'static str> {
 pub struct Listing {
     pub objects: Vec<ObjectRef>,
     pub set_aside: Vec<FileReport>,
-    pub s3: Option<s3::S3>,
+    /// The client the S3 objects are fetched with (shared by a nightly run's passes).
+    pub s3: Option<std::sync::Arc<s3::S3>>,
     /// Inputs whose bytes are already in memory (LookupEvents results).
     pub fetched: Vec<(ObjectRef, Vec<u8>)>,
 }
@@ -190,5 +191,5 @@ pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) 
     objects.dedup_by(|a, b| a.location == b.location);
     set_aside.sort();
     set_aside.dedup();
-    Ok(Listing { objects, set_aside, s3: client, fetched: Vec::new() })
+    Ok(Listing { objects, set_aside, s3: client.map(std::sync::Arc::new), fetched: Vec::new() })
 }
