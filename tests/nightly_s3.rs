@@ -305,3 +305,32 @@ fn history_on_s3_answers_like_the_folder() {
     assert_eq!(none.code, 2);
     assert!(none.stderr.contains("no history there"), "{}", none.stderr);
 }
+
+/// A backlog in an S3 trail bucket, read in passes (the passes share one S3 client), leaves the history the
+/// same passes over the local folder leave.
+#[test]
+fn a_backlog_on_s3_read_in_passes_equals_the_folder() {
+    let server = Server::start();
+    server.create_bucket("trail");
+    let w = Workdir::new();
+    trail(&w);
+    server.upload("trail", &w.path().join("logs"));
+    // Uploaded now: a cut-off after that reads every file, on S3 and on disk alike.
+    let until = "2099-01-01T00:00:00Z";
+    let pass_args = |source: &'static str, state: &'static str, out: &'static str| {
+        let mut a = args(state, out, until);
+        a[2] = source;
+        a.extend_from_slice(&["--batch-size", "1"]);
+        a
+    };
+    let remote = server.run(w.path(), &pass_args("s3://trail/AWSLogs", "s3-state", "s3-out"));
+    let local = w.run(&pass_args("logs", "state", "out"));
+    assert_eq!((remote.code, local.code), (0, 0), "{}\n{}", remote.stderr, local.stderr);
+    assert_eq!(remote.stdout.lines().count(), 4, "a pass per trail day: {}", remote.stdout);
+    let summaries = |r: &Run| -> Vec<String> {
+        r.stdout.lines().map(|l| l.split("; bundle ").next().unwrap().to_owned()).collect()
+    };
+    assert_eq!(summaries(&remote), summaries(&local));
+    assert_eq!(sessions(&w, "s3-out"), sessions(&w, "out"));
+    assert_eq!(findings(&w, "s3-out"), findings(&w, "out"));
+}

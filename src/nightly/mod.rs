@@ -85,6 +85,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_OK));
     }
+    messages::phase("listed");
     let plan = passes::plan(listing, n.batch_size, cutoff);
     if plan.len() > 1 {
         let bytes: u64 = plan.iter().flat_map(|p| &p.listing.objects).map(|o| o.size).sum();
@@ -146,6 +147,7 @@ fn run_pass(
     let sizes: BTreeMap<String, u64> = listing.objects.iter().map(|o| (o.display.clone(), o.size)).collect();
 
     let out = pipeline::run(listing, TimeWindow::default(), cfg.threads, None)?;
+    messages::phase("read");
     let (first_at, last_at) = (out.facts.first_at, out.facts.last_at);
     let (invalid_records, outside_window) = (out.facts.invalid_records, out.facts.outside_window);
     let files = out.files;
@@ -153,10 +155,12 @@ fn run_pass(
     facts.absorb(out.facts);
     let all_facts = state::copy(&facts);
     let sessions = correlate(facts);
+    messages::phase("correlated");
     let all = &sessions.sessions;
 
     let baseline = Baseline { pairs: std::mem::take(&mut st.baseline) };
     let detection = detect::detect(&sessions, &cfg.detect, Some(&baseline));
+    messages::phase("detected");
     let new_findings: Vec<Finding> = detection
         .findings
         .iter()
@@ -188,6 +192,7 @@ fn run_pass(
     let keep: Vec<usize> = (0..all.len()).filter(|&i| keep[i]).collect();
     // Taken from the copy now, so the rest of it is gone before the tables are built; committed with the rest.
     let carried = state::carry(all_facts, &sessions, &keep, horizon);
+    messages::phase("carried");
 
     let run_no = st.runs + 1;
     let stamp = format_rfc3339(cutoff).replace(':', "");
@@ -212,6 +217,7 @@ fn run_pass(
         (first_at, last_at),
         (invalid_records, outside_window),
     )?;
+    messages::phase("bundle");
     let findings_file = out_dir.join("findings").join(format!("{name}.ndjson"));
     std::fs::create_dir_all(findings_file.parent().expect("has a parent"))?;
     write::atomically(&findings_file, |w| write::write(&mut new_flags, Format::Ndjson, &[], w))?;
@@ -238,6 +244,7 @@ fn run_pass(
         history::write_part(out_dir, "flags", &dt, Part::Final, run_no, &mut flags_frame(&fs, all)?)?;
     }
 
+    messages::phase("history");
     out_place.publish()?;
 
     if let Some(secs) = std::env::var(PAUSE_BEFORE_COMMIT).ok().and_then(|v| v.parse::<u64>().ok()) {
@@ -275,6 +282,7 @@ fn run_pass(
     st.runs = run_no;
     st.last_cutoff = Some(cutoff);
     state_place.save_state(&st)?;
+    messages::phase("committed");
     out_place.drop_parts(&previous_open.into_iter().filter(|p| !st.open_parts.contains(p)).collect::<Vec<_>>());
 
     let read = files.iter().filter(|f| f.status == Status::Read).count();

@@ -17,7 +17,7 @@ use crate::write;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 /// The state file inside STATE.
@@ -259,13 +259,14 @@ pub fn load(dir: &Path) -> Result<State> {
     Ok(state)
 }
 
-/// Writes STATE atomically: the commit of a run.
+/// Writes STATE atomically: the commit of a run. The JSON is compressed as it is written: whole, the carried
+/// facts of a busy day made a text of hundreds of megabytes, the run's peak.
 pub fn save(dir: &Path, state: &State) -> Result<()> {
-    let json = serde_json::to_vec(state)?;
     write::atomically(&dir.join(FILE), |w| {
-        let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
-        gz.write_all(&json)?;
-        gz.finish()?;
+        let gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+        let mut json = std::io::BufWriter::with_capacity(1 << 16, gz);
+        serde_json::to_writer(&mut json, state)?;
+        json.into_inner().map_err(|e| e.into_error())?.finish()?;
         Ok(())
     })
 }
