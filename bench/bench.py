@@ -3,7 +3,7 @@
 of just decompressing the same files and with the tools people use today (jq, DuckDB).
 
     python3 bench/bench.py                 # 1M records (~1.4 GB JSON), 5 runs each, writes BENCHMARKS.md
-    python3 bench/bench.py --records 20000 --runs 1 --no-write --skip-peers --skip-double --skip-nightly   # a quick look
+    python3 bench/bench.py --records 20000 --runs 1 --no-write --skip-peers --skip-double --skip-nightly --skip-backlog   # a quick look
 
 The test suite smoke-runs this script on a tiny corpus with the binaries it built (--trailscan, --gen), so
 the benchmark keeps working; only the numbers of a full run mean anything.
@@ -80,6 +80,8 @@ def main():
     ap.add_argument("--skip-peers", action="store_true", help="skip jq and DuckDB (slow)")
     ap.add_argument("--skip-double", action="store_true", help="skip the doubled corpus")
     ap.add_argument("--skip-nightly", action="store_true", help="skip the nightly run")
+    ap.add_argument("--skip-backlog", action="store_true",
+                    help="skip the nightly backlog runs (4 and 8 days, read in passes)")
     ap.add_argument("--trailscan", help="use this trailscan binary instead of building the release one")
     ap.add_argument("--gen", help="use this trailscan-gen binary instead of building the release one")
     a = ap.parse_args()
@@ -91,10 +93,10 @@ def main():
         ts = os.path.join(TARGET, "release", "trailscan")
         gen = os.path.join(TARGET, "release", "trailscan-gen")
 
-    def corpus(n):
+    def corpus(n, days=1):
         # A corpus is reused only if this generator, with these arguments, wrote it.
-        path = f"{a.corpus}-{n}"
-        args = f"--out {path} --records {n} --seed 1"
+        path = f"{a.corpus}-{n}" if days == 1 else f"{a.corpus}-{n}-{days}d"
+        args = f"--out {path} --records {n} --seed 1" + (f" --days {days}" if days > 1 else "")
         with open(gen, "rb") as f:
             stamp = f"{hashlib.sha256(f.read()).hexdigest()} {args}\n"
         stamp_file = f"{path}.generated-by"
@@ -141,6 +143,17 @@ def main():
                  " --threads 2 > /dev/null")
         add("trailscan nightly, first run (2 threads)", n_cmd, measure([n_cmd], a.runs)[n_cmd])
         shutil.rmtree(n_dir, ignore_errors=True)
+    if not a.skip_backlog:
+        # Memory as a backlog grows: a first nightly run over 4 and then 8 days of logs (half the main corpus a
+        # day), read in passes of 64MB of compressed log. The peak should not grow with the days.
+        b_dir = f"{a.corpus}-backlog"
+        for days in (4, 8):
+            c = corpus(a.records * days // 2, days)
+            b_cmd = (f"rm -rf {b_dir} && {ts} nightly --source {c} --state {b_dir}/state --out {b_dir}/out"
+                     " --threads 2 --batch-size 64MB > /dev/null")
+            add(f"trailscan nightly, {days}-day backlog in 64MB passes", b_cmd, measure([b_cmd], a.runs)[b_cmd],
+                corpus_mb=mb * days / 2)
+        shutil.rmtree(b_dir, ignore_errors=True)
     if not a.skip_double:
         c2 = corpus(2 * a.records)
         d_cmd = f"{ts} sessions -s {c2} -f csv -o /dev/null --threads 2"
@@ -157,6 +170,8 @@ def main():
     rss_rows = {r[0]: r[3] for r in rows}
     if "trailscan sessions, corpus doubled" in rss_rows:
         ratios.append(f"- peak RSS doubled corpus / corpus: **{rss_rows['trailscan sessions, corpus doubled'] / rss_rows['trailscan sessions (2 threads)']:.2f}×** (target < 1.5×)")
+    if "trailscan nightly, 8-day backlog in 64MB passes" in rss_rows:
+        ratios.append(f"- peak RSS of the 8-day / the 4-day backlog read in passes: **{rss_rows['trailscan nightly, 8-day backlog in 64MB passes'] / rss_rows['trailscan nightly, 4-day backlog in 64MB passes']:.2f}×** (memory stays flat as a backlog grows)")
     def portable(cmd):
         """The command as anyone can run it from the repository root (no paths of this machine)."""
         target = "$CARGO_TARGET_DIR" if "CARGO_TARGET_DIR" in os.environ else "target"

@@ -94,6 +94,7 @@ fn the_benchmark_script_runs() {
         "| trailscan sessions (2 threads) |",
         "| gzip -dc only, 2 processes |",
         "| trailscan nightly, first run (2 threads) |",
+        "| trailscan nightly, 8-day backlog in 64MB passes |",
         "trailscan / gzip-only wall time",
     ] {
         assert!(stdout.contains(row), "{row} missing from:\n{stdout}");
