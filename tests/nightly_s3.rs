@@ -306,31 +306,45 @@ fn history_on_s3_answers_like_the_folder() {
     assert!(none.stderr.contains("no history there"), "{}", none.stderr);
 }
 
-/// A backlog in an S3 trail bucket, read in passes (the passes share one S3 client), leaves the history the
-/// same passes over the local folder leave.
+/// A backlog in an S3 trail bucket, read in passes (they share one S3 client) with STATE and OUT on S3 too,
+/// leaves what the same passes over the local folder leave: the same history, and no open part of an
+/// earlier pass uploaded again after that pass dropped it.
 #[test]
 fn a_backlog_on_s3_read_in_passes_equals_the_folder() {
     let server = Server::start();
     server.create_bucket("trail");
+    server.create_bucket("ops");
     let w = Workdir::new();
     trail(&w);
     server.upload("trail", &w.path().join("logs"));
     // Uploaded now: a cut-off after that reads every file, on S3 and on disk alike.
     let until = "2099-01-01T00:00:00Z";
-    let pass_args = |source: &'static str, state: &'static str, out: &'static str| {
+    let in_passes = |source: &'static str, state: &'static str, out: &'static str| {
         let mut a = args(state, out, until);
         a[2] = source;
         a.extend_from_slice(&["--batch-size", "1"]);
         a
     };
-    let remote = server.run(w.path(), &pass_args("s3://trail/AWSLogs", "s3-state", "s3-out"));
-    let local = w.run(&pass_args("logs", "state", "out"));
+    let remote = server.run(w.path(), &in_passes("s3://trail/AWSLogs", STATE, OUT));
+    let local = w.run(&in_passes("logs", "state", "out"));
     assert_eq!((remote.code, local.code), (0, 0), "{}\n{}", remote.stderr, local.stderr);
     assert_eq!(remote.stdout.lines().count(), 4, "a pass per trail day: {}", remote.stdout);
     let summaries = |r: &Run| -> Vec<String> {
         r.stdout.lines().map(|l| l.split("; bundle ").next().unwrap().to_owned()).collect()
     };
     assert_eq!(summaries(&remote), summaries(&local));
-    assert_eq!(sessions(&w, "s3-out"), sessions(&w, "out"));
-    assert_eq!(findings(&w, "s3-out"), findings(&w, "out"));
+    let local_out = files(&w.path().join("out"));
+    let remote_out = objects(&server, "ops", "trailscan/out/");
+    assert_eq!(remote_out.keys().collect::<Vec<_>>(), local_out.keys().collect::<Vec<_>>());
+    assert!(!local_out.keys().any(|k| k.contains("/open-")), "every session is final at this cut-off");
+    assert_eq!(
+        answer(&server, &w, &["sessions", "--history", OUT, "--format", "json"]),
+        sessions(&w, "out"),
+        "the same history"
+    );
+    let flags = "SELECT rule, session_event_id FROM flags ORDER BY rule, session_event_id";
+    assert_eq!(
+        answer(&server, &w, &["query", "--history", OUT, flags, "--format", "json"]),
+        answer(&server, &w, &["query", "--history", "out", flags, "--format", "json"])
+    );
 }

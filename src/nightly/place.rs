@@ -178,8 +178,10 @@ impl Place {
         Ok(removed)
     }
 
-    /// OUT: uploads what the run wrote (nothing to do for a local folder). Every file in the staging folder
-    /// is this run's; temporary files (named `.…`) are not uploaded.
+    /// OUT: uploads what the run wrote since the last upload (nothing to do for a local folder). Every file in
+    /// the staging folder is this run's; temporary files (named `.…`) are not uploaded. Uploaded files leave
+    /// the staging folder, so a later pass of the same run uploads only its own: an open part that pass
+    /// dropped is not uploaded again.
     pub fn publish(&self) -> Result<()> {
         let Some(r) = &self.remote else { return Ok(()) };
         let files: Vec<(String, PathBuf)> = files_under(&self.dir)
@@ -187,7 +189,12 @@ impl Place {
             .filter(|(rel, _)| !rel.split('/').any(|c| c.starts_with('.')))
             .map(|(rel, path)| (r.key(&rel), path))
             .collect();
-        r.s3.put_files(&r.bucket, files).with_context(|| format!("cannot upload OUT to {}", r.url("")))
+        let local: Vec<PathBuf> = files.iter().map(|(_, path)| path.clone()).collect();
+        r.s3.put_files(&r.bucket, files).with_context(|| format!("cannot upload OUT to {}", r.url("")))?;
+        for path in local {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+        Ok(())
     }
 
     /// OUT: removes open parts once the state that replaces them is committed. A part that cannot be removed
