@@ -375,6 +375,36 @@ fn killed_mid_run_loses_and_duplicates_nothing() {
     assert_eq!(findings(&w, "out"), batch_findings);
 }
 
+/// A backlog read in passes and killed in its second pass resumes there: the first pass stays committed,
+/// the rerun reads the rest, and the history is the one of a run that was never interrupted.
+#[test]
+fn a_backlog_killed_in_a_pass_resumes_where_it_stopped() {
+    let w = Workdir::new();
+    trail(&w);
+    let args = ["nightly", "--source", "logs", "--state", "state", "--out", "out", "--until", CUTOFFS[2]];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailscan"))
+        .current_dir(w.path())
+        .args(args)
+        .args(["--late", LATE, "--batch-size", "1"])
+        // Every pass pauses before its commit: the first commits, the second is killed in its pause.
+        .env("TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT", "3")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&w.path().join("out/history/sessions/dt=2026-11-21/part-000002.parquet"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let rerun = nightly(&w, "state", "out", CUTOFFS[2], &["--batch-size", "1"]);
+    assert!(rerun.stderr.contains("interrupted run"), "{}", rerun.stderr);
+    let lines: Vec<&str> = rerun.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "the second and third passes: {}", rerun.stdout);
+    assert!(lines[0].starts_with(&format!("trailscan nightly: cut-off {}:", CUTOFFS[1])), "{}", lines[0]);
+    let (batch_sessions, batch_findings) = batch(&w);
+    assert_eq!(sessions(&w, "out"), batch_sessions);
+    assert_eq!(findings(&w, "out"), batch_findings);
+}
+
 #[test]
 fn a_second_concurrent_run_refuses() {
     let w = Workdir::new();
