@@ -554,6 +554,15 @@ fn a_backlog_is_read_in_passes_of_whole_days_and_equals_one_pass() {
     assert_eq!(sessions(&w, "out"), batch_sessions, "passes must equal one pass");
     assert_eq!(findings(&w, "out"), batch_findings);
     assert_eq!(std::fs::read_dir(w.path().join("out/bundles")).unwrap().count(), 3, "a bundle per pass");
+    // A pass before the last writes only the sessions it finished: the first finishes none of its two (Carol's
+    // and Alice's are open at its cut-off), so its bundle has none; they are in the second pass's, final.
+    assert!(lines[0].contains("sessions: 0 finished, 2 open"), "{}", lines[0]);
+    let bundle_sessions = |run: &str| {
+        let csv = std::fs::read_to_string(w.path().join(format!("out/bundles/{run}/sessions.csv"))).unwrap();
+        csv.lines().skip(1).filter_map(|l| l.split(',').find(|c| ["d1", "a1"].contains(c))).count()
+    };
+    assert_eq!(bundle_sessions("run-000001-2026-11-21T000000Z"), 0);
+    assert_eq!(bundle_sessions("run-000002-2026-11-22T000000Z"), 2);
     // Every pass was committed: nothing is left to read.
     let again = nightly(&w, "state", "out", CUTOFFS[2], &["--batch-size", "1"]);
     assert!(again.stdout.starts_with("trailscan nightly: nothing new"), "{}", again.stdout);

@@ -101,9 +101,9 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let (mut failed, mut worst) = (0, None);
     for (i, pass) in plan.into_iter().enumerate() {
         // Files delivered after the run's cut-off wait for the next run: the last pass says so.
-        let waiting = if i == last { waiting } else { 0 };
+        let end = if i == last { PassAt::Last { waiting } } else { PassAt::Before };
         let cutoff = pass.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
-        let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, pass.listing, cutoff, waiting)?;
+        let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, pass.listing, cutoff, end)?;
         failed += done.failed;
         worst = worst.max(done.worst);
     }
@@ -119,6 +119,16 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// Where a pass stands in its run.
+#[derive(Clone, Copy, PartialEq)]
+enum PassAt {
+    /// A pass before the last. It writes only the sessions it finishes: the ones it leaves open are written
+    /// by a later pass of the same run (final, or open by the last), so each is written once, not once a pass.
+    Before,
+    /// The run's last pass (or its only one), with the files delivered after the run's cut-off.
+    Last { waiting: usize },
 }
 
 /// What one pass leaves for the run's exit code.
@@ -140,7 +150,7 @@ fn run_pass(
     lock: &lock::Lock,
     listing: source::Listing,
     cutoff: i64,
-    waiting: usize,
+    at: PassAt,
 ) -> Result<PassEnd> {
     let out_dir = &out_place.dir;
     let horizon = cutoff - n.late;
@@ -200,6 +210,10 @@ fn run_pass(
 
     // 4. Everything in OUT, before the commit; first, the lock must still be this run's.
     lock.confirm()?;
+    let still_open = open.len();
+    if at == PassAt::Before {
+        open.clear();
+    }
     let mut touched: Vec<usize> = finished.iter().chain(&open).copied().collect();
     touched.sort_unstable();
     let bundle_dir = out_dir.join("bundles").join(&name);
@@ -292,13 +306,13 @@ fn run_pass(
         "trailscan nightly: cut-off {}: {read} files read ({skipped} skipped, {failed} failed{}); sessions: {} \
          finished, {} open; new findings: {}",
         format_rfc3339(cutoff),
-        if waiting > 0 {
+        if let PassAt::Last { waiting: waiting @ 1.. } = at {
             format!(", {waiting} delivered after the cut-off left for the next run")
         } else {
             String::new()
         },
         finished.len(),
-        open.len(),
+        still_open,
         new_findings.len()
     );
     let by = detect::count_by_severity(&new_findings);

@@ -4,11 +4,11 @@
 //! When the files not yet read add up to more than `--batch-size` of compressed log, they are grouped by
 //! their trail date folder into passes of whole days, each up to that size (a day larger than it is a pass
 //! of its own). Each pass is correlated, written and committed as a run of its own, with its cut-off at the
-//! end of its last day: what a nightly run at that midnight would have done. Sessions still open then are
-//! carried to the next pass as they are from one night to the next, so the history is the one a single run
-//! would write (the "day by day equals batch" guarantee), and a backfill that stops halfway resumes where
-//! it stopped. Files outside the trail layout (no date folder) and the files set aside by name join the
-//! last pass, whose cut-off is the run's.
+//! end of its last day: what a nightly run at that midnight would have done, except that a pass before the
+//! last writes only the sessions it finishes (`nightly::PassAt`). Sessions still open then are carried to the
+//! next pass as they are from one night to the next, so the history is the one nightly runs at those
+//! midnights would write, and a backfill that stops halfway resumes where it stopped. Files outside the trail
+//! layout (no date folder) and the files set aside by name join the last pass, whose cut-off is the run's.
 
 use crate::source::{layout, Listing, ObjectRef};
 use crate::timefmt;
