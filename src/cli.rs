@@ -117,9 +117,11 @@ pub enum Command {
     /// Run N writes OUT/bundles/run-N-<cut-off>/ (the `scan` bundle of the sessions it finished or left
     /// open), OUT/findings/run-N-<cut-off>.ndjson (its new findings, one JSON object a line, for a SIEM),
     /// and adds to the Hive-partitioned Parquet history OUT/history/{sessions,actions,flags}/dt=YYYY-MM-DD/
-    /// that `--history OUT` answers from. It prints one summary line on standard output; --fail-on judges
-    /// the new findings. A second run while one holds the lock on STATE refuses. Killed, it is simply run
-    /// again: STATE is committed last.
+    /// that `--history OUT` answers from. It prints one summary line on standard output (one a pass, for a
+    /// backlog read in passes: --batch-size); --fail-on judges the new findings. --since DAY: trail date
+    /// folders before DAY are never read (a first run over years of logs can start from a recent day). A
+    /// second run while one holds the lock on STATE refuses. Killed, it is simply run again: STATE is
+    /// committed last.
     Nightly {
         /// The folder that carries state between runs: files read, open sessions, the detection baseline.
         /// A local folder or s3://bucket/prefix (its lock and commit use S3's conditional writes).

@@ -252,12 +252,6 @@ impl Config {
         };
         let nightly = match &cli.command {
             Command::Nightly { state, out, late, lock_expiry, relist, batch_size } => {
-                if since.is_some() {
-                    bail!(
-                        "nightly reads every file not yet read, whatever its day: --since does not apply (--until \
-                         is the cut-off on delivery)"
-                    );
-                }
                 if cli.input.lookup_events {
                     bail!(
                         "nightly reads log files, each once: --lookup-events does not apply (the API has no \
@@ -273,6 +267,7 @@ impl Config {
                     state: place("--state", state)?,
                     out: place("--out", out)?,
                     cutoff: until.unwrap_or(now),
+                    start: since,
                     late: duration("--late", late)?,
                     lock_expiry: duration("--lock-expiry", lock_expiry)?,
                     relist: duration("--relist", relist)?,
@@ -354,6 +349,8 @@ pub struct Nightly {
     pub out: SourceSpec,
     /// `--until` (default: now): files delivered at or after it are left for the next run.
     pub cutoff: i64,
+    /// `--since`: trail date folders dated before its day are never read, by this run or a later one.
+    pub start: Option<i64>,
     /// `--late`, seconds: how long after its credentials expire a session stays open for late deliveries.
     pub late: i64,
     /// `--lock-expiry`, seconds.

@@ -405,6 +405,22 @@ fn a_backlog_killed_in_a_pass_resumes_where_it_stopped() {
     assert_eq!(findings(&w, "out"), batch_findings);
 }
 
+/// `--since` starts a first run at a day: trail date folders dated before it are never read, by that run or
+/// a later one (a bucket with years of logs need not be read from its first day).
+#[test]
+fn since_starts_nightly_at_a_day() {
+    let w = Workdir::new();
+    trail(&w);
+    let first = nightly(&w, "state", "out", CUTOFFS[1], &["--since", "2026-11-21"]);
+    assert!(first.stdout.contains(": 2 files read"), "day 2's files, not day 1's three: {}", first.stdout);
+    let second = nightly(&w, "state", "out", CUTOFFS[2], &[]);
+    assert!(second.stdout.contains(": 2 files read"), "day 3's, and still not day 1's: {}", second.stdout);
+    let ids: Vec<String> =
+        sessions(&w, "out").iter().filter_map(|r| r["event_id"].as_str().map(str::to_owned)).collect();
+    assert!(!ids.iter().any(|id| id == "d1"), "Carol's AssumeRole of day 1 is never read: {ids:?}");
+    assert!(ids.iter().any(|id| id == "c1a"), "{ids:?}");
+}
+
 #[test]
 fn a_second_concurrent_run_refuses() {
     let w = Workdir::new();

@@ -70,6 +70,12 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     // The cut-off never goes back: what an earlier run finished stays finished.
     let cutoff = n.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
 
+    // `--since`: folders dated before its day are never read, by this run or the next (STATE keeps the
+    // boundary): a first run over years of logs can start from a recent day.
+    if let Some(start) = n.start {
+        let day = start.div_euclid(86_400) * 86_400;
+        st.forgotten_before = Some(st.forgotten_before.map_or(day, |f| f.max(day)));
+    }
     // Trail date folders older than the ones STATE still remembers are not listed (see `--relist`).
     let mut scope = cfg.scope.clone();
     scope.window.since = st.forgotten_before;

@@ -48,8 +48,9 @@ pub struct State {
     /// mid-write grows); a file that could not be fetched or opened is not here, and is tried every run.
     #[serde(default)]
     pub undecodable: BTreeMap<String, u64>,
-    /// The start of the oldest trail date folder whose files `read` and `undecodable` still name: older
-    /// folders are never listed again, whatever `--relist` says, so their files cannot be read twice.
+    /// The start of the oldest trail date folder whose files `read` and `undecodable` still name, or of
+    /// `--since`'s day: older folders are never listed again, whatever `--relist` says, so their files cannot
+    /// be read twice.
     #[serde(default)]
     pub forgotten_before: Option<i64>,
     pub carried: Carried,
