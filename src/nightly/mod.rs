@@ -301,7 +301,7 @@ fn run_pass(
     let previous_open = std::mem::replace(&mut st.open_parts, open_parts);
     st.runs = run_no;
     st.last_cutoff = Some(cutoff);
-    state_place.save_state(&st)?;
+    state_place.save_state(st)?;
     messages::phase("committed");
     out_place.drop_parts(&previous_open.into_iter().filter(|p| !st.open_parts.contains(p)).collect::<Vec<_>>());
 
