@@ -11,7 +11,6 @@
 //! layout (no date folder) and the files set aside by name join the last pass, whose cut-off is the run's.
 
 use crate::source::{layout, Listing, ObjectRef};
-use crate::timefmt;
 use std::collections::BTreeMap;
 
 /// One pass: the files it reads and its cut-off.
@@ -31,7 +30,7 @@ pub fn plan(listing: Listing, budget: u64, cutoff: i64) -> Vec<Pass> {
     let mut by_day: BTreeMap<i64, Vec<ObjectRef>> = BTreeMap::new();
     let mut undated = Vec::new();
     for o in objects {
-        match folder_day(&o.display) {
+        match layout::folder_day(&o.display) {
             Some(day) => by_day.entry(day).or_default().push(o),
             None => undated.push(o),
         }
@@ -74,16 +73,11 @@ pub fn plan(listing: Listing, budget: u64, cutoff: i64) -> Vec<Pass> {
     passes
 }
 
-/// The trail date folder of a file (midnight UTC), when its path follows the trail layout.
-fn folder_day(path: &str) -> Option<i64> {
-    let (y, m, d) = layout::parse(path)?.date?;
-    timefmt::date_start(y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::source::Location;
+    use crate::timefmt;
 
     fn file(path: &str, size: u64) -> ObjectRef {
         ObjectRef { display: path.into(), location: Location::Disk(path.into()), size, modified: None }

@@ -209,11 +209,7 @@ impl State {
     /// next runs list only later folders ([`State::forgotten_before`]). Never goes back to folders already
     /// forgotten, so no file is read twice.
     pub fn forget_old_folders(&mut self, relist: i64) {
-        let day_of = |key: &String| {
-            crate::source::layout::parse(key)
-                .and_then(|p| p.date)
-                .and_then(|(y, m, d)| crate::timefmt::date_start(y, m, d))
-        };
+        let day_of = |key: &String| crate::source::layout::folder_day(key);
         // Each key's folder date, parsed once; `retain` visits the keys in the same (sorted) order.
         let days: Vec<Option<i64>> = self.read.keys().map(day_of).collect();
         let Some(newest) = days.iter().flatten().max() else { return };

@@ -41,6 +41,12 @@ pub fn parse(path: &str) -> Option<TrailPath<'_>> {
     Some(TrailPath { account, region, date })
 }
 
+/// The day (midnight UTC) of the trail date folder a path or key lies in, when it follows the layout.
+pub fn folder_day(path: &str) -> Option<i64> {
+    let (y, m, d) = parse(path)?.date?;
+    timefmt::date_start(y, m, d)
+}
+
 /// What of a trail to read: accounts, regions and the event-time window.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scope {
