@@ -90,6 +90,36 @@ impl Lock {
     }
 }
 
+impl Lock {
+    /// Stamps the lock with `now`, so that it expires `--lock-expiry` from now: a run of many passes (a
+    /// backlog) renews it at each, and only a single pass longer than the expiry lets another run break it.
+    /// Fails, as [`Lock::confirm`] does, when another run has broken it already.
+    pub fn renew(&mut self, now: i64) -> Result<()> {
+        self.confirm()?;
+        let renewed = Holder::me(now).text();
+        match &mut self.held {
+            Held::File { path, text } => {
+                // Through a new name and a rename: a run judging the lock never reads half a text.
+                let fresh = path.with_file_name(format!(".{FILE}.{}", std::process::id()));
+                std::fs::write(&fresh, &renewed)
+                    .and_then(|_| std::fs::rename(&fresh, &*path))
+                    .with_context(|| format!("cannot renew the lock {}", path.display()))?;
+                *text = renewed;
+            }
+            Held::Object { s3, bucket, key, etag } => {
+                match s3.put_object(bucket, key, renewed.into_bytes(), &Condition::Unchanged(etag.clone()))? {
+                    Put::Done(new) => *etag = new,
+                    Put::Refused => bail!(
+                        "the lock s3://{bucket}/{key} was broken by another run while this one ran: this run \
+                         stops before its next pass. Give --lock-expiry more than the longest pass takes"
+                    ),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Who holds a lock, as written into it (and who owns a staging folder: `place`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Holder {
@@ -281,6 +311,20 @@ mod tests {
         theirs.confirm().unwrap();
         drop(theirs);
         assert!(!dir.path().join(FILE).exists());
+    }
+
+    #[test]
+    fn a_renewed_lock_expires_from_its_renewal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lock = acquire(dir.path(), 60, 1000).unwrap();
+        lock.renew(1050).unwrap();
+        lock.confirm().unwrap();
+        assert!(acquire(dir.path(), 60, 1080).is_err(), "held: 30 s after its renewal");
+        assert_eq!(Holder::parse(&std::fs::read_to_string(dir.path().join(FILE)).unwrap()).since, 1050);
+        // Once another run has broken it, it cannot be renewed.
+        let _theirs = acquire(dir.path(), 60, 1110).unwrap();
+        let err = lock.renew(1111).unwrap_err().to_string();
+        assert!(err.contains("was broken by another run"), "{err}");
     }
 
     #[test]

@@ -58,7 +58,7 @@ const PAUSE_BEFORE_COMMIT: &str = "TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT";
 pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let (mut state_place, out_place) = place::open(&n.state, &n.out, &cfg.aws)?;
     let now = crate::timefmt::now();
-    let lock = state_place.lock(n.lock_expiry, now)?;
+    let mut lock = state_place.lock(n.lock_expiry, now)?;
     let mut st = state_place.load_state()?;
     let removed = out_place.clean(st.runs, &st.open_parts)?;
     if removed > 0 {
@@ -109,6 +109,9 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         // Files delivered after the run's cut-off wait for the next run: the last pass says so.
         let end = if i == last { PassAt::Last { waiting } } else { PassAt::Before };
         let cutoff = pass.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
+        if i > 0 {
+            lock.renew(crate::timefmt::now())?;
+        }
         let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, pass.listing, cutoff, end)?;
         failed += done.failed;
         worst = worst.max(done.worst);
