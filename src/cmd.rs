@@ -73,6 +73,10 @@ fn analyse(cfg: &Config, retain: Option<&Retain>, quiet: bool) -> Result<Analysi
         listing.leave_out(out);
     }
     messages::phase("listed");
+    let compressed = listing.objects.iter().map(|o| o.size).sum();
+    if let Some(warning) = pipeline::memory_warning(compressed, pipeline::memory_available()) {
+        messages::warn(&warning);
+    }
     if let Some(regions) = &cfg.lookup_events {
         let batches = source::lookup::collect(regions, cfg.aws.profile.as_deref(), cfg.window)?;
         listing.fetched.extend(batches.into_iter().map(|b| (b.object, b.ndjson)));

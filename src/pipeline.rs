@@ -29,6 +29,36 @@ pub struct Output {
     pub retained: Vec<EventRow>,
 }
 
+/// About the memory a run takes to read `compressed` bytes of logs at once: the sessions and calls it holds
+/// grow by about 115 MB per million records, about 135 MB compressed, over about 100 MB for the rest
+/// (`BENCHMARKS.md`). An estimate for a warning, not a promise: compression varies with file sizes.
+fn memory_needed(compressed: u64) -> u64 {
+    (100 << 20) + compressed / 8 * 7
+}
+
+/// What to tell the user before reading `compressed` bytes at once, when that needs more memory than the
+/// `available` (`MemAvailable`, where the system says).
+pub fn memory_warning(compressed: u64, available: Option<u64>) -> Option<String> {
+    let (need, have) = (memory_needed(compressed), available?);
+    (need > have).then(|| {
+        format!(
+            "the {} of compressed logs listed need about {} of memory to read at once, more than the {} \
+             available: the run may be killed. Read less at a time (--since and --until, --account, --region), \
+             or use `nightly`, which reads a backlog in passes",
+            indicatif::HumanBytes(compressed),
+            indicatif::HumanBytes(need),
+            indicatif::HumanBytes(have)
+        )
+    })
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes; `None` where there is no such file.
+pub fn memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb = info.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?.trim().trim_end_matches("kB").trim();
+    kb.parse::<u64>().ok().map(|k| k * 1024)
+}
+
 /// Reads and decodes every listed input in parallel: local files straight from the workers, S3 objects
 /// through a bounded channel fed by the fetcher (`source::s3`), so fetching and decoding overlap.
 pub fn run(
@@ -277,4 +307,19 @@ fn classify(report: &mut FileReport, scan: &Scan, invalid: u64, first_invalid: O
     report.status = status;
     report.label = Some(label.to_owned());
     report.reason = Some(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_that_needs_more_memory_than_there_is_is_said_before_reading() {
+        let gib = 1u64 << 30;
+        assert_eq!(memory_warning(135 << 20, Some(gib)), None, "a million records fit in a gigabyte");
+        let warning = memory_warning(40 * gib, Some(16 * gib)).unwrap();
+        assert!(warning.contains("40.00 GiB of compressed logs") && warning.contains("16.00 GiB"), "{warning}");
+        assert!(warning.contains("--since and --until") && warning.contains("nightly"), "{warning}");
+        assert_eq!(memory_warning(40 * gib, None), None, "nothing said where the system does not say");
+    }
 }
