@@ -186,6 +186,13 @@ pub(crate) fn batch(w: &Workdir) -> (Vec<Value>, Vec<(String, String)>) {
     (sessions(w, "batch-out"), findings(w, "batch-out"))
 }
 
+/// The history in `out` holds what one run over the whole trail holds: the same sessions and findings.
+fn assert_equals_batch(w: &Workdir, out: &str) {
+    let (batch_sessions, batch_findings) = batch(w);
+    assert_eq!(sessions(w, out), batch_sessions, "must equal one run over it all");
+    assert_eq!(findings(w, out), batch_findings);
+}
+
 #[test]
 fn day_by_day_equals_batch() {
     let w = Workdir::new();
@@ -305,9 +312,7 @@ fn old_date_folders_are_not_listed_again() {
     for cutoff in CUTOFFS {
         nightly(&w, "state", "out", cutoff, &relist);
     }
-    let (batch_sessions, batch_findings) = batch(&w);
-    assert_eq!(sessions(&w, "out"), batch_sessions, "day by day still equals batch");
-    assert_eq!(findings(&w, "out"), batch_findings);
+    assert_equals_batch(&w, "out");
 
     // STATE no longer names the files of folders dated more than a day before the newest (2026/11/22).
     let gz = std::fs::read(w.path().join("state/state.json.gz")).unwrap();
@@ -343,11 +348,14 @@ pub(crate) fn wait_for(path: &Path) {
     panic!("{} never appeared", path.display());
 }
 
-fn spawn_paused(w: &Workdir, state: &str, out: &str, until: &str) -> std::process::Child {
+/// `nightly` over `logs` into `state` and `out`, pausing `secs` before each commit (so a test can kill it
+/// there), with `extra` arguments.
+fn spawn_paused(w: &Workdir, until: &str, secs: &str, extra: &[&str]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_trailscan"))
         .current_dir(w.path())
-        .args(["nightly", "--source", "logs", "--state", state, "--out", out, "--until", until, "--late", LATE])
-        .env("TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT", "60")
+        .args(["nightly", "--source", "logs", "--state", "state", "--out", "out", "--until", until, "--late", LATE])
+        .args(extra)
+        .env("TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT", secs)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -360,7 +368,7 @@ fn killed_mid_run_loses_and_duplicates_nothing() {
     trail(&w);
     nightly(&w, "state", "out", CUTOFFS[0], &[]);
     // Run 2 is killed after writing its history parts, before committing STATE.
-    let mut child = spawn_paused(&w, "state", "out", CUTOFFS[1]);
+    let mut child = spawn_paused(&w, CUTOFFS[1], "60", &[]);
     wait_for(&w.path().join("out/history/sessions/dt=2026-11-21/part-000002.parquet"));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -370,9 +378,7 @@ fn killed_mid_run_loses_and_duplicates_nothing() {
     assert!(rerun.stderr.contains("breaking the lock"), "{}", rerun.stderr);
     assert!(rerun.stderr.contains("interrupted run"), "{}", rerun.stderr);
     nightly(&w, "state", "out", CUTOFFS[2], &[]);
-    let (batch_sessions, batch_findings) = batch(&w);
-    assert_eq!(sessions(&w, "out"), batch_sessions);
-    assert_eq!(findings(&w, "out"), batch_findings);
+    assert_equals_batch(&w, "out");
 }
 
 /// A backlog read in passes and killed in its second pass resumes there: the first pass stays committed,
@@ -381,17 +387,8 @@ fn killed_mid_run_loses_and_duplicates_nothing() {
 fn a_backlog_killed_in_a_pass_resumes_where_it_stopped() {
     let w = Workdir::new();
     trail(&w);
-    let args = ["nightly", "--source", "logs", "--state", "state", "--out", "out", "--until", CUTOFFS[2]];
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailscan"))
-        .current_dir(w.path())
-        .args(args)
-        .args(["--late", LATE, "--batch-size", "1"])
-        // Every pass pauses before its commit: the first commits, the second is killed in its pause.
-        .env("TRAILSCAN_NIGHTLY_PAUSE_BEFORE_COMMIT", "3")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // Every pass pauses before its commit: the first commits, the second is killed in its pause.
+    let mut child = spawn_paused(&w, CUTOFFS[2], "3", &["--batch-size", "1"]);
     wait_for(&w.path().join("out/history/sessions/dt=2026-11-21/part-000002.parquet"));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -400,9 +397,7 @@ fn a_backlog_killed_in_a_pass_resumes_where_it_stopped() {
     let lines: Vec<&str> = rerun.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "the second and third passes: {}", rerun.stdout);
     assert!(lines[0].starts_with(&format!("trailscan nightly: cut-off {}:", CUTOFFS[1])), "{}", lines[0]);
-    let (batch_sessions, batch_findings) = batch(&w);
-    assert_eq!(sessions(&w, "out"), batch_sessions);
-    assert_eq!(findings(&w, "out"), batch_findings);
+    assert_equals_batch(&w, "out");
 }
 
 /// `--since` starts a first run at a day: trail date folders dated before it are never read, by that run or
@@ -425,7 +420,7 @@ fn since_starts_nightly_at_a_day() {
 fn a_second_concurrent_run_refuses() {
     let w = Workdir::new();
     trail(&w);
-    let mut child = spawn_paused(&w, "state", "out", CUTOFFS[0]);
+    let mut child = spawn_paused(&w, CUTOFFS[0], "60", &[]);
     // Its last file before the pause: the run is holding the lock, idle.
     wait_for(&w.path().join("out/history/flags/dt=2026-11-20/part-000001.parquet"));
     let second = w.run(&["nightly", "--source", "logs", "--state", "state", "--out", "out", "--until", CUTOFFS[0]]);
@@ -566,9 +561,7 @@ fn a_backlog_is_read_in_passes_of_whole_days_and_equals_one_pass() {
     for (line, cutoff) in lines.iter().zip(CUTOFFS) {
         assert!(line.starts_with(&format!("trailscan nightly: cut-off {cutoff}:")), "{line}");
     }
-    let (batch_sessions, batch_findings) = batch(&w);
-    assert_eq!(sessions(&w, "out"), batch_sessions, "passes must equal one pass");
-    assert_eq!(findings(&w, "out"), batch_findings);
+    assert_equals_batch(&w, "out");
     assert_eq!(std::fs::read_dir(w.path().join("out/bundles")).unwrap().count(), 3, "a bundle per pass");
     // A pass before the last writes only the sessions it finished: the first finishes none of its two (Carol's
     // and Alice's are open at its cut-off), so its bundle has none; they are in the second pass's, final.
