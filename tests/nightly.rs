@@ -577,13 +577,13 @@ fn a_backlog_is_read_in_passes_of_whole_days_and_equals_one_pass() {
     assert!(again.stdout.starts_with("trailscan nightly: nothing new"), "{}", again.stdout);
 }
 
-/// The same on the generated trail: three days of folders, with sessions and late deliveries across midnight.
-/// The passes equal the nightly runs that would have run at those midnights, and their sessions those of one
-/// pass over it all. (Findings can differ from one pass's in one way, which nightly runs share:
-/// `first-seen-assumption` fires on the first assumption of a pair that a run has read, and an earlier one
-/// delivered a day late does not take its place.)
+/// The same on the generated trail: three days of folders, with sessions and late deliveries across midnight,
+/// some AssumeRole records among them a day late. The passes equal one pass over it all, findings included:
+/// `first-seen-assumption` waits, in a pass that another follows, for the sessions still open to it, so an
+/// earlier assumption of a pair delivered late is the one named. (Nightly runs at those midnights report
+/// such a pair at once, on the first assumption they have read.)
 #[test]
-fn generated_backlog_in_passes_equals_nightly_runs_at_midnight() {
+fn generated_backlog_in_passes_equals_one_pass() {
     let w = Workdir::new();
     generated_trail(&w, "3");
     stamp_deliveries(&w.path().join("logs"));
@@ -609,15 +609,20 @@ fn generated_backlog_in_passes_equals_nightly_runs_at_midnight() {
     let last = "2026-11-23T00:00:00Z";
     let passes = run("state", "out", last, "1");
     assert_eq!(passes.stdout.lines().count(), 3, "a pass per day: {}", passes.stdout);
+    run("batch-state", "batch-out", last, "1GB");
+    let (by_pass, batch) = (sessions(&w, "out"), sessions(&w, "batch-out"));
+    assert!(by_pass.len() > 100, "{}", by_pass.len());
+    assert_eq!(by_pass.len(), batch.len());
+    for (p, b) in by_pass.iter().zip(&batch) {
+        assert_eq!(p, b, "passes must equal one pass");
+    }
+    assert_eq!(findings(&w, "out"), findings(&w, "batch-out"));
+
+    // Nightly runs at the same cut-offs leave the same sessions; only their first-seen findings may name
+    // a later assumption of a pair, the first they had read.
     for until in ["2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z", last] {
         run("nightly-state", "nightly-out", until, "1GB");
     }
-    let (by_pass, nightly) = (sessions(&w, "out"), sessions(&w, "nightly-out"));
-    assert!(by_pass.len() > 100, "{}", by_pass.len());
-    assert_eq!(by_pass, nightly, "passes must equal nightly runs at the same cut-offs");
-    assert_eq!(findings(&w, "out"), findings(&w, "nightly-out"));
-
-    run("batch-state", "batch-out", last, "1GB");
     let without_flags = |rows: Vec<Value>| -> Vec<Value> {
         rows.into_iter()
             .map(|mut r| {
@@ -626,5 +631,9 @@ fn generated_backlog_in_passes_equals_nightly_runs_at_midnight() {
             })
             .collect()
     };
-    assert_eq!(without_flags(by_pass), without_flags(sessions(&w, "batch-out")), "the same sessions as one pass");
+    assert_eq!(without_flags(by_pass), without_flags(sessions(&w, "nightly-out")));
+    let others = |f: Vec<(String, String)>| -> Vec<(String, String)> {
+        f.into_iter().filter(|(rule, _)| rule != "first-seen-assumption").collect()
+    };
+    assert_eq!(others(findings(&w, "out")), others(findings(&w, "nightly-out")));
 }

@@ -179,6 +179,11 @@ impl Default for Settings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Baseline {
     pub pairs: BTreeSet<(String, String)>,
+    /// For a nightly pass that another pass of the same run follows, its horizon: a pair first shown by a
+    /// session still open then (credentials expiring after it) is neither reported nor learned. The session
+    /// is carried, and the next pass judges the pair, with any earlier assumption of it delivered late: so
+    /// the finding names the pair's first assumption, as one pass over everything would.
+    pub undecided_after: Option<i64>,
 }
 
 /// The outcome of a run of the rules.

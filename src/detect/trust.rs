@@ -129,6 +129,9 @@ pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> 
             continue;
         }
         let s = &input.all[i];
+        if prior.and_then(|b| b.undecided_after).is_some_and(|h| s.expires_at() > h) {
+            continue;
+        }
         let training = until.is_some_and(|u| s.assumption.at < u);
         if judge && !training {
             let since = match until {
@@ -428,7 +431,10 @@ mod tests {
                 "a persisted baseline judges without --baseline-until",
                 vec![user_session("a1", T0, ROLE_ADMIN), user_session("a2", T0 + 10, ROLE_APP)],
                 Settings::default(),
-                Some(Baseline { pairs: BTreeSet::from([(ALICE.to_owned(), ROLE_ADMIN.to_owned())]) }),
+                Some(Baseline {
+                    pairs: BTreeSet::from([(ALICE.to_owned(), ROLE_ADMIN.to_owned())]),
+                    undecided_after: None,
+                }),
                 vec![(Some(1), T0 + 10)],
             ),
         ];

@@ -177,7 +177,9 @@ fn run_pass(
     messages::phase("correlated");
     let all = &sessions.sessions;
 
-    let baseline = Baseline { pairs: std::mem::take(&mut st.baseline) };
+    // A pass that another follows leaves the pairs of sessions still open to it (see `Baseline`).
+    let undecided_after = (at == PassAt::Before).then_some(horizon);
+    let baseline = Baseline { pairs: std::mem::take(&mut st.baseline), undecided_after };
     let detection = detect::detect(&sessions, &cfg.detect, Some(&baseline));
     messages::phase("detected");
     let new_findings: Vec<Finding> = detection

@@ -5,10 +5,11 @@
 //! their trail date folder into passes of whole days, each up to that size (a day larger than it is a pass
 //! of its own). Each pass is correlated, written and committed as a run of its own, with its cut-off at the
 //! end of its last day: what a nightly run at that midnight would have done, except that a pass before the
-//! last writes only the sessions it finishes (`nightly::PassAt`). Sessions still open then are carried to the
-//! next pass as they are from one night to the next, so the history is the one nightly runs at those
-//! midnights would write, and a backfill that stops halfway resumes where it stopped. Files outside the trail
-//! layout (no date folder) and the files set aside by name join the last pass, whose cut-off is the run's.
+//! last writes only the sessions it finishes (`nightly::PassAt`) and leaves `first-seen-assumption` for pairs
+//! of open sessions to the next (`detect::Baseline::undecided_after`). Sessions still open are carried to the
+//! next pass as from one night to the next, so the history is the one a single pass over everything would
+//! write, and a backfill that stops halfway resumes where it stopped. Files outside the trail layout (no date
+//! folder) and the files set aside by name join the last pass, whose cut-off is the run's.
 
 use crate::source::{layout, Listing, ObjectRef};
 use std::collections::BTreeMap;
