@@ -81,16 +81,14 @@ impl Lock {
         if self.standing()? != Some(true) {
             bail!(
                 "the lock {} was broken by another run while this one ran (it took longer than \
-                 --lock-expiry): this run stops before writing anything. Give --lock-expiry more than the \
+                 --lock-expiry): this run stops before writing anything more. Give --lock-expiry more than the \
                  longest run takes",
                 self.shown()
             );
         }
         Ok(())
     }
-}
 
-impl Lock {
     /// Stamps the lock with `now`, so that it expires `--lock-expiry` from now: a run of many passes (a
     /// backlog) renews it at each, and only a single pass longer than the expiry lets another run break it.
     /// Fails, as [`Lock::confirm`] does, when another run has broken it already.
