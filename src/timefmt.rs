@@ -80,6 +80,11 @@ pub fn utc_date(t: i64) -> (i64, u32, u32) {
     civil_from_days(t.div_euclid(86_400))
 }
 
+/// Midnight UTC of the day a time falls in.
+pub fn midnight(t: i64) -> i64 {
+    t.div_euclid(86_400) * 86_400
+}
+
 /// Midnight UTC of a calendar day.
 pub fn date_start(y: i64, m: u32, d: u32) -> Option<i64> {
     to_epoch(y, m, d, 0, 0, 0)

@@ -109,6 +109,12 @@ impl Session {
         let a = &self.assumption;
         a.expires_at.unwrap_or(a.at + a.kind.max_lifetime())
     }
+
+    /// Whether the session is done by `horizon` (its credentials expired by then): nothing a later record
+    /// says can change it any more. Nightly writes it as final; until then it is open.
+    pub fn is_final(&self, horizon: i64) -> bool {
+        self.expires_at() <= horizon
+    }
 }
 
 /// The calls made with one session.

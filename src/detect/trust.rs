@@ -129,7 +129,7 @@ pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> 
             continue;
         }
         let s = &input.all[i];
-        if prior.and_then(|b| b.undecided_after).is_some_and(|h| s.expires_at() > h) {
+        if prior.and_then(|b| b.undecided_after).is_some_and(|h| !s.is_final(h)) {
             continue;
         }
         let training = until.is_some_and(|u| s.assumption.at < u);

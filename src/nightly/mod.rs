@@ -73,7 +73,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     // `--since`: folders dated before its day are never read, by this run or the next (STATE keeps the
     // boundary): a first run over years of logs can start from a recent day.
     if let Some(start) = n.start {
-        let day = start.div_euclid(86_400) * 86_400;
+        let day = crate::timefmt::midnight(start);
         st.forgotten_before = Some(st.forgotten_before.map_or(day, |f| f.max(day)));
     }
     // Trail date folders older than the ones STATE still remembers are not listed (see `--relist`).
@@ -107,12 +107,12 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let (mut failed, mut worst) = (0, None);
     for (i, pass) in plan.into_iter().enumerate() {
         // Files delivered after the run's cut-off wait for the next run: the last pass says so.
-        let end = if i == last { PassAt::Last { waiting } } else { PassAt::Before };
+        let at = if i == last { PassAt::Last { waiting } } else { PassAt::Before };
         let cutoff = pass.cutoff.max(st.last_cutoff.unwrap_or(i64::MIN));
         if i > 0 {
             lock.renew(crate::timefmt::now())?;
         }
-        let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, pass.listing, cutoff, end)?;
+        let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, pass.listing, cutoff, at)?;
         failed += done.failed;
         worst = worst.max(done.worst);
     }
@@ -196,7 +196,7 @@ fn run_pass(
         if st.finalized.contains_key(&s.assumption.event_id) {
             continue;
         }
-        if state::is_final(s, horizon) {
+        if s.is_final(horizon) {
             finished.push(i);
         } else {
             open.push(i);
@@ -221,11 +221,12 @@ fn run_pass(
 
     // 4. Everything in OUT, before the commit; first, the lock must still be this run's.
     lock.confirm()?;
-    let still_open = open.len();
-    if at == PassAt::Before {
-        open.clear();
-    }
-    let mut touched: Vec<usize> = finished.iter().chain(&open).copied().collect();
+    // A pass that another follows writes only the sessions it finished (see `PassAt`).
+    let open_written: &[usize] = match at {
+        PassAt::Before => &[],
+        PassAt::Last { .. } => &open,
+    };
+    let mut touched: Vec<usize> = finished.iter().chain(open_written).copied().collect();
     touched.sort_unstable();
     let bundle_dir = out_dir.join("bundles").join(&name);
     let refs: Vec<&Finding> = new_findings.iter().collect();
@@ -260,7 +261,7 @@ fn run_pass(
         })
         .collect();
     write_sessions(out_dir, &sessions, &finished, &flags, Part::Final, run_no)?;
-    let open_parts = write_sessions(out_dir, &sessions, &open, &flags, Part::Open, run_no)?;
+    let open_parts = write_sessions(out_dir, &sessions, open_written, &flags, Part::Open, run_no)?;
     let mut by_day: BTreeMap<String, Vec<&Finding>> = BTreeMap::new();
     for f in &new_findings {
         by_day.entry(history::partition(f.detected_at)).or_default().push(f);
@@ -323,7 +324,7 @@ fn run_pass(
             String::new()
         },
         finished.len(),
-        still_open,
+        open.len(),
         new_findings.len()
     );
     let by = detect::count_by_severity(&new_findings);

@@ -13,6 +13,7 @@
 
 use crate::correlate::Sessions;
 use crate::extract::{Activity, ActivityKey, Assumption, ConsoleSwitch, Facts};
+use crate::source::layout::folder_day;
 use crate::write;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -112,11 +113,6 @@ pub fn copy(f: &Facts) -> Carried {
     }
 }
 
-/// Which sessions are done: index → final (`true`) or still open.
-pub fn is_final(s: &crate::correlate::Session, horizon: i64) -> bool {
-    s.expires_at() <= horizon
-}
-
 /// The facts the next run needs: those of the sessions at `keep` (open ones and their ancestors), and
 /// activity no session claimed that is recent enough to be claimed yet or to matter to the detections.
 pub fn carry(all: Carried, sessions: &Sessions, keep: &[usize], horizon: i64) -> Carried {
@@ -209,15 +205,14 @@ impl State {
     /// next runs list only later folders ([`State::forgotten_before`]). Never goes back to folders already
     /// forgotten, so no file is read twice.
     pub fn forget_old_folders(&mut self, relist: i64) {
-        let day_of = |key: &String| crate::source::layout::folder_day(key);
         // Each key's folder date, parsed once; `retain` visits the keys in the same (sorted) order.
-        let days: Vec<Option<i64>> = self.read.keys().map(day_of).collect();
+        let days: Vec<Option<i64>> = self.read.keys().map(|k| folder_day(k)).collect();
         let Some(newest) = days.iter().flatten().max() else { return };
-        let from = (newest - relist).div_euclid(86_400) * 86_400;
+        let from = crate::timefmt::midnight(newest - relist);
         let from = self.forgotten_before.map_or(from, |f| from.max(f));
         let mut day = days.into_iter();
         self.read.retain(|_, _| day.next().flatten().is_none_or(|day| day >= from));
-        self.undecodable.retain(|k, _| day_of(k).is_none_or(|day| day >= from));
+        self.undecodable.retain(|k, _| folder_day(k).is_none_or(|day| day >= from));
         self.forgotten_before = Some(from);
     }
 

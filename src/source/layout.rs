@@ -66,15 +66,14 @@ impl Scope {
 
     /// The first and last delivery dates (midnight UTC) that can hold events in the window.
     pub fn date_range(&self) -> (Option<i64>, Option<i64>) {
-        let day = |t: i64| t.div_euclid(86_400) * 86_400;
-        let first = self.window.since.map(day);
+        let first = self.window.since.map(timefmt::midnight);
         // `until` is exclusive: an event just before it may be delivered up to LATE_DELIVERY_DAYS later.
         // With only `since`, nothing can have been delivered after today.
         let last = self
             .window
             .until
             .or_else(|| self.window.since.map(|_| timefmt::now() + 1))
-            .map(|u| day(u - 1) + LATE_DELIVERY_DAYS * 86_400);
+            .map(|u| timefmt::midnight(u - 1) + LATE_DELIVERY_DAYS * 86_400);
         (first, last)
     }
 
