@@ -19,7 +19,6 @@ use crate::extract::{Activity, ActivityKey, ActivityMap, AssumeKind, Assumption,
 use crate::intern::Text;
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 mod link;
 use link::Linker;
@@ -226,9 +225,9 @@ pub struct Sessions {
 pub fn correlate(facts: Facts) -> Sessions {
     let Facts { assumptions, switches, activity, more_activity, ids, more_ids, accounts, .. } = facts;
     let mut stats = LinkStats::default();
-    // Three independent starts, side by side: records counted, assumptions made into sessions, and activity
-    // sorted by key (so that ambiguity counts and merge order are reproducible).
-    let ((records, duplicates), ((assumption_records, merged_copies, mut sessions), keyed)) = rayon::join(
+    // Three independent starts, side by side: the records that are no call counted, assumptions made into
+    // sessions, and activity sorted by key (so that ambiguity counts and merge order are reproducible).
+    let ((other_records, other_duplicates), ((assumption_records, merged_copies, mut sessions), keyed)) = rayon::join(
         || count_unique(std::iter::once(ids).chain(more_ids).collect()),
         || {
             rayon::join(
@@ -241,7 +240,8 @@ pub fn correlate(facts: Facts) -> Sessions {
             )
         },
     );
-    (stats.records, stats.duplicates) = (records, duplicates);
+    // Records that are calls are counted by their marks, once copies are dropped (below).
+    let calls: u64 = keyed.iter().map(|(_, act)| act.marks.len() as u64).sum();
     (stats.assumption_records, stats.merged_copies) = (assumption_records, merged_copies);
 
     // Calls made with role-session credentials whose assumption is not in the input (made before --since,
@@ -275,11 +275,13 @@ pub fn correlate(facts: Facts) -> Sessions {
         in_order
     };
     drop(linker);
+    sessions.reserve_exact(inferred.len());
     sessions.extend(inferred);
-    let mut sessions = arrange(sessions, &listing);
+    permute(&mut sessions, &listing);
     // Gather each session's keys, in key order (the order its activities are absorbed in, so that event
-    // id indexes are reproducible), as runs of one session: only indexes are sorted, then each entry is
-    // moved once. Keys that link nowhere may be an IAM user's.
+    // id indexes are reproducible), as runs of one session. The entries are put in that order where they
+    // are, keys that link nowhere (maybe an IAM user's) last: a second list of them would be the run's
+    // peak of memory, at the moment every call is held.
     let mut order: Vec<(u32, u32)> = Vec::with_capacity(keyed.len());
     for (pos, link) in links.iter().enumerate() {
         if let Some((idx, ambiguous)) = *link {
@@ -288,55 +290,63 @@ pub fn correlate(facts: Facts) -> Sessions {
         }
     }
     order.par_sort_unstable();
-    // Each entry is taken exactly once, by its session's run, from whichever thread runs it; the lock
-    // (never contended) is what lets the threads share the list.
-    let slots: Vec<Mutex<Option<(ActivityKey, Activity)>>> =
-        keyed.into_par_iter().map(|entry| Mutex::new(Some(entry))).collect();
-    let take = |pos: u32| slots[pos as usize].lock().unwrap_or_else(|e| e.into_inner()).take();
-    // Three things side by side: the calls no session claims gathered by user, parents and chain depths
-    // set (they need nothing gathered), and each session's calls gathered.
-    let ((user_addresses, ()), finished) = rayon::join(
+    let linked = order.len();
+    let mut placement: Vec<u32> = order.iter().map(|&(_, pos)| pos).collect();
+    placement.extend(links.iter().enumerate().filter(|(_, link)| link.is_none()).map(|(pos, _)| pos as u32));
+    drop(links);
+    let mut keyed = keyed;
+    permute(&mut keyed, &placement);
+    drop(placement);
+    let (linked_entries, unlinked_entries) = keyed.split_at_mut(linked);
+    // Each session's run of entries, at the session's index.
+    let mut runs: Vec<&mut [(ActivityKey, Box<Activity>)]> = Vec::with_capacity(sessions.len());
+    runs.resize_with(sessions.len(), Default::default);
+    let mut rest = linked_entries;
+    for run in order.chunk_by(|a, b| a.0 == b.0) {
+        let (this, after) = std::mem::take(&mut rest).split_at_mut(run.len());
+        runs[run[0].0 as usize] = this;
+        rest = after;
+    }
+    drop(order);
+    // Side by side: the calls no session claims gathered by user, and each session's calls gathered into it
+    // (after its parent and chain depth are set, which need nothing gathered).
+    let ((user_addresses, unlinked_repeats), (linked_non_assumption, linked_repeats)) = rayon::join(
         || {
-            rayon::join(
-                || {
-                    let mut user_addresses = UserAddresses::default();
-                    for (pos, _) in links.iter().enumerate().filter(|(_, link)| link.is_none()) {
-                        if let Some((key, act)) = take(pos as u32) {
-                            user_addresses.add(&key, &act);
-                        }
-                    }
-                    user_addresses
-                },
-                || set_parents(&mut sessions, &parents),
-            )
+            let mut user_addresses = UserAddresses::default();
+            let mut repeats = 0;
+            for (key, act) in unlinked_entries.iter() {
+                user_addresses.add(key, act);
+                repeats += repeated_ids(&act.marks);
+            }
+            (user_addresses, repeats)
         },
-        // Each session's activities merged and finished side by side.
         || {
-            order
-                .par_chunk_by(|a, b| a.0 == b.0)
-                .map(|run| {
+            set_parents(&mut sessions, &parents);
+            sessions
+                .par_iter_mut()
+                .zip(runs.par_iter_mut())
+                .filter(|(_, run)| !run.is_empty())
+                .map(|(session, run)| {
                     let mut act = Activity::default();
                     let mut keys = Vec::with_capacity(run.len());
-                    for &(_, pos) in run {
-                        let (key, activity) = take(pos).expect("each key is linked once");
-                        keys.push(key);
-                        act.absorb(activity);
+                    for (key, activity) in run.iter_mut() {
+                        keys.push(std::mem::take(key));
+                        act.absorb(std::mem::take(&mut **activity));
                     }
-                    let act = finish_activity(act);
-                    let not_assumptions = act.marks.iter().filter(|m| !m.is_assumption).count() as u64;
-                    (run[0].0, act, keys, not_assumptions)
+                    let repeats;
+                    (session.activity, repeats) = finish_activity(act);
+                    session.linked_keys = keys;
+                    (session.activity.marks.iter().filter(|m| !m.is_assumption).count() as u64, repeats)
                 })
-                .collect::<Vec<(u32, SessionActivity, Vec<ActivityKey>, u64)>>()
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
         },
     );
-    let mut linked_non_assumption = 0;
-    for (idx, activity, keys, not_assumptions) in finished {
-        stats.linked_events += activity.marks.len() as u64;
-        linked_non_assumption += not_assumptions;
-        let session = &mut sessions[idx as usize];
-        session.activity = activity;
-        session.linked_keys = keys;
-    }
+    let repeats = unlinked_repeats + linked_repeats;
+    stats.records = other_records + calls - repeats;
+    stats.duplicates = other_duplicates + repeats;
+    drop(runs);
+    drop(keyed);
+    stats.linked_events = sessions.iter().map(|s| s.activity.marks.len() as u64).sum();
     stats.inferred_sessions = sessions.iter().filter(|s| s.inferred).count() as u64;
     stats.unlinked_events =
         stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
@@ -347,8 +357,8 @@ pub fn correlate(facts: Facts) -> Sessions {
 /// [`Facts::more_activity`]) merged into one. Their merge order does not show in any output: marks are put
 /// in order by [`finish_activity`], notes keep pointing at their own event ids, and the identity fields
 /// settle on the same value in any order.
-fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(ActivityKey, Activity)> {
-    let mut keyed: Vec<(ActivityKey, Activity)> =
+fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(ActivityKey, Box<Activity>)> {
+    let mut keyed: Vec<(ActivityKey, Box<Activity>)> =
         Vec::with_capacity(activity.len() + more.iter().map(|m| m.len()).sum::<usize>());
     keyed.extend(activity);
     for map in more {
@@ -358,7 +368,7 @@ fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(Activi
     keyed.dedup_by(|later, kept| {
         let same = later.0 == kept.0;
         if same {
-            kept.1.absorb(std::mem::take(&mut later.1));
+            kept.1.absorb(std::mem::take(&mut *later.1));
         }
         same
     });
@@ -479,10 +489,23 @@ fn start_order(sessions: &[&Session]) -> Vec<u32> {
     order.into_iter().map(|(_, _, i)| i).collect()
 }
 
-/// `sessions` in `order` (indexes, each once).
-fn arrange(sessions: Vec<Session>, order: &[u32]) -> Vec<Session> {
-    let mut slots: Vec<Option<Session>> = sessions.into_iter().map(Some).collect();
-    order.iter().map(|&i| slots[i as usize].take().expect("each index once")).collect()
+/// Puts `items` in `order`: afterwards the item at `j` is the one that was at `order[j]` (`order` holds each
+/// index once). Each item is moved along its cycle of the permutation where it lies, without a second list.
+fn permute<T>(items: &mut [T], order: &[u32]) {
+    debug_assert_eq!(items.len(), order.len());
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        let mut j = start;
+        while !placed[j] {
+            placed[j] = true;
+            let from = order[j] as usize;
+            if from == start {
+                break;
+            }
+            items.swap(j, from);
+            j = from;
+        }
+    }
 }
 
 /// The first sixteen bytes of an id, zero-padded, as a number that orders as the bytes do. Zero is the
@@ -592,7 +615,7 @@ type Member<'a> = (&'a ActivityKey, &'a Activity);
 
 /// Sessions for role-session and federated-user calls that no assumption in the input explains, one per
 /// (session ARN, creation time). Their start is the calls' `creationDate`, their role the `sessionIssuer`.
-fn infer_sessions(activity: &[(ActivityKey, Activity)], linker: &Linker) -> Vec<Session> {
+fn infer_sessions(activity: &[(ActivityKey, Box<Activity>)], linker: &Linker) -> Vec<Session> {
     use std::collections::BTreeMap;
     // Which keys no session claims: a lookup per key, in parallel.
     let unclaimed: Vec<((&str, i64), Member)> = activity
@@ -602,7 +625,7 @@ fn infer_sessions(activity: &[(ActivityKey, Activity)], linker: &Linker) -> Vec<
             if !(arn.contains(":assumed-role/") || arn.contains(":federated-user/")) {
                 return None;
             }
-            linker.link(key, act.first_use().unwrap_or(created)).is_none().then_some(((arn, created), (key, act)))
+            linker.link(key, act.first_use().unwrap_or(created)).is_none().then_some(((arn, created), (key, &**act)))
         })
         .collect();
     let mut groups: BTreeMap<(&str, i64), Vec<Member>> = BTreeMap::new();
@@ -811,27 +834,32 @@ fn set_parents(sessions: &mut [Session], parents: &[Option<usize>]) {
 }
 
 /// De-duplicates marks by event id and orders them by time, then action, address and id, so the result
-/// does not depend on which file or thread saw a call first.
-fn finish_activity(act: Activity) -> SessionActivity {
+/// does not depend on which file or thread saw a call first; with how many copies were dropped.
+fn finish_activity(act: Activity) -> (SessionActivity, u64) {
     let Activity { mut marks, event_ids, instance_credentials, .. } = act;
     // Interned values compare by their text (see `intern`): the order is the same in every run.
     let listed = |m: &Mark| (m.at, m.action, m.ip, m.id);
     marks.sort_unstable_by_key(listed);
-    if repeats_an_id(&marks) {
+    let repeats = repeated_ids(&marks);
+    if repeats > 0 {
         // Copies of one call (a duplicate delivery): sorted whole, they are adjacent, and the same one is
         // kept whatever order they came in.
         marks.sort_unstable();
         marks.dedup_by_key(|m| m.id);
         marks.sort_unstable_by_key(listed);
     }
-    SessionActivity { event_ids, marks, instance_credentials }
+    (SessionActivity { event_ids, marks, instance_credentials }, repeats)
 }
 
-/// Whether two calls share an event id (nearly never: only duplicate deliveries do).
-fn repeats_an_id(marks: &[Mark]) -> bool {
+/// How many calls repeat the event id of an earlier one (nearly never more than none: only duplicate
+/// deliveries do).
+fn repeated_ids(marks: &[Mark]) -> u64 {
+    if marks.len() < 2 {
+        return 0;
+    }
     let mut ids: Vec<u64> = marks.iter().map(|m| m.id).collect();
     ids.sort_unstable();
-    ids.windows(2).any(|w| w[0] == w[1])
+    ids.windows(2).filter(|w| w[0] == w[1]).count() as u64
 }
 
 #[cfg(test)]
@@ -959,6 +987,30 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_of_record_is_counted_once() {
+        // A call of a session, a call with an IAM user's long-term key (no session claims it), a service's
+        // assumption (no call of any activity), and a chained assumption (both an assumption and a call of
+        // its caller's session): each delivered twice, by two threads.
+        let t0 = "2026-11-20T10:00:00Z";
+        let user_call = format!(
+            r#"{{"eventID":"k1","eventTime":"{t0}","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"1.1.1.1","userIdentity":{USER}}}"#
+        );
+        let chain_caller = r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/i-1","accessKeyId":"ASIAK1","sessionContext":{"attributes":{"creationDate":"2026-11-20T10:00:00Z"}}}"#;
+        let records = [
+            assume("a", t0, SERVICE, "i-1", "ASIAK1"),
+            used("u1", t0, "i-1", "ASIAK1", t0),
+            user_call,
+            assume("c", "2026-11-20T10:01:00Z", chain_caller, "i-2", "ASIAK2"),
+        ];
+        let mut run = facts(&records);
+        run.absorb(facts(&records));
+        let s = correlate(run);
+        assert_eq!((s.stats.records, s.stats.duplicates), (4, 4));
+        assert_eq!((s.stats.assumption_records, s.stats.unlinked_events), (2, 1));
+        assert_eq!(counts(&s), vec![("a".into(), 2), ("c".into(), 0)], "the chained assumption is a's call");
+    }
+
+    #[test]
     fn a_parent_must_start_before_its_child() {
         // The "parent" key is only issued after the child assumption: no link, and no cycle.
         let child_caller = r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/p","accessKeyId":"ASIAP",
@@ -993,8 +1045,26 @@ mod tests {
             sessions.iter().map(|s| (s.assumption.at, s.assumption.event_id.clone())).collect();
         want.sort();
         let order = start_order(&sessions.iter().collect::<Vec<_>>());
+        let mut sessions = sessions;
+        permute(&mut sessions, &order);
         let got: Vec<(i64, String)> =
-            arrange(sessions, &order).iter().map(|s| (s.assumption.at, s.assumption.event_id.clone())).collect();
+            sessions.iter().map(|s| (s.assumption.at, s.assumption.event_id.clone())).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn permute_puts_each_item_where_the_order_says() {
+        let mut next = crate::decode::tests::xorshift(0x2545_f491_4f6c_dd1d);
+        for n in 0..60usize {
+            // A random order of 0..n (Fisher-Yates), applied to labelled items.
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            for i in (1..n).rev() {
+                order.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+            let mut items: Vec<String> = (0..n).map(|i| format!("item {i}")).collect();
+            let want: Vec<String> = order.iter().map(|&i| items[i as usize].clone()).collect();
+            permute(&mut items, &order);
+            assert_eq!(items, want, "order {order:?}");
+        }
     }
 }

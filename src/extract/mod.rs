@@ -174,7 +174,7 @@ pub struct ConsoleSwitch {
 /// What identifies the credentials a call was made with: the access key, the principal ARN and the
 /// session's creation time. Any part may be missing (console SwitchRole has no key, some records have no
 /// `sessionContext`), so the linker matches on what is there.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ActivityKey {
     pub key: Option<Box<str>>,
     pub arn: Option<Box<str>>,
@@ -323,7 +323,9 @@ pub struct Facts {
     /// one core while the others waited; correlation sorts every entry by key anyway, and merges repeats
     /// there. Read through [`Facts::activity_entries`].
     pub more_activity: Vec<ActivityMap>,
-    /// The id hash of every record this thread kept, for counting unique records and duplicates.
+    /// The id hash of every record this thread kept that is not a call in `activity` (a [`Mark`] holds its
+    /// own), for counting unique records and duplicates. A million ids are 8 MB held until correlation, and
+    /// nearly every record is such a call.
     pub ids: Vec<u64>,
     /// Other threads' id hashes, absorbed as they were read. Appending them to `ids` held both copies at
     /// once, at the moment memory peaks (the end of reading); correlation counts across the lists.
@@ -405,7 +407,7 @@ impl Facts {
     /// Every activity entry: a key read by several threads comes once per thread, each with its share of
     /// the calls.
     pub fn activity_entries(&self) -> impl Iterator<Item = (&ActivityKey, &Activity)> {
-        std::iter::once(&self.activity).chain(&self.more_activity).flat_map(|map| map.iter())
+        std::iter::once(&self.activity).chain(&self.more_activity).flat_map(|map| map.iter()).map(|(k, a)| (k, &**a))
     }
 
     /// Starts adding one file's records straight into these facts (no per-file copy to merge later).
@@ -482,7 +484,6 @@ impl Facts {
             return;
         }
         let id = event_hash(r);
-        self.ids.push(id);
         self.first_at = min_some(self.first_at, Some(at));
         self.last_at = self.last_at.max(Some(at));
         let source = r.event_source.get().unwrap_or("");
@@ -495,12 +496,14 @@ impl Facts {
             }
         } else if source == "signin.amazonaws.com" && name == "SwitchRole" {
             self.switches.push(switch(r, at));
+            self.ids.push(id);
             return;
         }
         let ident = &r.identity;
         let created = ident.session.attributes.creation_date.get().and_then(timefmt::parse_iso);
         let (key, arn) = (ident.access_key_id.get(), ident.arn.get());
         if key.is_none() && (arn.is_none() || created.is_none()) {
+            self.ids.push(id);
             return;
         }
         let probe = KeyRef { key, arn, created };
@@ -852,6 +855,7 @@ mod tests {
         f.add(&rec(r#"{"eventName":"X","eventTime":"2026-11-19T10:00:00Z"}"#), w);
         f.add(&rec(r#"{"eventName":"X","eventTime":"yesterday"}"#), w);
         f.add(&rec(r#"{"eventName":"X","eventTime":"2026-11-20T10:00:00Z"}"#), w);
+        // The record kept has no credentials, so it is no call of any activity: its id is listed on its own.
         assert_eq!((f.outside_window, f.invalid_records, f.ids.len()), (1, 1, 1));
         assert!(f.first_invalid.unwrap().contains("yesterday"));
     }
@@ -945,7 +949,7 @@ mod tests {
             x.add(&rec(first), TimeWindow::default());
             y.add(&rec(second), TimeWindow::default());
             let mut share = x.activity.into_values().next().unwrap();
-            share.absorb(y.activity.into_values().next().unwrap());
+            share.absorb(*y.activity.into_values().next().unwrap());
             assert_eq!(cited_first(&share).as_deref(), Some("early"), "two threads");
         }
     }
@@ -972,7 +976,7 @@ mod tests {
             x.add(&rec(first), TimeWindow::default());
             y.add(&rec(second), TimeWindow::default());
             let mut share = x.activity.into_values().next().unwrap();
-            share.absorb(y.activity.into_values().next().unwrap());
+            share.absorb(*y.activity.into_values().next().unwrap());
             assert_eq!(identity(&share), want, "two threads' shares merged");
         }
     }
