@@ -179,7 +179,8 @@ impl SessionActivity {
 /// Counts that tell the user how much of the input was linked.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LinkStats {
-    /// Unique records (by `eventID`).
+    /// Unique records (by `eventID`; for calls, among the calls made with the same credentials, since a
+    /// second delivery of a record is the same call: a call that reuses the id of another's is counted).
     pub records: u64,
     pub duplicates: u64,
     /// Records that are assumptions or console switches.
@@ -1008,6 +1009,22 @@ mod tests {
         assert_eq!((s.stats.records, s.stats.duplicates), (4, 4));
         assert_eq!((s.stats.assumption_records, s.stats.unlinked_events), (2, 1));
         assert_eq!(counts(&s), vec![("a".into(), 2), ("c".into(), 0)], "the chained assumption is a's call");
+    }
+
+    #[test]
+    fn a_call_that_reuses_another_calls_event_id_is_not_counted_as_dropped() {
+        // Same eventID, different credentials: not a second delivery of one record (which would be the same
+        // call with the same key). Both stay calls of their own sessions, so neither is counted as a
+        // duplicate dropped (which it never was), and the counts add up.
+        let t0 = "2026-11-20T10:00:00Z";
+        let s = correlate(facts(&[
+            assume("a", t0, SERVICE, "i-1", "ASIAK1"),
+            assume("b", t0, SERVICE, "i-2", "ASIAK2"),
+            used("same", t0, "i-1", "ASIAK1", t0),
+            used("same", t0, "i-2", "ASIAK2", t0),
+        ]));
+        assert_eq!(counts(&s), vec![("a".into(), 1), ("b".into(), 1)]);
+        assert_eq!((s.stats.records, s.stats.duplicates, s.stats.unlinked_events), (4, 0, 0));
     }
 
     #[test]
