@@ -219,6 +219,7 @@ impl Gen {
         s
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &mut self,
         acct: usize,

@@ -919,7 +919,8 @@ mod tests {
     fn linking_rules() {
         // (name, records, expected (event id, event count) per session in order)
         let t0 = "2026-11-20T10:00:00Z";
-        let cases: Vec<(&str, Vec<String>, Vec<(&str, usize)>)> = vec![
+        type Case<'a> = (&'a str, Vec<String>, Vec<(&'a str, usize)>);
+        let cases: Vec<Case> = vec![
             (
                 "three keys for one instance in one second: each call goes to its key's session",
                 vec![

@@ -188,7 +188,8 @@ mod tests {
     fn burst_windows() {
         let l = |n, d, w| BurstLimits { min_events: n, min_distinct: d, window: w };
         let keyed = |v: &[(i64, u8)]| v.iter().map(|&(t, k)| (t, Some(k))).collect::<Vec<_>>();
-        let cases: Vec<(&str, Vec<(i64, Option<u8>)>, BurstLimits, Vec<Vec<usize>>)> = vec![
+        type Case<'a> = (&'a str, Vec<(i64, Option<u8>)>, BurstLimits, Vec<Vec<usize>>);
+        let cases: Vec<Case> = vec![
             ("three in a minute", keyed(&[(0, 1), (10, 2), (20, 3)]), l(3, 1, 60), vec![vec![0, 1, 2]]),
             ("spread too thin", keyed(&[(0, 1), (100, 2), (200, 3)]), l(3, 1, 60), vec![]),
             ("enough events, too few keys", keyed(&[(0, 1), (1, 1), (2, 2)]), l(3, 3, 60), vec![]),

@@ -355,7 +355,8 @@ mod tests {
     #[test]
     fn long_role_chain_cases() {
         let deep = Settings { max_chain_depth: 3, ..Settings::default() };
-        let cases: Vec<(&str, Vec<Session>, Settings, Vec<(Option<usize>, i64)>)> = vec![
+        type Case<'a> = (&'a str, Vec<Session>, Settings, Vec<(Option<usize>, i64)>);
+        let cases: Vec<Case> = vec![
             ("two hops is the default limit", chain_of(2), Settings::default(), vec![]),
             ("three hops", chain_of(3), Settings::default(), vec![(Some(2), T0 + 120)]),
             (
@@ -383,7 +384,8 @@ mod tests {
     fn first_seen_assumption_cases() {
         let until = |t: i64| Settings { baseline_until: Some(t), ..Settings::default() };
         let lambda = |id: &str, at: i64, name: &str| service_session(id, at, "lambda.amazonaws.com", ROLE_LAMBDA, name);
-        let cases: Vec<(&str, Vec<Session>, Settings, Option<Baseline>, Vec<(Option<usize>, i64)>)> = vec![
+        type Case<'a> = (&'a str, Vec<Session>, Settings, Option<Baseline>, Vec<(Option<usize>, i64)>);
+        let cases: Vec<Case> = vec![
             ("no baseline: silent", vec![user_session("a1", T0, ROLE_ADMIN)], Settings::default(), None, vec![]),
             (
                 "seen in training, seen again",
