@@ -171,7 +171,7 @@ fn merge(mut a: Output, b: Output) -> Output {
 
 fn failed(obj: &ObjectRef, reason: String, label: &str) -> FileReport {
     FileReport {
-        path: obj.display.clone(),
+        path: obj.display().into_owned(),
         status: Status::Failed,
         records: 0,
         reason: Some(reason),
@@ -222,7 +222,7 @@ impl Worker {
         out: &mut Output,
     ) -> u64 {
         let mut report = FileReport {
-            path: obj.display.clone(),
+            path: obj.display().into_owned(),
             status: Status::Read,
             records: 0,
             reason: None,
@@ -246,7 +246,7 @@ impl Worker {
                 classify(&mut report, &scan, invalid, first_invalid);
             }
             Err(e) => {
-                let looks_like_log = is_log_name(&obj.display);
+                let looks_like_log = is_log_name(&obj.display());
                 report.status = match e {
                     DecodeError::Empty => Status::Skipped,
                     DecodeError::NotJson if !looks_like_log => Status::Skipped,

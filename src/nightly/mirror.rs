@@ -91,12 +91,7 @@ pub fn sync(bucket: &str, prefix: &str, aws: &S3Options) -> Result<PathBuf> {
         .filter(|(rel, (_, version))| manifest.get(*rel) != Some(version) || !root.join(rel).is_file())
         .map(|(rel, (size, _))| {
             let key = format!("{prefix}{rel}");
-            ObjectRef {
-                display: format!("s3://{bucket}/{key}"),
-                location: Location::S3 { bucket: bucket.to_owned(), key },
-                size: *size,
-                modified: None,
-            }
+            ObjectRef { location: Location::S3 { bucket: bucket.to_owned(), key }, size: *size, modified: None }
         })
         .collect();
     let done: Arc<Mutex<(Vec<String>, Vec<String>)>> = Arc::default();
@@ -109,7 +104,7 @@ pub fn sync(bucket: &str, prefix: &str, aws: &S3Options) -> Result<PathBuf> {
             let mut d = done.lock().expect("not poisoned");
             match written {
                 Ok(()) => d.0.push(rel),
-                Err(e) => d.1.push(format!("{}: {e:#}", obj.display)),
+                Err(e) => d.1.push(format!("{}: {e:#}", obj.display())),
             }
         });
     }

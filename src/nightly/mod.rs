@@ -81,7 +81,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     scope.window.since = st.forgotten_before;
     let mut listing = source::list(&cfg.sources, &scope, &cfg.aws)?;
     let waiting = listing.objects.iter().filter(|o| o.modified.is_some_and(|m| m >= n.cutoff)).count();
-    listing.objects.retain(|o| o.modified.is_none_or(|m| m < n.cutoff) && !st.has_read(&o.display, o.size));
+    listing.objects.retain(|o| o.modified.is_none_or(|m| m < n.cutoff) && !st.has_read(&o.display(), o.size));
     listing.set_aside.retain(|f| !st.has_read(&f.path, 0));
     if listing.objects.is_empty() && listing.set_aside.is_empty() && st.last_cutoff.is_some_and(|l| n.cutoff <= l) {
         println!(
@@ -163,7 +163,7 @@ fn run_pass(
 ) -> Result<PassEnd> {
     let out_dir = &out_place.dir;
     let horizon = cutoff - n.late;
-    let sizes: BTreeMap<String, u64> = listing.objects.iter().map(|o| (o.display.clone(), o.size)).collect();
+    let sizes: BTreeMap<String, u64> = listing.objects.iter().map(|o| (o.display().into_owned(), o.size)).collect();
 
     let out = pipeline::run(listing, TimeWindow::default(), cfg.threads, None)?;
     messages::phase("read");

@@ -31,7 +31,7 @@ pub fn plan(listing: Listing, budget: u64, cutoff: i64) -> Vec<Pass> {
     let mut by_day: BTreeMap<i64, Vec<ObjectRef>> = BTreeMap::new();
     let mut undated = Vec::new();
     for o in objects {
-        match layout::folder_day(&o.display) {
+        match layout::folder_day(&o.display()) {
             Some(day) => by_day.entry(day).or_default().push(o),
             None => undated.push(o),
         }
@@ -81,7 +81,7 @@ mod tests {
     use crate::timefmt;
 
     fn file(path: &str, size: u64) -> ObjectRef {
-        ObjectRef { display: path.into(), location: Location::Disk(path.into()), size, modified: None }
+        ObjectRef { location: Location::Disk(path.into()), size, modified: None }
     }
 
     fn day(y: i64, m: u32, d: u32) -> i64 {
@@ -93,7 +93,13 @@ mod tests {
     }
 
     fn names(p: &Pass) -> Vec<&str> {
-        p.listing.objects.iter().map(|o| o.display.as_str()).collect()
+        fn path(o: &ObjectRef) -> &str {
+            match &o.location {
+                Location::Disk(path) => path.to_str().expect("the tests' paths are text"),
+                other => panic!("a test file on disk, not {other:?}"),
+            }
+        }
+        p.listing.objects.iter().map(path).collect()
     }
 
     const A: &str = "AWSLogs/111122223333/CloudTrail/us-east-1";

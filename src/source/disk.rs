@@ -83,6 +83,6 @@ fn push(path: &Path, meta: Option<&std::fs::Metadata>, objects: &mut Vec<ObjectR
     let display = path.to_str().map_or_else(|| path.display().to_string(), str::to_owned);
     match not_event_log(&display) {
         Some(label) => skipped.push(FileReport::skipped(display, label, format!("{label} file, not API events"))),
-        None => objects.push(ObjectRef { display, location: Location::Disk(path.to_path_buf()), size, modified }),
+        None => objects.push(ObjectRef { location: Location::Disk(path.to_path_buf()), size, modified }),
     }
 }

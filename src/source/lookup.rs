@@ -155,10 +155,8 @@ fn batch(region: &str, query: &str, events: Vec<String>) -> Batch {
         ndjson.extend(e.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
         ndjson.push(b'\n');
     }
-    let display = format!("lookup-events:{region}:{query}");
     Batch {
         object: ObjectRef {
-            display: display.clone(),
             location: Location::Lookup { region: region.to_owned(), query: query.to_owned() },
             size: ndjson.len() as u64,
             modified: None,

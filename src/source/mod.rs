@@ -7,6 +7,8 @@ pub mod layout;
 pub mod lookup;
 pub mod s3;
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::path::PathBuf;
 
 /// A place to read CloudTrail from, as the user named it.
@@ -56,16 +58,64 @@ pub enum Location {
     },
 }
 
-/// One input file or object to read.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// One input file or object to read. Listed in the order of what the user sees ([`ObjectRef::display`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRef {
-    /// What the user sees in messages and in the files table: a path, or `s3://bucket/key`.
-    pub display: String,
     pub location: Location,
     pub size: u64,
     /// When the file was delivered: its modification time on disk, `LastModified` in S3 (Unix seconds).
     /// The nightly job's cut-off (`--until`) is on this time.
     pub modified: Option<i64>,
+}
+
+impl ObjectRef {
+    /// What the user sees in messages and in the files table: a path, `s3://bucket/key`, or
+    /// `lookup-events:region:query`. Made from the location when asked, not stored beside it: a listing holds
+    /// an entry per file, and a year of an organisation's trail is millions of files (the second copy of each
+    /// name was a third of the listing's memory).
+    pub fn display(&self) -> Cow<'_, str> {
+        match &self.location {
+            Location::Disk(path) => path.to_string_lossy(),
+            Location::S3 { bucket, key } => format!("s3://{bucket}/{key}").into(),
+            Location::Lookup { region, query } => format!("lookup-events:{region}:{query}").into(),
+        }
+    }
+
+    /// [`ObjectRef::display`] in pieces, to compare without making the text.
+    fn display_pieces(&self) -> [&[u8]; 4] {
+        match &self.location {
+            // A name that is not UTF-8 orders by its bytes, not by its display's replacement characters.
+            Location::Disk(path) => [path.as_os_str().as_encoded_bytes(), b"", b"", b""],
+            Location::S3 { bucket, key } => [b"s3://", bucket.as_bytes(), b"/", key.as_bytes()],
+            Location::Lookup { region, query } => [b"lookup-events:", region.as_bytes(), b":", query.as_bytes()],
+        }
+    }
+}
+
+impl Ord for ObjectRef {
+    /// By what the user sees, then the rest. Nearly always two files or two objects of one bucket, compared
+    /// whole at once; otherwise byte by byte across the pieces.
+    fn cmp(&self, other: &Self) -> Ordering {
+        let shown = match (&self.location, &other.location) {
+            (Location::Disk(a), Location::Disk(b)) => {
+                a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes())
+            }
+            (Location::S3 { bucket: a, key: ka }, Location::S3 { bucket: b, key: kb }) if a == b => ka.cmp(kb),
+            _ => {
+                let bytes = |o: &ObjectRef| o.display_pieces().into_iter().flatten().copied().collect::<Vec<u8>>();
+                bytes(self).cmp(&bytes(other))
+            }
+        };
+        shown.then_with(|| {
+            (&self.location, self.size, self.modified).cmp(&(&other.location, other.size, other.modified))
+        })
+    }
+}
+
+impl PartialOrd for ObjectRef {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// What became of one input.
@@ -175,9 +225,9 @@ pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) 
                 }
                 let c = client.as_mut().expect("just connected");
                 for obj in c.list(bucket, prefix, scope)? {
-                    match not_event_log(&obj.display) {
+                    match not_event_log(&obj.display()) {
                         Some(label) => set_aside.push(FileReport::skipped(
-                            obj.display,
+                            obj.display().into_owned(),
                             label,
                             format!("{label} file, not API events"),
                         )),
@@ -189,7 +239,49 @@ pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) 
     }
     objects.sort();
     objects.dedup_by(|a, b| a.location == b.location);
+    // Held for the whole run: without the room the walk's appending left (up to as much again).
+    objects.shrink_to_fit();
     set_aside.sort();
     set_aside.dedup();
     Ok(Listing { objects, set_aside, s3: client.map(std::sync::Arc::new), fetched: Vec::new() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_sorts_as_its_names_are_shown() {
+        let disk = |p: &str| ObjectRef { location: Location::Disk(p.into()), size: 1, modified: None };
+        let s3 = |b: &str, k: &str| ObjectRef {
+            location: Location::S3 { bucket: b.into(), key: k.into() },
+            size: 1,
+            modified: None,
+        };
+        let lookup = |r: &str, q: &str| ObjectRef {
+            location: Location::Lookup { region: r.into(), query: q.into() },
+            size: 1,
+            modified: None,
+        };
+        // Paths compared as text, not component by component ("a-b" before "a/b"); buckets and keys as
+        // the `s3://bucket/key` they show ("a-b/c" before "a/z").
+        let mut objects = vec![
+            disk("logs/a/b.json"),
+            disk("logs/a-b.json"),
+            s3("a", "z.json.gz"),
+            s3("a-b", "c.json.gz"),
+            s3("a", "y.json.gz"),
+            lookup("us-east-1", "EventName=AssumeRole"),
+            disk("/abs/x.json"),
+            disk("z/late.json"),
+        ];
+        let mut by_text: Vec<String> = objects.iter().map(|o| o.display().into_owned()).collect();
+        by_text.sort();
+        objects.sort();
+        let sorted: Vec<String> = objects.iter().map(|o| o.display().into_owned()).collect();
+        assert_eq!(sorted, by_text);
+        assert_eq!(sorted[0], "/abs/x.json");
+        assert_eq!(sorted[1..3], ["logs/a-b.json", "logs/a/b.json"]);
+        assert_eq!(objects[4].display(), "s3://a-b/c.json.gz");
+    }
 }

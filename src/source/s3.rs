@@ -108,7 +108,6 @@ impl S3 {
             .into_iter()
             .filter(|(key, _, _)| scope.wants_path(key))
             .map(|(key, size, modified)| ObjectRef {
-                display: format!("s3://{bucket}/{key}"),
                 location: Location::S3 { bucket: bucket.to_owned(), key },
                 size,
                 modified,
