@@ -93,8 +93,8 @@ impl ObjectRef {
 }
 
 impl Ord for ObjectRef {
-    /// By what the user sees, then the rest. Nearly always two files or two objects of one bucket, compared
-    /// whole at once; otherwise byte by byte across the pieces.
+    /// By what the user sees, then the rest. Nearly always two files, or two objects of one bucket, whose
+    /// names compare as they are; otherwise (a listing mixes sources) the shown texts are put together.
     fn cmp(&self, other: &Self) -> Ordering {
         let shown = match (&self.location, &other.location) {
             (Location::Disk(a), Location::Disk(b)) => {
