@@ -228,7 +228,7 @@ pub fn correlate(facts: Facts) -> Sessions {
     let mut stats = LinkStats::default();
     // Three independent starts, side by side: the records that are no call counted, assumptions made into
     // sessions, and activity sorted by key (so that ambiguity counts and merge order are reproducible).
-    let ((other_records, other_duplicates), ((assumption_records, merged_copies, mut sessions), keyed)) = rayon::join(
+    let ((other_records, other_duplicates), ((assumption_records, merged_copies, mut sessions), mut keyed)) = rayon::join(
         || count_unique(std::iter::once(ids).chain(more_ids).collect()),
         || {
             rayon::join(
@@ -295,7 +295,6 @@ pub fn correlate(facts: Facts) -> Sessions {
     let mut placement: Vec<u32> = order.iter().map(|&(_, pos)| pos).collect();
     placement.extend(links.iter().enumerate().filter(|(_, link)| link.is_none()).map(|(pos, _)| pos as u32));
     drop(links);
-    let mut keyed = keyed;
     permute(&mut keyed, &placement);
     drop(placement);
     let (linked_entries, unlinked_entries) = keyed.split_at_mut(linked);
