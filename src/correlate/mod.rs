@@ -228,19 +228,21 @@ pub fn correlate(facts: Facts) -> Sessions {
     let mut stats = LinkStats::default();
     // Three independent starts, side by side: the records that are no call counted, assumptions made into
     // sessions, and activity sorted by key (so that ambiguity counts and merge order are reproducible).
-    let ((other_records, other_duplicates), ((assumption_records, merged_copies, mut sessions), mut keyed)) = rayon::join(
-        || count_unique(std::iter::once(ids).chain(more_ids).collect()),
-        || {
-            rayon::join(
-                || {
-                    let hashes = assumptions.iter().map(|a| a.hash).chain(switches.iter().map(|s| s.hash)).collect();
-                    let (merged, merged_copies) = merge_copies(assumptions);
-                    (count_unique(vec![hashes]).0, merged_copies, attach_switches(merged, switches))
-                },
-                || sorted_activity(activity, more_activity),
-            )
-        },
-    );
+    let ((other_records, other_duplicates), ((assumption_records, merged_copies, mut sessions), mut keyed)) =
+        rayon::join(
+            || count_unique(std::iter::once(ids).chain(more_ids).collect()),
+            || {
+                rayon::join(
+                    || {
+                        let hashes =
+                            assumptions.iter().map(|a| a.hash).chain(switches.iter().map(|s| s.hash)).collect();
+                        let (merged, merged_copies) = merge_copies(assumptions);
+                        (count_unique(vec![hashes]).0, merged_copies, attach_switches(merged, switches))
+                    },
+                    || sorted_activity(activity, more_activity),
+                )
+            },
+        );
     // Records that are calls are counted by their marks, once copies are dropped (below).
     let calls: u64 = keyed.iter().map(|(_, act)| act.marks.len() as u64).sum();
     (stats.assumption_records, stats.merged_copies) = (assumption_records, merged_copies);
