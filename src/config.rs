@@ -302,7 +302,7 @@ impl Config {
             sources,
             window,
             lookup_events: cli.input.lookup_events.then(|| cli.input.region.clone()),
-            scope: Scope { accounts: cli.input.account, regions: cli.input.region.clone(), window },
+            scope: Scope { accounts: cli.input.account, regions: cli.input.region.clone(), window, days: None },
             aws: S3Options {
                 profile: cli.input.profile,
                 region: cli.input.region.first().cloned(),

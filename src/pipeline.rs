@@ -177,6 +177,7 @@ fn failed(obj: &ObjectRef, reason: String, label: &str) -> FileReport {
         reason: Some(reason),
         label: Some(label.to_owned()),
         shape: None,
+        delivered: None,
     }
 }
 
@@ -228,6 +229,7 @@ impl Worker {
             reason: None,
             label: None,
             shape: None,
+            delivered: None,
         };
         let facts = &mut out.facts;
         let rows = &mut out.retained;

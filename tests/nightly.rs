@@ -39,6 +39,18 @@ fn deliver(w: &Workdir, rel: &str, delivered: &str, events: &[Value]) -> PathBuf
     p
 }
 
+/// A CloudTrail digest in the trail date folder `day` (`2026/11/20`), delivered then.
+fn deliver_digest(w: &Workdir, day: &str) -> PathBuf {
+    let stamp = day.replace('/', "");
+    let p = w.write_gz(
+        &format!("logs/AWSLogs/{ACCT}/CloudTrail-Digest/us-east-1/{day}/{ACCT}_CloudTrail-Digest_us-east-1_t_us-east-1_{stamp}T010000Z.json.gz"),
+        &format!(r#"{{"awsAccountId":"{ACCT}","digestStartTime":"{}T00:00:00Z","logFiles":[]}}"#, day.replace('/', "-")),
+    );
+    let f = std::fs::File::options().write(true).open(&p).unwrap();
+    f.set_modified(epoch(&format!("{}T01:10:00Z", day.replace('/', "-")))).unwrap();
+    p
+}
+
 fn session_arn(role: &str, name: &str) -> String {
     format!("arn:aws:sts::{ACCT}:assumed-role/{}/{name}", role.rsplit('/').next().unwrap())
 }
@@ -308,6 +320,9 @@ fn an_undecodable_file_is_reported_once_and_read_again_when_it_changes() {
 fn old_date_folders_are_not_listed_again() {
     let w = Workdir::new();
     trail(&w);
+    // Digests sit in date folders too: STATE forgets them with their folder, as it forgets the logs.
+    deliver_digest(&w, "2026/11/20");
+    deliver_digest(&w, "2026/11/22");
     let relist = ["--relist", "1d"];
     for cutoff in CUTOFFS {
         nightly(&w, "state", "out", cutoff, &relist);
@@ -320,7 +335,7 @@ fn old_date_folders_are_not_listed_again() {
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
     let st: Value = serde_json::from_str(&text).unwrap();
     let read: Vec<&String> = st["read"].as_object().unwrap().keys().collect();
-    assert!(read.iter().any(|k| k.contains("/2026/11/22/")), "{read:?}");
+    assert!(read.iter().any(|k| k.contains("/2026/11/22/") && k.contains("CloudTrail-Digest")), "{read:?}");
     assert!(read.iter().all(|k| k.contains("/2026/11/22/") || k.contains("/2026/11/21/")), "{read:?}");
 
     // So a file copied into an old folder later is not read: nightly is for what CloudTrail delivers.
@@ -552,6 +567,7 @@ fn generated_trail_twelve_hourly_equals_batch() {
 fn a_backlog_is_read_in_passes_of_whole_days_and_equals_one_pass() {
     let w = Workdir::new();
     trail(&w);
+    deliver_digest(&w, "2026/11/21");
     // A byte: every trail day is a pass. Bob's CreateUser (day 2, not the last pass) still sets the exit code.
     let r = nightly(&w, "state", "out", CUTOFFS[2], &["--batch-size", "1", "--fail-on", "high"]);
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
@@ -572,6 +588,13 @@ fn a_backlog_is_read_in_passes_of_whole_days_and_equals_one_pass() {
     };
     assert_eq!(bundle_sessions("run-000001-2026-11-21T000000Z"), 0);
     assert_eq!(bundle_sessions("run-000002-2026-11-22T000000Z"), 2);
+    // Each pass lists its own days: the digest of day 2 is set aside by the pass of day 2, not the last.
+    let digest_in = |run: &str| {
+        let csv = std::fs::read_to_string(w.path().join(format!("out/bundles/{run}/files.csv"))).unwrap();
+        csv.lines().any(|l| l.contains("CloudTrail-Digest_") && l.contains("skipped"))
+    };
+    assert!(digest_in("run-000002-2026-11-22T000000Z"));
+    assert!(!digest_in("run-000003-2026-11-23T000000Z"));
     // Every pass was committed: nothing is left to read.
     let again = nightly(&w, "state", "out", CUTOFFS[2], &["--batch-size", "1"]);
     assert!(again.stdout.starts_with("trailscan nightly: nothing new"), "{}", again.stdout);

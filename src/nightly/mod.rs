@@ -79,11 +79,10 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     // Trail date folders older than the ones STATE still remembers are not listed (see `--relist`).
     let mut scope = cfg.scope.clone();
     scope.window.since = st.forgotten_before;
-    let mut listing = source::list(&cfg.sources, &scope, &cfg.aws)?;
-    let waiting = listing.objects.iter().filter(|o| o.modified.is_some_and(|m| m >= n.cutoff)).count();
-    listing.objects.retain(|o| o.modified.is_none_or(|m| m < n.cutoff) && !st.has_read(&o.display(), o.size));
-    listing.set_aside.retain(|f| !st.has_read(&f.path, 0));
-    if listing.objects.is_empty() && listing.set_aside.is_empty() && st.last_cutoff.is_some_and(|l| n.cutoff <= l) {
+    let sources = (cfg.sources.as_slice(), &cfg.aws);
+    let survey = passes::survey(sources, &scope, n.batch_size, &passes::Unread { state: &st, cutoff: n.cutoff })?;
+    let waiting = survey.waiting;
+    if survey.is_empty() && st.last_cutoff.is_some_and(|l| n.cutoff <= l) {
         println!(
             "trailscan nightly: nothing new before {} (the last run's cut-off is {}): nothing written",
             format_rfc3339(n.cutoff),
@@ -92,9 +91,9 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_OK));
     }
     messages::phase("listed");
-    let plan = passes::plan(listing, n.batch_size, cutoff);
+    let bytes = survey.bytes();
+    let plan = passes::plan(survey, n.batch_size, cutoff);
     if plan.len() > 1 {
-        let bytes: u64 = plan.iter().flat_map(|p| &p.listing.objects).map(|o| o.size).sum();
         messages::warn(&format!(
             "{} of logs not read yet, more than --batch-size {}: reading them in {} passes of whole trail days, \
              each committed as a run (a pass reads at most that much, or one day)",
@@ -112,7 +111,8 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         if i > 0 {
             lock.renew(crate::timefmt::now())?;
         }
-        let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, pass.listing, cutoff, at)?;
+        let listing = pass.files(sources, &scope, &passes::Unread { state: &st, cutoff: n.cutoff })?;
+        let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, listing, cutoff, at)?;
         failed += done.failed;
         worst = worst.max(done.worst);
     }

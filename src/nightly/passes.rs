@@ -1,77 +1,209 @@
 //! Passes: a backlog read a few trail days at a time, so that memory stays bounded. A first run over months
-//! of logs would otherwise hold every session of those months at once (about 115 MB per million records).
+//! of logs would otherwise hold every session of those months at once (about 105 MB per million records),
+//! and the name of every file (a year of a large organisation's trail is millions of files).
 //!
-//! When the files not yet read add up to more than `--batch-size` of compressed log, they are grouped by
-//! their trail date folder into passes of whole days, each up to that size (a day larger than it is a pass
-//! of its own). Each pass is correlated, written and committed as a run of its own, with its cut-off at the
-//! end of its last day: what a nightly run at that midnight would have done, except that a pass before the
-//! last writes only the sessions it finishes (`nightly::PassAt`) and leaves `first-seen-assumption` for pairs
-//! of open sessions to the next (`detect::Baseline::undecided_after`). Sessions still open are carried to the
-//! next pass as from one night to the next, so the history is the one a single pass over everything would
-//! write, and a backfill that stops halfway resumes where it stopped. Files outside the trail layout (no date
-//! folder) and the files set aside by name join the last pass, whose cut-off is the run's.
+//! The sources are surveyed once ([`survey`]). While the files not yet read add up to no more than
+//! `--batch-size` of compressed log, the survey keeps their names and they are one pass. Past that, it keeps
+//! only each trail date folder's size, and the backlog is planned ([`plan`]) into passes of whole days, each
+//! up to that size (a day larger than it is a pass of its own); each pass lists its own days again when it
+//! starts ([`Pass::files`]). Each pass is correlated, written and committed as a run of its own, with its
+//! cut-off at the end of its last day: what a nightly run at that midnight would have done, except that a
+//! pass before the last writes only the sessions it finishes (`nightly::PassAt`) and leaves
+//! `first-seen-assumption` for pairs of open sessions to the next (`detect::Baseline::undecided_after`).
+//! Sessions still open are carried to the next pass as from one night to the next, so the history is the
+//! one a single pass over everything would write, and a backfill that stops halfway resumes where it
+//! stopped. Files outside the trail layout (no date folder) and the files set aside by name outside it join
+//! the last pass, whose cut-off is the run's.
 
-use crate::source::{layout, Listing, ObjectRef};
+use crate::nightly::state::State;
+use crate::source::{self, layout, s3::S3Options, FileReport, Listing, ObjectRef, SourceSpec};
+use anyhow::Result;
 use std::collections::BTreeMap;
 
-/// One pass: the files it reads and its cut-off.
-pub struct Pass {
-    pub listing: Listing,
+/// The files a nightly run has still to read: delivered before its cut-off (`--until`, on modification
+/// time), and not read by an earlier run.
+pub struct Unread<'a> {
+    pub state: &'a State,
     pub cutoff: i64,
 }
 
-/// Splits `listing` into passes of at most `budget` compressed bytes of whole trail days, in day order. A
-/// listing within the budget is one pass with the run's `cutoff`, as is one with no dated files.
-pub fn plan(listing: Listing, budget: u64, cutoff: i64) -> Vec<Pass> {
-    let total: u64 = listing.objects.iter().map(|o| o.size).sum();
-    if total <= budget {
-        return vec![Pass { listing, cutoff }];
+impl Unread<'_> {
+    pub fn object(&self, o: &ObjectRef) -> bool {
+        o.modified.is_none_or(|m| m < self.cutoff) && !self.state.has_read(&o.display(), o.size)
     }
-    let Listing { objects, set_aside, s3, fetched } = listing;
-    let mut by_day: BTreeMap<i64, Vec<ObjectRef>> = BTreeMap::new();
-    let mut undated = Vec::new();
-    for o in objects {
-        match layout::folder_day(&o.display()) {
-            Some(day) => by_day.entry(day).or_default().push(o),
-            None => undated.push(o),
+
+    pub fn set_aside(&self, f: &FileReport) -> bool {
+        f.delivered.is_none_or(|m| m < self.cutoff) && !self.state.has_read(&f.path, 0)
+    }
+}
+
+/// What the survey of the sources found.
+#[derive(Default)]
+pub struct Survey {
+    /// The files to read, while they fit in the budget: then the whole backlog. Past the budget, the files
+    /// outside the trail layout only, and those set aside outside it.
+    listing: Listing,
+    /// Compressed bytes and files to read (set aside ones included) in each trail date folder, by its day.
+    days: BTreeMap<i64, (u64, u64)>,
+    /// The survey found more than the budget: the names of dated files were dropped.
+    over: bool,
+    /// Files delivered after the cut-off, left for the next run.
+    pub waiting: usize,
+}
+
+impl Survey {
+    /// Nothing to read.
+    pub fn is_empty(&self) -> bool {
+        self.listing.objects.is_empty() && self.listing.set_aside.is_empty() && self.days.is_empty()
+    }
+
+    /// The compressed size of everything to read.
+    pub fn bytes(&self) -> u64 {
+        self.days.values().map(|(bytes, _)| bytes).sum::<u64>()
+            + if self.over { self.listing.objects.iter().map(|o| o.size).sum() } else { 0 }
+    }
+}
+
+/// Lists the sources within `scope` once, keeping of what is unread the names while they add up to no more
+/// than `budget`, and past it only each trail day's size.
+pub fn survey(
+    (sources, aws): (&[SourceSpec], &S3Options),
+    scope: &layout::Scope,
+    budget: u64,
+    unread: &Unread,
+) -> Result<Survey> {
+    let mut s = Survey::default();
+    let mut bytes = 0u64;
+    let mut client = None;
+    source::list_each(sources, scope, aws, &mut client, &mut |found, aside| {
+        for o in found {
+            s.waiting += usize::from(o.modified.is_some_and(|m| m >= unread.cutoff));
+            if !unread.object(&o) {
+                continue;
+            }
+            bytes += o.size;
+            match layout::folder_day(&o.display()) {
+                Some(day) => {
+                    let (day_bytes, files) = s.days.entry(day).or_default();
+                    *day_bytes += o.size;
+                    *files += 1;
+                    if !s.over {
+                        s.listing.objects.push(o);
+                    }
+                }
+                None => s.listing.objects.push(o),
+            }
+            if !s.over && bytes > budget {
+                // From here on the dated files are listed again by their pass: drop their names.
+                s.over = true;
+                s.listing.objects.retain(|o| layout::folder_day(&o.display()).is_none());
+            }
         }
+        for f in aside {
+            s.waiting += usize::from(f.delivered.is_some_and(|m| m >= unread.cutoff));
+            if !unread.set_aside(&f) {
+                continue;
+            }
+            match layout::folder_day(&f.path) {
+                Some(day) => {
+                    s.days.entry(day).or_default().1 += 1;
+                    if !s.over {
+                        s.listing.set_aside.push(f);
+                    }
+                }
+                None => s.listing.set_aside.push(f),
+            }
+        }
+    })?;
+    if s.over {
+        s.listing.set_aside.retain(|f| layout::folder_day(&f.path).is_none());
+    } else {
+        s.days.clear();
+    }
+    s.listing.s3 = client.map(std::sync::Arc::new);
+    s.listing.objects.sort();
+    s.listing.objects.dedup_by(|a, b| a.location == b.location);
+    s.listing.objects.shrink_to_fit();
+    s.listing.set_aside.sort();
+    s.listing.set_aside.dedup();
+    Ok(s)
+}
+
+/// One pass: the files it reads and its cut-off.
+pub struct Pass {
+    /// Files already listed: the whole backlog when it is one pass; else, for the last pass, the files
+    /// outside the trail layout and those set aside outside it.
+    pub listing: Listing,
+    /// The first and last trail days (midnight UTC) whose folders the pass lists when it starts.
+    pub days: Option<(i64, i64)>,
+    pub cutoff: i64,
+}
+
+impl Pass {
+    /// The pass's files: its days' folders listed now (what is unread of them), with those listed before.
+    pub fn files(
+        self,
+        (sources, aws): (&[SourceSpec], &S3Options),
+        scope: &layout::Scope,
+        unread: &Unread,
+    ) -> Result<Listing> {
+        let Pass { mut listing, days, .. } = self;
+        let Some((first, last)) = days else { return Ok(listing) };
+        let mut client = None;
+        let scope = layout::Scope { days: Some((first, last)), ..scope.clone() };
+        let in_days = |path: &str| layout::folder_day(path).is_some_and(|d| (first..=last).contains(&d));
+        // Files outside the trail layout are listed again too; they are the survey's, in the last pass.
+        source::list_each(sources, &scope, aws, &mut client, &mut |found, aside| {
+            listing.objects.extend(found.into_iter().filter(|o| in_days(&o.display()) && unread.object(o)));
+            listing.set_aside.extend(aside.into_iter().filter(|f| in_days(&f.path) && unread.set_aside(f)));
+        })?;
+        if listing.s3.is_none() {
+            listing.s3 = client.map(std::sync::Arc::new);
+        }
+        listing.objects.sort();
+        listing.objects.dedup_by(|a, b| a.location == b.location);
+        listing.set_aside.sort();
+        listing.set_aside.dedup();
+        Ok(listing)
+    }
+}
+
+/// Splits the survey into passes of at most `budget` compressed bytes of whole trail days, in day order. A
+/// survey within the budget is one pass with the run's `cutoff`, as is one with no dated files.
+pub fn plan(survey: Survey, budget: u64, cutoff: i64) -> Vec<Pass> {
+    let Survey { listing, days, over, .. } = survey;
+    if !over || days.is_empty() {
+        return vec![Pass { listing, days: None, cutoff }];
     }
     // Whole days, in order, while they fit.
-    let mut groups: Vec<(i64, Vec<ObjectRef>)> = Vec::new();
+    let mut groups: Vec<(i64, i64)> = Vec::new();
     let mut size = 0;
-    for (day, files) in by_day {
-        let day_size: u64 = files.iter().map(|o| o.size).sum();
+    for (day, (day_size, _)) in days {
         match groups.last_mut() {
-            Some((last, group)) if size + day_size <= budget => {
+            Some((_, last)) if size + day_size <= budget => {
                 *last = day;
-                group.extend(files);
                 size += day_size;
             }
             _ => {
-                groups.push((day, files));
+                groups.push((day, day));
                 size = day_size;
             }
         }
     }
-    let mut passes: Vec<Pass> = groups
+    let last = groups.len() - 1;
+    let mut listing = Some(listing);
+    groups
         .into_iter()
-        .map(|(last, objects)| Pass {
-            listing: Listing { objects, set_aside: Vec::new(), s3: s3.clone(), fetched: Vec::new() },
-            cutoff: (last + 86_400).min(cutoff),
+        .enumerate()
+        .map(|(i, (first, last_day))| {
+            // The last pass takes what has no day, with the run's own cut-off.
+            let (listing, cutoff) = match i == last {
+                true => (listing.take().expect("one last pass"), cutoff),
+                false => (Listing::default(), (last_day + 86_400).min(cutoff)),
+            };
+            Pass { listing, days: Some((first, last_day)), cutoff }
         })
-        .collect();
-    // The last pass takes what has no day, with the run's own cut-off.
-    match passes.last_mut() {
-        Some(last) => {
-            last.listing.objects.extend(undated);
-            last.listing.objects.sort();
-            last.listing.set_aside = set_aside;
-            last.listing.fetched = fetched;
-            last.cutoff = cutoff;
-        }
-        None => passes.push(Pass { listing: Listing { objects: undated, set_aside, s3, fetched }, cutoff }),
-    }
-    passes
+        .collect()
 }
 
 #[cfg(test)]
@@ -80,92 +212,137 @@ mod tests {
     use crate::source::Location;
     use crate::timefmt;
 
-    fn file(path: &str, size: u64) -> ObjectRef {
-        ObjectRef { location: Location::Disk(path.into()), size, modified: None }
-    }
-
     fn day(y: i64, m: u32, d: u32) -> i64 {
         timefmt::date_start(y, m, d).unwrap()
     }
 
-    fn listing(objects: Vec<ObjectRef>) -> Listing {
-        Listing { objects, set_aside: Vec::new(), s3: None, fetched: Vec::new() }
+    /// A folder holding files of these sizes at these paths.
+    fn trail(files: &[(&str, usize)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, size) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, vec![b'x'; *size]).unwrap();
+        }
+        dir
     }
 
-    fn names(p: &Pass) -> Vec<&str> {
-        fn path(o: &ObjectRef) -> &str {
-            match &o.location {
-                Location::Disk(path) => path.to_str().expect("the tests' paths are text"),
-                other => panic!("a test file on disk, not {other:?}"),
-            }
-        }
-        p.listing.objects.iter().map(path).collect()
+    fn survey_of(dir: &tempfile::TempDir, state: &State, budget: u64) -> Survey {
+        let sources = [SourceSpec::Disk(dir.path().to_path_buf())];
+        let unread = Unread { state, cutoff: i64::MAX };
+        survey((&sources, &S3Options::default()), &layout::Scope::default(), budget, &unread).unwrap()
+    }
+
+    /// The paths of a listing's files, below `dir`.
+    fn names(dir: &tempfile::TempDir, listing: &Listing) -> Vec<String> {
+        let below = |o: &ObjectRef| match &o.location {
+            Location::Disk(path) => path.strip_prefix(dir.path()).unwrap().to_str().unwrap().to_owned(),
+            other => panic!("a test file on disk, not {other:?}"),
+        };
+        listing.objects.iter().map(below).collect()
     }
 
     const A: &str = "AWSLogs/111122223333/CloudTrail/us-east-1";
     const B: &str = "AWSLogs/o-abc/444455556666/CloudTrail/eu-west-1";
 
     #[test]
-    fn a_listing_within_the_budget_is_one_pass_with_the_run_cutoff() {
-        let l = listing(vec![file(&format!("{A}/2026/11/01/a.json.gz"), 10), file("loose.json", 5)]);
-        let passes = plan(l, 15, 99);
+    fn a_backlog_within_the_budget_is_one_pass_of_the_files_surveyed() {
+        let dir = trail(&[(&format!("{A}/2026/11/01/a.json.gz"), 10), ("loose.json", 5)]);
+        let passes = plan(survey_of(&dir, &State::default(), 15), 15, 99);
         assert_eq!(passes.len(), 1);
-        assert_eq!(passes[0].cutoff, 99);
-        assert_eq!(passes[0].listing.objects.len(), 2);
+        assert_eq!((passes[0].cutoff, passes[0].days), (99, None));
+        assert_eq!(names(&dir, &passes[0].listing), [format!("{A}/2026/11/01/a.json.gz").as_str(), "loose.json"]);
     }
 
     #[test]
-    fn a_backlog_is_split_into_whole_days_in_order_with_every_account_of_a_day_together() {
-        let run_cutoff = day(2026, 12, 1);
-        let l = listing(vec![
-            file(&format!("{A}/2026/11/01/a1.json.gz"), 40),
-            file(&format!("{B}/2026/11/01/b1.json.gz"), 40),
-            file(&format!("{A}/2026/11/02/a2.json.gz"), 15),
-            file(&format!("{A}/2026/11/03/a3.json.gz"), 30),
-            file(&format!("{A}/2026/11/05/a5.json.gz"), 150),
-            file("exports/loose.json", 1),
+    fn a_backlog_over_the_budget_is_planned_from_its_days_sizes_and_each_pass_lists_its_own_days() {
+        let dir = trail(&[
+            (&format!("{A}/2026/11/01/a1.json.gz"), 40),
+            (&format!("{B}/2026/11/01/b1.json.gz"), 40),
+            (&format!("{A}/2026/11/02/a2.json.gz"), 15),
+            (&format!("{A}/2026/11/03/a3.json.gz"), 30),
+            (&format!("{A}/2026/11/05/a5.json.gz"), 150),
+            ("exports/loose.json", 1),
+            ("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/03/d.json.gz", 2),
         ]);
-        let passes = plan(l, 100, run_cutoff);
-        let got: Vec<(Vec<&str>, i64)> = passes.iter().map(|p| (names(p), p.cutoff)).collect();
+        let state = State::default();
+        let surveyed = survey_of(&dir, &state, 100);
+        // The survey holds no dated file's name: only the files outside the trail layout.
+        assert_eq!(names(&dir, &surveyed.listing), ["exports/loose.json"]);
+        assert_eq!(surveyed.bytes(), 276);
+        let run_cutoff = day(2026, 12, 1);
+        let passes = plan(surveyed, 100, run_cutoff);
+        let got: Vec<(Option<(i64, i64)>, i64)> = passes.iter().map(|p| (p.days, p.cutoff)).collect();
         assert_eq!(
             got,
             [
                 // Day 1 is 80; day 2 fits beside it, day 3 does not.
+                (Some((day(2026, 11, 1), day(2026, 11, 2))), day(2026, 11, 3)),
+                (Some((day(2026, 11, 3), day(2026, 11, 3))), day(2026, 11, 4)),
+                // A day over the budget is a pass of its own; the last has the run's cut-off.
+                (Some((day(2026, 11, 5), day(2026, 11, 5))), run_cutoff),
+            ]
+        );
+        let sources = [SourceSpec::Disk(dir.path().to_path_buf())];
+        let unread = Unread { state: &state, cutoff: i64::MAX };
+        let listed: Vec<(Vec<String>, Vec<String>)> = passes
+            .into_iter()
+            .map(|p| {
+                let l = p.files((&sources, &S3Options::default()), &layout::Scope::default(), &unread).unwrap();
+                let aside = l.set_aside.iter().map(|f| f.path.rsplit('/').next().unwrap().to_owned()).collect();
+                (names(&dir, &l), aside)
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
                 (
                     vec![
-                        "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/01/a1.json.gz",
-                        "AWSLogs/o-abc/444455556666/CloudTrail/eu-west-1/2026/11/01/b1.json.gz",
-                        "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/02/a2.json.gz",
+                        format!("{A}/2026/11/01/a1.json.gz"),
+                        format!("{A}/2026/11/02/a2.json.gz"),
+                        format!("{B}/2026/11/01/b1.json.gz")
                     ],
-                    day(2026, 11, 3)
+                    vec![]
                 ),
-                (vec!["AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/03/a3.json.gz"], day(2026, 11, 4)),
-                // A day over the budget is a pass of its own; the last pass takes the undated file and the
-                // run's cut-off.
-                (
-                    vec!["AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/05/a5.json.gz", "exports/loose.json"],
-                    run_cutoff
-                ),
+                // The digest of day 3 is set aside by the pass of day 3.
+                (vec![format!("{A}/2026/11/03/a3.json.gz")], vec!["d.json.gz".to_owned()]),
+                // The last pass takes the file outside the layout.
+                (vec![format!("{A}/2026/11/05/a5.json.gz"), "exports/loose.json".to_owned()], vec![]),
             ]
         );
     }
 
     #[test]
+    fn files_already_read_or_delivered_after_the_cutoff_are_neither_surveyed_nor_listed() {
+        let dir = trail(&[(&format!("{A}/2026/11/01/read.json.gz"), 40), (&format!("{A}/2026/11/02/new.json.gz"), 40)]);
+        let mut state = State::default();
+        let read = dir.path().join(format!("{A}/2026/11/01/read.json.gz"));
+        state.read.insert(crate::nightly::state::input_key(read.to_str().unwrap()), 40);
+        let surveyed = survey_of(&dir, &state, 10);
+        assert_eq!(surveyed.bytes(), 40);
+        let passes = plan(surveyed, 10, i64::MAX);
+        assert_eq!(passes.iter().map(|p| p.days).collect::<Vec<_>>(), [Some((day(2026, 11, 2), day(2026, 11, 2)))]);
+        // A cut-off before the files' delivery: nothing to read, two waiting.
+        let sources = [SourceSpec::Disk(dir.path().to_path_buf())];
+        let early = Unread { state: &state, cutoff: 0 };
+        let s = survey((&sources, &S3Options::default()), &layout::Scope::default(), 10, &early).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(s.waiting, 2);
+    }
+
+    #[test]
     fn a_pass_cutoff_never_passes_the_run_cutoff() {
-        let l = listing(vec![
-            file(&format!("{A}/2026/11/01/a.json.gz"), 10),
-            file(&format!("{A}/2026/11/02/b.json.gz"), 10),
-        ]);
+        let dir = trail(&[(&format!("{A}/2026/11/01/a.json.gz"), 10), (&format!("{A}/2026/11/02/b.json.gz"), 10)]);
         let early = day(2026, 11, 1) + 3600;
-        let passes = plan(l, 10, early);
+        let passes = plan(survey_of(&dir, &State::default(), 10), 10, early);
         assert_eq!(passes.iter().map(|p| p.cutoff).collect::<Vec<_>>(), [early, early]);
     }
 
     #[test]
     fn undated_files_alone_are_one_pass() {
-        let l = listing(vec![file("a.json", 10), file("b.json", 10)]);
-        let passes = plan(l, 5, 7);
+        let dir = trail(&[("a.json", 10), ("b.json", 10)]);
+        let passes = plan(survey_of(&dir, &State::default(), 5), 5, 7);
         assert_eq!(passes.len(), 1);
-        assert_eq!(names(&passes[0]), ["a.json", "b.json"]);
+        assert_eq!(names(&dir, &passes[0].listing), ["a.json", "b.json"]);
     }
 }

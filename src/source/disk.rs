@@ -1,33 +1,39 @@
-//! Local files and folders: folders are walked recursively in sorted order, subfolders in parallel. Hidden
-//! entries (`.git`, `.DS_Store`) are not inputs. Symbolic links to files are followed; links to folders are
-//! not, so a link cycle cannot make the walk endless.
+//! Local files and folders: folders are walked recursively, subfolders in parallel, each folder's files
+//! handed over as it is listed. Hidden entries (`.git`, `.DS_Store`) are not inputs. Symbolic links to files
+//! are followed; links to folders are not, so a link cycle cannot make the walk endless.
 
 use super::layout::Scope;
 use super::{not_event_log, FileReport, Location, ObjectRef};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::path::Path;
+use std::sync::Mutex;
 
-/// Lists the files under `root`. Inside a trail layout (`AWSLogs/…/CloudTrail/<region>/YYYY/MM/DD/`), folders
-/// the scope cannot need (other accounts, regions, delivery days) are not entered, as for S3.
-pub fn list(root: &Path, scope: &Scope, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) -> Result<()> {
+/// What a walk hands over, a folder at a time: the files found and the files set aside (or the folders that
+/// could not be listed). Called from the walking threads, one at a time.
+pub type Take<'a> = &'a mut (dyn FnMut(Vec<ObjectRef>, Vec<FileReport>) + Send);
+
+/// Lists the files under `root`, handing each folder's to `take` as it is listed, so that the walk holds
+/// no more than a few folders' names. Inside a trail layout (`AWSLogs/…/CloudTrail/<region>/YYYY/MM/DD/`),
+/// folders the scope cannot need (other accounts, regions, delivery days) are not entered, as for S3.
+pub fn list(root: &Path, scope: &Scope, take: Take) -> Result<()> {
     let meta = std::fs::metadata(root).with_context(|| format!("cannot read source {}", root.display()))?;
     if meta.is_file() {
-        push(root, Some(&meta), objects, skipped);
+        let (mut objects, mut skipped) = (Vec::new(), Vec::new());
+        push(root, Some(&meta), &mut objects, &mut skipped);
+        take(objects, skipped);
         return Ok(());
     }
     if !meta.is_dir() {
         bail!("source {} is neither a file nor a folder", root.display());
     }
-    let (found, unread) = walk(root, scope);
-    objects.extend(found);
-    skipped.extend(unread);
+    walk(root, scope, &Mutex::new(take));
     Ok(())
 }
 
-/// The files under `dir`, in name order, each folder's files before its subfolders. Subfolders are listed
-/// in parallel: a trail is tens of thousands of small files in thousands of date folders.
-fn walk(dir: &Path, scope: &Scope) -> (Vec<ObjectRef>, Vec<FileReport>) {
+/// Lists `dir` and hands its files over, then its subfolders, in parallel: a trail is tens of thousands of
+/// small files in thousands of date folders.
+fn walk(dir: &Path, scope: &Scope, take: &Mutex<Take>) {
     let (mut objects, mut skipped) = (Vec::new(), Vec::new());
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -39,8 +45,10 @@ fn walk(dir: &Path, scope: &Scope) -> (Vec<ObjectRef>, Vec<FileReport>) {
                 reason: Some(format!("cannot list folder: {e}")),
                 label: Some(super::UNREADABLE_FOLDER.into()),
                 shape: None,
+                delivered: None,
             });
-            return (objects, skipped);
+            (take.lock().expect("no walk panics holding it"))(objects, skipped);
+            return;
         }
     };
     // Each name once: `sort_by_key(|e| e.file_name())` built two names per comparison.
@@ -65,12 +73,10 @@ fn walk(dir: &Path, scope: &Scope) -> (Vec<ObjectRef>, Vec<FileReport>) {
             push(&path, std::fs::metadata(&path).ok().as_ref(), &mut objects, &mut skipped);
         }
     }
-    let below: Vec<_> = folders.par_iter().map(|f| walk(f, scope)).collect();
-    for (found, unread) in below {
-        objects.extend(found);
-        skipped.extend(unread);
+    if !objects.is_empty() || !skipped.is_empty() {
+        (take.lock().expect("no walk panics holding it"))(objects, skipped);
     }
-    (objects, skipped)
+    folders.par_iter().for_each(|f| walk(f, scope, take));
 }
 
 fn push(path: &Path, meta: Option<&std::fs::Metadata>, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) {
@@ -82,7 +88,9 @@ fn push(path: &Path, meta: Option<&std::fs::Metadata>, objects: &mut Vec<ObjectR
     // `display()` goes through the lossy formatter character run by character run: ~3k instructions a file.
     let display = path.to_str().map_or_else(|| path.display().to_string(), str::to_owned);
     match not_event_log(&display) {
-        Some(label) => skipped.push(FileReport::skipped(display, label, format!("{label} file, not API events"))),
+        Some(label) => {
+            skipped.push(FileReport::skipped(display, label, format!("{label} file, not API events"), modified))
+        }
         None => objects.push(ObjectRef { location: Location::Disk(path.to_path_buf()), size, modified }),
     }
 }

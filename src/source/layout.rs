@@ -1,5 +1,6 @@
-//! The CloudTrail trail layout, `…/AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`, and
-//! which date folders a time window can need.
+//! The CloudTrail trail layout, `…/AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>` (and
+//! the same under `CloudTrail-Digest/` and the other products' folders), and which date folders a time window
+//! can need.
 //!
 //! Date folders are *delivery* dates: a file delivered on a day holds events from that day or earlier.
 //! So for `--since S` no folder dated before S's day can hold a wanted event, while for `--until U` events
@@ -28,7 +29,10 @@ pub fn parse(path: &str) -> Option<TrailPath<'_>> {
         parts.next();
     }
     let account = parts.next().filter(|a| !a.is_empty())?;
-    if parts.next()? != "CloudTrail" {
+    // The API-event logs, or one of the products that share their layout (digests, Insights, …): their
+    // folders are dated alike, so a window or a nightly pass prunes them alike.
+    let product = parts.next()?;
+    if product != "CloudTrail" && !super::NOT_EVENT_LOGS.iter().any(|(folder, _)| product == *folder) {
         return None;
     }
     let region = parts.next().filter(|r| !r.is_empty());
@@ -53,6 +57,9 @@ pub struct Scope {
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
     pub window: TimeWindow,
+    /// Exactly the delivery-day folders from the first to the last of these midnights, whatever the window
+    /// would need: a nightly pass lists its own days.
+    pub days: Option<(i64, i64)>,
 }
 
 impl Scope {
@@ -66,6 +73,9 @@ impl Scope {
 
     /// The first and last delivery dates (midnight UTC) that can hold events in the window.
     pub fn date_range(&self) -> (Option<i64>, Option<i64>) {
+        if let Some((first, last)) = self.days {
+            return (Some(first), Some(last));
+        }
         let first = self.window.since.map(timefmt::midnight);
         // `until` is exclusive: an event just before it may be delivered up to LATE_DELIVERY_DAYS later.
         // With only `since`, nothing can have been delivered after today.
@@ -122,7 +132,10 @@ mod tests {
         assert_eq!((p.account, p.region, p.date), ("111122223333", Some("eu-west-1"), Some((2026, 11, 20))));
         let p = parse("AWSLogs/111122223333/CloudTrail/us-east-1/").unwrap();
         assert_eq!((p.account, p.region, p.date), ("111122223333", Some("us-east-1"), None));
-        assert_eq!(parse("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/x"), None);
+        // Digests and the other products are dated alike, so that a window prunes their folders too.
+        let p = parse("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/x").unwrap();
+        assert_eq!((p.region, p.date), (Some("us-east-1"), Some((2026, 11, 20))));
+        assert_eq!(parse("AWSLogs/111122223333/CloudTrailish/us-east-1/2026/11/20/x"), None);
         assert_eq!(parse("logs/x.json.gz"), None);
     }
 

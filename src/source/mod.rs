@@ -148,6 +148,9 @@ pub struct FileReport {
     /// A short, stable label of the reason for summaries (`CloudTrail digest`, `truncated gzip`, …).
     pub label: Option<String>,
     pub shape: Option<&'static str>,
+    /// When a file set aside at listing was delivered (as [`ObjectRef::modified`]): nightly leaves one
+    /// delivered after its cut-off to a later run, as it does the logs.
+    pub delivered: Option<i64>,
 }
 
 /// [`FileReport::label`]s of inputs that failed before any of their bytes were decoded: the object could not
@@ -164,7 +167,7 @@ impl FileReport {
             && matches!(self.label.as_deref(), Some(FETCH_FAILED | UNREADABLE | UNREADABLE_FOLDER))
     }
 
-    pub fn skipped(path: String, label: &str, reason: String) -> Self {
+    pub fn skipped(path: String, label: &str, reason: String, delivered: Option<i64>) -> Self {
         FileReport {
             path,
             status: Status::Skipped,
@@ -172,6 +175,7 @@ impl FileReport {
             reason: Some(reason),
             label: Some(label.to_owned()),
             shape: None,
+            delivered,
         }
     }
 }
@@ -191,6 +195,7 @@ pub fn not_event_log(path: &str) -> Option<&'static str> {
 }
 
 /// Every input of a run: local files, S3 objects (with the client to fetch them), and what was set aside.
+#[derive(Default)]
 pub struct Listing {
     pub objects: Vec<ObjectRef>,
     pub set_aside: Vec<FileReport>,
@@ -215,28 +220,11 @@ impl Listing {
 pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) -> anyhow::Result<Listing> {
     let mut objects = Vec::new();
     let mut set_aside = Vec::new();
-    let mut client: Option<s3::S3> = None;
-    for s in sources {
-        match s {
-            SourceSpec::Disk(path) => disk::list(path, scope, &mut objects, &mut set_aside)?,
-            SourceSpec::S3 { bucket, prefix } => {
-                if client.is_none() {
-                    client = Some(s3::S3::connect(aws)?);
-                }
-                let c = client.as_mut().expect("just connected");
-                for obj in c.list(bucket, prefix, scope)? {
-                    match not_event_log(&obj.display()) {
-                        Some(label) => set_aside.push(FileReport::skipped(
-                            obj.display().into_owned(),
-                            label,
-                            format!("{label} file, not API events"),
-                        )),
-                        None => objects.push(obj),
-                    }
-                }
-            }
-        }
-    }
+    let mut client = None;
+    list_each(sources, scope, aws, &mut client, &mut |found, aside| {
+        objects.extend(found);
+        set_aside.extend(aside);
+    })?;
     objects.sort();
     objects.dedup_by(|a, b| a.location == b.location);
     // Held for the whole run: without the room the walk's appending left (up to as much again).
@@ -244,6 +232,46 @@ pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) 
     set_aside.sort();
     set_aside.dedup();
     Ok(Listing { objects, set_aside, s3: client.map(std::sync::Arc::new), fetched: Vec::new() })
+}
+
+/// Lists the inputs under the sources as [`list`] does, but hands them to `take` a folder (or an S3 listing
+/// page) at a time, unsorted, and holds none of them: for a caller that keeps less than every name (a
+/// nightly backlog of millions of files is planned from its days' sizes). An S3 source connects `client`,
+/// unless it already is.
+pub fn list_each(
+    sources: &[SourceSpec],
+    scope: &layout::Scope,
+    aws: &s3::S3Options,
+    client: &mut Option<s3::S3>,
+    take: disk::Take,
+) -> anyhow::Result<()> {
+    for s in sources {
+        match s {
+            SourceSpec::Disk(path) => disk::list(path, scope, take)?,
+            SourceSpec::S3 { bucket, prefix } => {
+                if client.is_none() {
+                    *client = Some(s3::S3::connect(aws)?);
+                }
+                let c = client.as_mut().expect("just connected");
+                c.list(bucket, prefix, scope, &mut |page| {
+                    let (mut objects, mut set_aside) = (Vec::with_capacity(page.len()), Vec::new());
+                    for obj in page {
+                        match not_event_log(&obj.display()) {
+                            Some(label) => set_aside.push(FileReport::skipped(
+                                obj.display().into_owned(),
+                                label,
+                                format!("{label} file, not API events"),
+                                obj.modified,
+                            )),
+                            None => objects.push(obj),
+                        }
+                    }
+                    take(objects, set_aside)
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -265,7 +293,7 @@ mod tests {
         };
         // Paths compared as text, not component by component ("a-b" before "a/b"); buckets and keys as
         // the `s3://bucket/key` they show ("a-b/c" before "a/z").
-        let mut objects = vec![
+        let mut objects = [
             disk("logs/a/b.json"),
             disk("logs/a-b.json"),
             s3("a", "z.json.gz"),

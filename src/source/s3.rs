@@ -95,24 +95,33 @@ impl S3 {
         }
     }
 
-    /// Lists the objects of `s3://bucket/prefix` that the scope can need.
-    pub fn list(&mut self, bucket: &str, prefix: &str, scope: &Scope) -> Result<Vec<ObjectRef>> {
+    /// Lists the objects of `s3://bucket/prefix` that the scope can need, handing them to `take` a listing
+    /// page at a time as they arrive, so that memory holds a few pages whatever the bucket's size.
+    pub fn list(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        scope: &Scope,
+        take: &mut dyn FnMut(Vec<ObjectRef>),
+    ) -> Result<()> {
         self.for_bucket(bucket)?;
-        let client = self.client.clone();
+        let client = Arc::new(self.client.clone());
         let spinner = crate::messages::Progress::spinner();
         spinner.message(&format!("listing s3://{bucket}/{prefix}"));
-        let keys = self.rt.block_on(walk(client, bucket.to_owned(), prefix.to_owned(), scope.clone()));
+        let listed = self.rt.block_on(walk(client, bucket, prefix, scope, &mut |page| {
+            take(
+                page.into_iter()
+                    .filter(|(key, _, _)| scope.wants_path(key))
+                    .map(|(key, size, modified)| ObjectRef {
+                        location: Location::S3 { bucket: bucket.to_owned(), key },
+                        size,
+                        modified,
+                    })
+                    .collect(),
+            )
+        }));
         spinner.finish();
-        let keys = keys?;
-        Ok(keys
-            .into_iter()
-            .filter(|(key, _, _)| scope.wants_path(key))
-            .map(|(key, size, modified)| ObjectRef {
-                location: Location::S3 { bucket: bucket.to_owned(), key },
-                size,
-                modified,
-            })
-            .collect())
+        listed
     }
 
     /// Fetches `objects`, [`FETCH_CONCURRENCY`] at a time, calling `deliver` with each object's bytes or error
@@ -192,71 +201,95 @@ async fn get(client: &aws_sdk_s3::Client, obj: &ObjectRef) -> Result<Vec<u8>, St
     Ok(body.into_bytes().to_vec())
 }
 
-/// One `ListObjectsV2` walk: common prefixes with a delimiter, or every object below the prefix without.
-async fn list_level(
+/// One object as listed: key, size and `LastModified`.
+type Listed = (String, u64, Option<i64>);
+
+/// The common prefixes (folders) directly below `prefix`.
+async fn list_folders(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+    let mut dirs = Vec::new();
+    let mut pages = client.list_objects_v2().bucket(bucket).prefix(prefix).delimiter("/").into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| listing_error(bucket, prefix, e))?;
+        dirs.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
+    }
+    Ok(dirs)
+}
+
+/// Every object below `prefix`, sent into `pages` a listing page at a time.
+async fn list_objects(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-    delimited: bool,
-) -> Result<(Vec<String>, Vec<(String, u64, Option<i64>)>)> {
-    let mut dirs = Vec::new();
-    let mut objects = Vec::new();
-    let mut req = client.list_objects_v2().bucket(bucket).prefix(prefix);
-    if delimited {
-        req = req.delimiter("/");
-    }
-    let mut pages = req.into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            let text = DisplayErrorContext(&e).to_string();
-            anyhow::anyhow!("cannot list s3://{bucket}/{prefix}: {text}{}", hint(&text))
-        })?;
-        dirs.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
-        objects.extend(page.contents().iter().filter_map(|o| {
+    pages: &tokio::sync::mpsc::Sender<Vec<Listed>>,
+) -> Result<()> {
+    let mut listing = client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    while let Some(page) = listing.next().await {
+        let page = page.map_err(|e| listing_error(bucket, prefix, e))?;
+        let objects = page.contents().iter().filter_map(|o| {
             Some((o.key()?.to_owned(), o.size().unwrap_or(0).max(0) as u64, o.last_modified().map(|t| t.secs())))
-        }));
+        });
+        if pages.send(objects.collect()).await.is_err() {
+            break; // The walk stopped on another listing's error.
+        }
     }
-    Ok((dirs, objects))
+    Ok(())
 }
 
-/// Lists what the scope can need below `prefix`, following the trail layout where there is one.
+fn listing_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    bucket: &str,
+    prefix: &str,
+    e: aws_sdk_s3::error::SdkError<E, R>,
+) -> anyhow::Error {
+    let text = DisplayErrorContext(&e).to_string();
+    anyhow::anyhow!("cannot list s3://{bucket}/{prefix}: {text}{}", hint(&text))
+}
+
+/// Lists what the scope can need below `prefix`, following the trail layout where there is one, and hands
+/// the objects to `take` a page at a time, in no particular order.
 async fn walk(
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: String,
-    scope: Scope,
-) -> Result<Vec<(String, u64, Option<i64>)>> {
-    let client = Arc::new(client);
-    // Find the trail levels: `…/AWSLogs/` → orgs or accounts → `CloudTrail/` → regions.
-    let region_prefixes = match trail_regions(&client, &bucket, &prefix, &scope).await? {
-        Some(r) => r,
-        // Not a trail layout: every object below the prefix.
-        None => return Ok(list_level(&client, &bucket, &prefix, false).await?.1),
+    client: Arc<aws_sdk_s3::Client>,
+    bucket: &str,
+    prefix: &str,
+    scope: &Scope,
+    take: &mut dyn FnMut(Vec<Listed>),
+) -> Result<()> {
+    // Find the trail levels: `…/AWSLogs/` → orgs or accounts → `CloudTrail/` → regions; then only the date
+    // folders the window can need. Not a trail layout: every object below the prefix.
+    let leaf_prefixes = match trail_regions(&client, bucket, prefix, scope).await? {
+        None => vec![prefix.to_owned()],
+        Some(regions) => {
+            let mut leaves = Vec::new();
+            for region in regions {
+                match (layout::parse(&region).and_then(|t| t.date), scope.day_folders()) {
+                    (None, Some(days)) => leaves.extend(days.iter().map(|d| format!("{region}{d}"))),
+                    _ => leaves.push(region),
+                }
+            }
+            leaves
+        }
     };
-    // Then only the date folders the window can need, in parallel.
-    let mut leaf_prefixes = Vec::new();
-    for region in region_prefixes {
-        match (layout::parse(&region).and_then(|t| t.date), scope.day_folders()) {
-            (None, Some(days)) => leaf_prefixes.extend(days.iter().map(|d| format!("{region}{d}"))),
-            _ => leaf_prefixes.push(region),
+    // The leaves are listed LIST_CONCURRENCY at a time; their pages reach `take` through a bounded channel.
+    let (pages, mut arrived) = tokio::sync::mpsc::channel(LIST_CONCURRENCY);
+    let bucket = bucket.to_owned();
+    let listing = tokio::spawn(async move {
+        let mut set = JoinSet::new();
+        let mut queue = leaf_prefixes.into_iter();
+        loop {
+            while set.len() < LIST_CONCURRENCY {
+                let Some(p) = queue.next() else { break };
+                let (client, bucket, pages) = (client.clone(), bucket.clone(), pages.clone());
+                set.spawn(async move { list_objects(&client, &bucket, &p, &pages).await });
+            }
+            match set.join_next().await {
+                Some(res) => res.context("listing task failed")??,
+                None => return Ok::<_, anyhow::Error>(()),
+            }
         }
+    });
+    while let Some(page) = arrived.recv().await {
+        take(page);
     }
-    let mut out = Vec::new();
-    let mut set = JoinSet::new();
-    let mut queue = leaf_prefixes.into_iter();
-    loop {
-        while set.len() < LIST_CONCURRENCY {
-            let Some(p) = queue.next() else { break };
-            let (client, bucket) = (client.clone(), bucket.clone());
-            set.spawn(async move { list_level(&client, &bucket, &p, false).await.map(|(_, o)| o) });
-        }
-        match set.join_next().await {
-            Some(res) => out.extend(res.context("listing task failed")??),
-            None => break,
-        }
-    }
-    out.sort();
-    Ok(out)
+    listing.await.context("listing task failed")?
 }
 
 /// The `…/CloudTrail/<region>/` prefixes (or deeper, if the user's prefix already is) that the scope wants,
@@ -273,7 +306,7 @@ async fn trail_regions(
         if tp.region.is_some() {
             return Ok(Some(vec![prefix]));
         }
-        let (dirs, _) = list_level(client, bucket, &prefix, true).await?;
+        let dirs = list_folders(client, bucket, &prefix).await?;
         return Ok(Some(
             dirs.into_iter()
                 .filter(|d| layout::parse(d).and_then(|t| t.region).is_some_and(|r| scope.wants_region(r)))
@@ -284,7 +317,7 @@ async fn trail_regions(
     let awslogs = if prefix.ends_with("AWSLogs/") {
         prefix.clone()
     } else {
-        let (dirs, _) = list_level(client, bucket, &prefix, true).await?;
+        let dirs = list_folders(client, bucket, &prefix).await?;
         match dirs.into_iter().find(|d| d.ends_with("AWSLogs/")) {
             Some(d) => d,
             None if prefix.contains("/AWSLogs/") || prefix.starts_with("AWSLogs/") => prefix.clone(),
@@ -295,7 +328,7 @@ async fn trail_regions(
     let mut accounts = Vec::new();
     let mut pending = vec![awslogs.clone()];
     while let Some(p) = pending.pop() {
-        let (dirs, _) = list_level(client, bucket, &p, true).await?;
+        let dirs = list_folders(client, bucket, &p).await?;
         for d in dirs {
             let name = d.trim_end_matches('/').rsplit('/').next().unwrap_or("");
             if name.starts_with("o-") && p == awslogs {
@@ -307,7 +340,7 @@ async fn trail_regions(
     }
     let mut regions = Vec::new();
     for acct in accounts {
-        let (dirs, _) = list_level(client, bucket, &acct, true).await?;
+        let dirs = list_folders(client, bucket, &acct).await?;
         regions.extend(
             dirs.into_iter().filter(|d| layout::parse(d).and_then(|t| t.region).is_some_and(|r| scope.wants_region(r))),
         );
