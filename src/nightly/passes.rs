@@ -59,8 +59,9 @@ impl Survey {
 
     /// The compressed size of everything to read.
     pub fn bytes(&self) -> u64 {
+        // Past the budget the listing holds only the undated files, and the days the rest.
         self.days.values().map(|(bytes, _)| bytes).sum::<u64>()
-            + if self.over { self.listing.objects.iter().map(|o| o.size).sum() } else { 0 }
+            + self.listing.objects.iter().map(|o| o.size).sum::<u64>()
     }
 }
 
@@ -248,7 +249,9 @@ mod tests {
     #[test]
     fn a_backlog_within_the_budget_is_one_pass_of_the_files_surveyed() {
         let dir = trail(&[(&format!("{A}/2026/11/01/a.json.gz"), 10), ("loose.json", 5)]);
-        let passes = plan(survey_of(&dir, &State::default(), 15), 15, 99);
+        let surveyed = survey_of(&dir, &State::default(), 15);
+        assert_eq!(surveyed.bytes(), 15);
+        let passes = plan(surveyed, 15, 99);
         assert_eq!(passes.len(), 1);
         assert_eq!((passes[0].cutoff, passes[0].days), (99, None));
         assert_eq!(names(&dir, &passes[0].listing), [format!("{A}/2026/11/01/a.json.gz").as_str(), "loose.json"]);
