@@ -325,7 +325,14 @@ fn a_backlog_on_s3_read_in_passes_equals_the_folder() {
         a.extend_from_slice(&["--batch-size", "1"]);
         a
     };
+    server.listed();
     let remote = server.run(w.path(), &in_passes("s3://trail/AWSLogs", STATE, OUT));
+    // The backlog's list of files is not held: the region is listed once, whole, to size each day, and
+    // each pass then lists its own day's folder.
+    let region = "AWSLogs/111122223333/CloudTrail/us-east-1/";
+    let listed: Vec<String> = server.listed().into_iter().filter(|p| p.starts_with(region)).collect();
+    let days = ["2026/11/20/", "2026/11/21/", "2026/11/22/", "2026/11/23/"].map(|d| format!("{region}{d}"));
+    assert_eq!(listed, [vec![region.to_owned()], days.to_vec()].concat());
     let local = w.run(&in_passes("logs", "state", "out"));
     assert_eq!((remote.code, local.code), (0, 0), "{}\n{}", remote.stderr, local.stderr);
     assert_eq!(remote.stdout.lines().count(), 4, "a pass per trail day: {}", remote.stdout);
