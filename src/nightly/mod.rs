@@ -80,7 +80,8 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
     let mut scope = cfg.scope.clone();
     scope.window.since = st.forgotten_before;
     let sources = (cfg.sources.as_slice(), &cfg.aws);
-    let survey = passes::survey(sources, &scope, n.batch_size, &passes::Unread { state: &st, cutoff: n.cutoff })?;
+    let mut survey = passes::survey(sources, &scope, n.batch_size, &passes::Unread { state: &st, cutoff: n.cutoff })?;
+    let mut client = survey.client.take();
     let waiting = survey.waiting;
     if survey.is_empty() && st.last_cutoff.is_some_and(|l| n.cutoff <= l) {
         println!(
@@ -111,7 +112,7 @@ pub fn run(cfg: &Config, n: &Nightly) -> Result<ExitCode> {
         if i > 0 {
             lock.renew(crate::timefmt::now())?;
         }
-        let listing = pass.files(sources, &scope, &passes::Unread { state: &st, cutoff: n.cutoff })?;
+        let listing = pass.files(sources, &scope, &passes::Unread { state: &st, cutoff: n.cutoff }, &mut client)?;
         let done = run_pass(cfg, n, &mut st, (&mut state_place, &out_place), &lock, listing, cutoff, at)?;
         failed += done.failed;
         worst = worst.max(done.worst);

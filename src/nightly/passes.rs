@@ -16,7 +16,8 @@
 //! the last pass, whose cut-off is the run's.
 
 use crate::nightly::state::State;
-use crate::source::{self, layout, s3::S3Options, FileReport, Listing, ObjectRef, SourceSpec};
+use crate::source::s3::{S3Options, S3};
+use crate::source::{self, layout, FileReport, Listing, ObjectRef, SourceSpec};
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -49,6 +50,8 @@ pub struct Survey {
     over: bool,
     /// Files delivered after the cut-off, left for the next run.
     pub waiting: usize,
+    /// The S3 client the survey connected, for the passes to list and fetch with ([`Pass::files`]).
+    pub client: Option<S3>,
 }
 
 impl Survey {
@@ -121,7 +124,7 @@ pub fn survey(
     } else {
         s.days.clear();
     }
-    s.listing.s3 = client.map(std::sync::Arc::new);
+    s.client = client;
     s.listing.objects.sort();
     s.listing.objects.dedup_by(|a, b| a.location == b.location);
     s.listing.objects.shrink_to_fit();
@@ -142,25 +145,27 @@ pub struct Pass {
 
 impl Pass {
     /// The pass's files: its days' folders listed now (what is unread of them), with those listed before.
+    /// `client` is the run's S3 client (connected here if the survey did not need one).
     pub fn files(
         self,
         (sources, aws): (&[SourceSpec], &S3Options),
         scope: &layout::Scope,
         unread: &Unread,
+        client: &mut Option<S3>,
     ) -> Result<Listing> {
         let Pass { mut listing, days, .. } = self;
-        let Some((first, last)) = days else { return Ok(listing) };
-        let mut client = None;
+        let Some((first, last)) = days else {
+            listing.s3 = client.clone().map(std::sync::Arc::new);
+            return Ok(listing);
+        };
         let scope = layout::Scope { days: Some((first, last)), ..scope.clone() };
         let in_days = |path: &str| layout::folder_day(path).is_some_and(|d| (first..=last).contains(&d));
         // Files outside the trail layout are listed again too; they are the survey's, in the last pass.
-        source::list_each(sources, &scope, aws, &mut client, &mut |found, aside| {
+        source::list_each(sources, &scope, aws, client, &mut |found, aside| {
             listing.objects.extend(found.into_iter().filter(|o| in_days(&o.display()) && unread.object(o)));
             listing.set_aside.extend(aside.into_iter().filter(|f| in_days(&f.path) && unread.set_aside(f)));
         })?;
-        if listing.s3.is_none() {
-            listing.s3 = client.map(std::sync::Arc::new);
-        }
+        listing.s3 = client.clone().map(std::sync::Arc::new);
         listing.objects.sort();
         listing.objects.dedup_by(|a, b| a.location == b.location);
         listing.set_aside.sort();
@@ -291,7 +296,8 @@ mod tests {
         let listed: Vec<(Vec<String>, Vec<String>)> = passes
             .into_iter()
             .map(|p| {
-                let l = p.files((&sources, &S3Options::default()), &layout::Scope::default(), &unread).unwrap();
+                let l =
+                    p.files((&sources, &S3Options::default()), &layout::Scope::default(), &unread, &mut None).unwrap();
                 let aside = l.set_aside.iter().map(|f| f.path.rsplit('/').next().unwrap().to_owned()).collect();
                 (names(&dir, &l), aside)
             })

@@ -3,15 +3,11 @@
 //! are followed; links to folders are not, so a link cycle cannot make the walk endless.
 
 use super::layout::Scope;
-use super::{not_event_log, FileReport, Location, ObjectRef};
+use super::{not_event_log, FileReport, Location, ObjectRef, Take};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Mutex;
-
-/// What a walk hands over, a folder at a time: the files found and the files set aside (or the folders that
-/// could not be listed). Called from the walking threads, one at a time.
-pub type Take<'a> = &'a mut (dyn FnMut(Vec<ObjectRef>, Vec<FileReport>) + Send);
 
 /// Lists the files under `root`, handing each folder's to `take` as it is listed, so that the walk holds
 /// no more than a few folders' names. Inside a trail layout (`AWSLogs/…/CloudTrail/<region>/YYYY/MM/DD/`),

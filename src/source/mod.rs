@@ -194,6 +194,10 @@ pub fn not_event_log(path: &str) -> Option<&'static str> {
     NOT_EVENT_LOGS.iter().find(|(marker, _)| path.contains(marker)).map(|(_, label)| *label)
 }
 
+/// What a listing hands over, a folder or an S3 listing page at a time: the files found and the files set
+/// aside (or the folders that could not be listed). Called from the walking threads, one at a time.
+pub type Take<'a> = &'a mut (dyn FnMut(Vec<ObjectRef>, Vec<FileReport>) + Send);
+
 /// Every input of a run: local files, S3 objects (with the client to fetch them), and what was set aside.
 #[derive(Default)]
 pub struct Listing {
@@ -243,7 +247,7 @@ pub fn list_each(
     scope: &layout::Scope,
     aws: &s3::S3Options,
     client: &mut Option<s3::S3>,
-    take: disk::Take,
+    take: Take,
 ) -> anyhow::Result<()> {
     for s in sources {
         match s {

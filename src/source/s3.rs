@@ -33,9 +33,10 @@ pub struct S3Options {
     pub endpoint_url: Option<String>,
 }
 
-/// A connected S3 client with the runtime that drives it.
+/// A connected S3 client with the runtime that drives it. Clones share the runtime and the connections.
+#[derive(Clone)]
 pub struct S3 {
-    rt: tokio::runtime::Runtime,
+    rt: Arc<tokio::runtime::Runtime>,
     client: aws_sdk_s3::Client,
     opts: S3Options,
 }
@@ -64,7 +65,7 @@ impl S3 {
             .build()
             .context("cannot start the S3 runtime")?;
         let client = rt.block_on(client_for(opts, None));
-        Ok(S3 { rt, client, opts: opts.clone() })
+        Ok(S3 { rt: Arc::new(rt), client, opts: opts.clone() })
     }
 
     /// Re-creates the client in the bucket's own region (S3 refuses requests sent to another region).
