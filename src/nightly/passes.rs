@@ -125,11 +125,7 @@ pub fn survey(
         s.days.clear();
     }
     s.client = client;
-    s.listing.objects.sort();
-    s.listing.objects.dedup_by(|a, b| a.location == b.location);
-    s.listing.objects.shrink_to_fit();
-    s.listing.set_aside.sort();
-    s.listing.set_aside.dedup();
+    s.listing.settle();
     Ok(s)
 }
 
@@ -166,10 +162,7 @@ impl Pass {
             listing.set_aside.extend(aside.into_iter().filter(|f| in_days(&f.path) && unread.set_aside(f)));
         })?;
         listing.s3 = client.clone().map(std::sync::Arc::new);
-        listing.objects.sort();
-        listing.objects.dedup_by(|a, b| a.location == b.location);
-        listing.set_aside.sort();
-        listing.set_aside.dedup();
+        listing.settle();
         Ok(listing)
     }
 }

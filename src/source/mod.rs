@@ -210,6 +210,16 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// Puts the inputs in the order the user sees them, each once (sources may overlap), and frees the room
+    /// that appending left: a listing is held while it is read.
+    pub fn settle(&mut self) {
+        self.objects.sort();
+        self.objects.dedup_by(|a, b| a.location == b.location);
+        self.objects.shrink_to_fit();
+        self.set_aside.sort();
+        self.set_aside.dedup();
+    }
+
     /// Leaves out the local files below `dir`: the folder a command writes into, when it lies inside a
     /// source (`scan --out` into the trail folder), is not read back as input on the next run.
     pub fn leave_out(&mut self, dir: &std::path::Path) {
@@ -222,20 +232,15 @@ impl Listing {
 
 /// Lists every input under the sources, sorted, pruned to the scope where a path follows the trail layout.
 pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) -> anyhow::Result<Listing> {
-    let mut objects = Vec::new();
-    let mut set_aside = Vec::new();
+    let mut listing = Listing::default();
     let mut client = None;
     list_each(sources, scope, aws, &mut client, &mut |found, aside| {
-        objects.extend(found);
-        set_aside.extend(aside);
+        listing.objects.extend(found);
+        listing.set_aside.extend(aside);
     })?;
-    objects.sort();
-    objects.dedup_by(|a, b| a.location == b.location);
-    // Held for the whole run: without the room the walk's appending left (up to as much again).
-    objects.shrink_to_fit();
-    set_aside.sort();
-    set_aside.dedup();
-    Ok(Listing { objects, set_aside, s3: client.map(std::sync::Arc::new), fetched: Vec::new() })
+    listing.settle();
+    listing.s3 = client.map(std::sync::Arc::new);
+    Ok(listing)
 }
 
 /// Lists the inputs under the sources as [`list`] does, but hands them to `take` a folder (or an S3 listing
