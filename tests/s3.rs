@@ -110,6 +110,40 @@ fn listing_is_pruned_by_account_region_and_date() {
     assert!(r.stderr.contains("files: 3 read"), "{}", r.stderr);
 }
 
+/// A source that names a year or month folder of a region, with a window: only that folder's days the window
+/// needs are listed, as on disk (they were once looked for below the region's path twice over, and nothing
+/// was read).
+#[test]
+fn a_source_inside_a_region_lists_its_own_days_of_the_window() {
+    let server = Server::start();
+    let w = Workdir::new();
+    org_trail(&w, &["222222222222"], &["eu-west-1"], &[10, 15, 16, 17, 25]);
+    server.upload("org", w.path());
+    let cwd = Workdir::new();
+    let window = ["--since", "2026-11-15T00:00:00Z", "--until", "2026-11-16T12:00:00Z", "-f", "json"];
+    for folder in ["2026/11/", "2026/", "2026/11"] {
+        let region = "AWSLogs/o-abcdefgh12/222222222222/CloudTrail/eu-west-1";
+        let s3_source = format!("s3://org/{region}/{folder}");
+        let disk_source = w.path().join(region).join(folder);
+        for source in [s3_source.as_str(), disk_source.to_str().unwrap()] {
+            let mut args = vec!["sessions", "-s", source];
+            args.extend(window);
+            let r = server.run(cwd.path(), &args);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let rows = r.json();
+            let names: Vec<&str> = rows.iter().map(|r| r["session_name"].as_str().unwrap()).collect();
+            assert_eq!(names, ["s-eu-west-1-15", "s-eu-west-1-16"], "{source}");
+        }
+    }
+    // A source outside the window's days lists nothing.
+    let mut args = vec!["sessions", "-s", "s3://org/AWSLogs/o-abcdefgh12/222222222222/CloudTrail/eu-west-1/2026/10/"];
+    args.extend(window);
+    server.listed();
+    let r = server.run(cwd.path(), &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(server.listed().iter().all(|p| !p.contains("/2026/11/")));
+}
+
 #[test]
 fn an_object_that_cannot_be_fetched_is_named_and_counted() {
     let server = Server::start();

@@ -45,6 +45,15 @@ pub fn parse(path: &str) -> Option<TrailPath<'_>> {
     Some(TrailPath { account, region, date })
 }
 
+/// A path or key up to its region folder, without the slash (`…/AWSLogs/<account>/CloudTrail/<region>`), when
+/// it follows the layout that deep: where a region's date folders are, whatever folder below it the path names.
+pub fn region_folder(path: &str) -> Option<&str> {
+    let region = parse(path)?.region?;
+    // `region` is a piece of `path`: it ends where the region folder's name does.
+    let end = region.as_ptr() as usize - path.as_ptr() as usize + region.len();
+    path.get(..end)
+}
+
 /// The day (midnight UTC) of the trail date folder a path or key lies in, when it follows the layout.
 pub fn folder_day(path: &str) -> Option<i64> {
     let (y, m, d) = parse(path)?.date?;
@@ -137,6 +146,16 @@ mod tests {
         assert_eq!((p.region, p.date), (Some("us-east-1"), Some((2026, 11, 20))));
         assert_eq!(parse("AWSLogs/111122223333/CloudTrailish/us-east-1/2026/11/20/x"), None);
         assert_eq!(parse("logs/x.json.gz"), None);
+    }
+
+    #[test]
+    fn a_region_folder_is_found_from_any_folder_below_it() {
+        let region = "b/AWSLogs/o-abc123def4/111122223333/CloudTrail/eu-west-1";
+        for below in ["/", "/2026/", "/2026/11/", "/2026/11/20/x.json.gz"] {
+            assert_eq!(region_folder(&format!("{region}{below}")), Some(region), "{below}");
+        }
+        assert_eq!(region_folder("AWSLogs/111122223333/CloudTrail/"), None);
+        assert_eq!(region_folder("logs/x.json.gz"), None);
     }
 
     #[test]

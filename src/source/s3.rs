@@ -261,8 +261,12 @@ async fn walk(
         Some(regions) => {
             let mut leaves = Vec::new();
             for region in regions {
-                match (layout::parse(&region).and_then(|t| t.date), scope.day_folders()) {
-                    (None, Some(days)) => leaves.extend(days.iter().map(|d| format!("{region}{d}"))),
+                // `region` may be a year or month folder of the region, when the user's prefix names one.
+                match (layout::parse(&region).and_then(|t| t.date), scope.day_folders(), layout::region_folder(&region))
+                {
+                    (None, Some(days), Some(root)) => leaves.extend(
+                        days.iter().map(|d| format!("{root}/{d}")).filter(|leaf| leaf.starts_with(region.as_str())),
+                    ),
                     _ => leaves.push(region),
                 }
             }
