@@ -110,21 +110,31 @@ fn listing_is_pruned_by_account_region_and_date() {
     assert!(r.stderr.contains("files: 3 read"), "{}", r.stderr);
 }
 
-/// A source that names a year or month folder of a region, with a window: only that folder's days the window
-/// needs are listed, as on disk (they were once looked for below the region's path twice over, and nothing
-/// was read).
+/// A source may name any folder of the trail layout: an organisation, an account, its CloudTrail folder, a
+/// region, a year or a month. With a window, the window's days below it are read, on S3 as on disk. (On S3, an
+/// account's folder and a year or month folder with a window once read nothing.)
 #[test]
-fn a_source_inside_a_region_lists_its_own_days_of_the_window() {
+fn a_source_that_names_any_folder_of_the_layout_reads_the_window_below_it() {
     let server = Server::start();
     let w = Workdir::new();
     org_trail(&w, &["222222222222"], &["eu-west-1"], &[10, 15, 16, 17, 25]);
     server.upload("org", w.path());
     let cwd = Workdir::new();
     let window = ["--since", "2026-11-15T00:00:00Z", "--until", "2026-11-16T12:00:00Z", "-f", "json"];
-    for folder in ["2026/11/", "2026/", "2026/11"] {
-        let region = "AWSLogs/o-abcdefgh12/222222222222/CloudTrail/eu-west-1";
-        let s3_source = format!("s3://org/{region}/{folder}");
-        let disk_source = w.path().join(region).join(folder);
+    let account = "AWSLogs/o-abcdefgh12/222222222222";
+    let region = format!("{account}/CloudTrail/eu-west-1");
+    let folders = [
+        "AWSLogs/o-abcdefgh12/".to_owned(),
+        format!("{account}/"),
+        format!("{account}/CloudTrail/"),
+        format!("{region}/"),
+        format!("{region}/2026/"),
+        format!("{region}/2026/11/"),
+        format!("{region}/2026/11"),
+    ];
+    for folder in &folders {
+        let s3_source = format!("s3://org/{folder}");
+        let disk_source = w.path().join(folder);
         for source in [s3_source.as_str(), disk_source.to_str().unwrap()] {
             let mut args = vec!["sessions", "-s", source];
             args.extend(window);
@@ -135,7 +145,7 @@ fn a_source_inside_a_region_lists_its_own_days_of_the_window() {
             assert_eq!(names, ["s-eu-west-1-15", "s-eu-west-1-16"], "{source}");
         }
     }
-    // A source outside the window's days lists nothing.
+    // A month outside the window's days lists none of them.
     let mut args = vec!["sessions", "-s", "s3://org/AWSLogs/o-abcdefgh12/222222222222/CloudTrail/eu-west-1/2026/10/"];
     args.extend(window);
     server.listed();

@@ -318,6 +318,11 @@ async fn trail_regions(
                 .collect(),
         ));
     }
+    // An account's folder: its CloudTrail folder's regions.
+    if let Some(account) = account_folder(&prefix) {
+        let accounts = if scope.wants_account(account) { vec![format!("{prefix}CloudTrail/")] } else { vec![] };
+        return Ok(Some(regions_of(client, bucket, accounts, scope).await?));
+    }
     // Find `AWSLogs/`: the prefix itself, or directly below it.
     let awslogs = if prefix.ends_with("AWSLogs/") {
         prefix.clone()
@@ -343,6 +348,16 @@ async fn trail_regions(
             }
         }
     }
+    Ok(Some(regions_of(client, bucket, accounts, scope).await?))
+}
+
+/// The region folders the scope wants below the accounts' `…/CloudTrail/` folders, sorted.
+async fn regions_of(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    accounts: Vec<String>,
+    scope: &Scope,
+) -> Result<Vec<String>> {
     let mut regions = Vec::new();
     for acct in accounts {
         let dirs = list_folders(client, bucket, &acct).await?;
@@ -351,5 +366,13 @@ async fn trail_regions(
         );
     }
     regions.sort();
-    Ok(Some(regions))
+    Ok(regions)
+}
+
+/// The account whose folder `prefix` is (`…/AWSLogs/[o-orgid/]<account>/`), when it is exactly one.
+fn account_folder(prefix: &str) -> Option<&str> {
+    let mut parts = prefix.trim_end_matches('/').split('/').skip_while(|p| *p != "AWSLogs").skip(1);
+    let first = parts.next()?;
+    let account = if first.starts_with("o-") { parts.next()? } else { first };
+    parts.next().is_none().then_some(account)
 }
