@@ -44,8 +44,8 @@ pub struct Survey {
     /// The files to read, while they fit in the budget: then the whole backlog. Past the budget, the files
     /// outside the trail layout only, and those set aside outside it.
     listing: Listing,
-    /// Compressed bytes and files to read (set aside ones included) in each trail date folder, by its day.
-    days: BTreeMap<i64, (u64, u64)>,
+    /// Compressed bytes to read in each trail date folder, by its day (a day of set-aside files only is 0).
+    days: BTreeMap<i64, u64>,
     /// The survey found more than the budget: the names of dated files were dropped.
     over: bool,
     /// Files delivered after the cut-off, left for the next run.
@@ -63,8 +63,7 @@ impl Survey {
     /// The compressed size of everything to read.
     pub fn bytes(&self) -> u64 {
         // Past the budget the listing holds only the undated files, and the days the rest.
-        self.days.values().map(|(bytes, _)| bytes).sum::<u64>()
-            + self.listing.objects.iter().map(|o| o.size).sum::<u64>()
+        self.days.values().sum::<u64>() + self.listing.objects.iter().map(|o| o.size).sum::<u64>()
     }
 }
 
@@ -88,9 +87,7 @@ pub fn survey(
             bytes += o.size;
             match layout::folder_day(&o.display()) {
                 Some(day) => {
-                    let (day_bytes, files) = s.days.entry(day).or_default();
-                    *day_bytes += o.size;
-                    *files += 1;
+                    *s.days.entry(day).or_default() += o.size;
                     if !s.over {
                         s.listing.objects.push(o);
                     }
@@ -110,7 +107,7 @@ pub fn survey(
             }
             match layout::folder_day(&f.path) {
                 Some(day) => {
-                    s.days.entry(day).or_default().1 += 1;
+                    s.days.entry(day).or_default();
                     if !s.over {
                         s.listing.set_aside.push(f);
                     }
@@ -177,7 +174,7 @@ pub fn plan(survey: Survey, budget: u64, cutoff: i64) -> Vec<Pass> {
     // Whole days, in order, while they fit.
     let mut groups: Vec<(i64, i64)> = Vec::new();
     let mut size = 0;
-    for (day, (day_size, _)) in days {
+    for (day, day_size) in days {
         match groups.last_mut() {
             Some((_, last)) if size + day_size <= budget => {
                 *last = day;
@@ -196,9 +193,10 @@ pub fn plan(survey: Survey, budget: u64, cutoff: i64) -> Vec<Pass> {
         .enumerate()
         .map(|(i, (first, last_day))| {
             // The last pass takes what has no day, with the run's own cut-off.
-            let (listing, cutoff) = match i == last {
-                true => (listing.take().expect("one last pass"), cutoff),
-                false => (Listing::default(), (last_day + 86_400).min(cutoff)),
+            let (listing, cutoff) = if i == last {
+                (listing.take().expect("one last pass"), cutoff)
+            } else {
+                (Listing::default(), (last_day + 86_400).min(cutoff))
             };
             Pass { listing, days: Some((first, last_day)), cutoff }
         })
