@@ -1,5 +1,5 @@
 //! Passes: a backlog read a few trail days at a time, so that memory stays bounded. A first run over months
-//! of logs would otherwise hold every session of those months at once (about 115 MB per million records),
+//! of logs would otherwise hold every session of those months at once (about 120 MB per million records),
 //! and the name of every file (a year of a large organisation's trail is millions of files).
 //!
 //! The sources are surveyed once ([`survey`]). While the files not yet read add up to no more than
