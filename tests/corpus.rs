@@ -82,7 +82,7 @@ fn the_benchmark_script_runs() {
     let corpus = dir.path().join("corpus");
     let out = Command::new("python3")
         .current_dir(repo())
-        .args(["bench/bench.py", "--records", "2000", "--runs", "1", "--no-write", "--skip-peers", "--skip-double"])
+        .args(["bench/bench.py", "--records", "2000", "--runs", "1", "--no-write", "--skip-peers"])
         .args(["--trailscan", env!("CARGO_BIN_EXE_trailscan"), "--gen", env!("CARGO_BIN_EXE_trailscan-gen")])
         .arg("--corpus")
         .arg(&corpus)
@@ -96,6 +96,8 @@ fn the_benchmark_script_runs() {
         "| trailscan nightly, first run (2 threads) |",
         "| trailscan nightly, 8-day backlog in 64MB passes |",
         "trailscan / gzip-only wall time",
+        "| trailscan sessions, corpus doubled |",
+        "peak RSS doubled corpus / corpus",
     ] {
         assert!(stdout.contains(row), "{row} missing from:\n{stdout}");
     }
