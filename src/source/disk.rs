@@ -3,7 +3,7 @@
 //! are followed; links to folders are not, so a link cycle cannot make the walk endless.
 
 use super::layout::Scope;
-use super::{not_event_log, FileReport, Location, ObjectRef, Take};
+use super::{FileReport, Location, ObjectRef, Take};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::path::Path;
@@ -81,12 +81,10 @@ fn push(path: &Path, meta: Option<&std::fs::Metadata>, objects: &mut Vec<ObjectR
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs() as i64);
-    // `display()` goes through the lossy formatter character run by character run: ~3k instructions a file.
-    let display = path.to_str().map_or_else(|| path.display().to_string(), str::to_owned);
-    match not_event_log(&display) {
-        Some(label) => {
-            skipped.push(FileReport::skipped(display, label, format!("{label} file, not API events"), modified))
-        }
+    // Not `display()`, which goes through the lossy formatter character run by character run (~3k
+    // instructions a file); a name that is text is borrowed as it is.
+    match FileReport::set_aside_by_name(&path.to_string_lossy(), modified) {
+        Some(report) => skipped.push(report),
         None => objects.push(ObjectRef { location: Location::Disk(path.to_path_buf()), size, modified }),
     }
 }

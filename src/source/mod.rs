@@ -167,16 +167,19 @@ impl FileReport {
             && matches!(self.label.as_deref(), Some(FETCH_FAILED | UNREADABLE | UNREADABLE_FOLDER))
     }
 
-    pub fn skipped(path: String, label: &str, reason: String, delivered: Option<i64>) -> Self {
-        FileReport {
-            path,
+    /// The report of a file that is not an API-event log by its name ([`NOT_EVENT_LOGS`]): set aside before
+    /// anything is read. `None` for a file to read.
+    pub fn set_aside_by_name(path: &str, delivered: Option<i64>) -> Option<Self> {
+        let label = not_event_log(path)?;
+        Some(FileReport {
+            path: path.to_owned(),
             status: Status::Skipped,
             records: 0,
-            reason: Some(reason),
+            reason: Some(format!("{label} file, not API events")),
             label: Some(label.to_owned()),
             shape: None,
             delivered,
-        }
+        })
     }
 }
 
@@ -265,13 +268,8 @@ pub fn list_each(
                 c.list(bucket, prefix, scope, &mut |page| {
                     let (mut objects, mut set_aside) = (Vec::with_capacity(page.len()), Vec::new());
                     for obj in page {
-                        match not_event_log(&obj.display()) {
-                            Some(label) => set_aside.push(FileReport::skipped(
-                                obj.display().into_owned(),
-                                label,
-                                format!("{label} file, not API events"),
-                                obj.modified,
-                            )),
+                        match FileReport::set_aside_by_name(&obj.display(), obj.modified) {
+                            Some(report) => set_aside.push(report),
                             None => objects.push(obj),
                         }
                     }
