@@ -17,7 +17,7 @@
 
 use crate::nightly::state::State;
 use crate::source::s3::{S3Options, S3};
-use crate::source::{self, layout, FileReport, Listing, ObjectRef, SourceSpec};
+use crate::source::{self, layout, Listing, SourceSpec};
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -29,12 +29,14 @@ pub struct Unread<'a> {
 }
 
 impl Unread<'_> {
-    pub fn object(&self, o: &ObjectRef) -> bool {
-        o.modified.is_none_or(|m| m < self.cutoff) && !self.state.has_read(&o.display(), o.size)
+    /// Delivered after the cut-off: left for a later run.
+    fn waits(&self, delivered: Option<i64>) -> bool {
+        delivered.is_some_and(|m| m >= self.cutoff)
     }
 
-    pub fn set_aside(&self, f: &FileReport) -> bool {
-        f.delivered.is_none_or(|m| m < self.cutoff) && !self.state.has_read(&f.path, 0)
+    /// Whether the run reads the input shown as `shown`, of `size` bytes (0 for a file set aside).
+    fn wants(&self, shown: &str, size: u64, delivered: Option<i64>) -> bool {
+        !self.waits(delivered) && !self.state.has_read(shown, size)
     }
 }
 
@@ -65,6 +67,25 @@ impl Survey {
         // Past the budget the listing holds only the undated files, and the days the rest.
         self.days.values().sum::<u64>() + self.listing.objects.iter().map(|o| o.size).sum::<u64>()
     }
+
+    /// Counts an input to read of `size` bytes in its trail day, if it has one; whether its name is kept
+    /// (see `listing`).
+    fn count(&mut self, day: Option<i64>, size: u64) -> bool {
+        match day {
+            Some(day) => {
+                *self.days.entry(day).or_default() += size;
+                !self.over
+            }
+            None => true,
+        }
+    }
+
+    /// Past the budget: the dated files' names are dropped; their passes list them again.
+    fn drop_dated_names(&mut self) {
+        self.over = true;
+        self.listing.objects.retain(|o| layout::folder_day(&o.display()).is_none());
+        self.listing.set_aside.retain(|f| layout::folder_day(&f.path).is_none());
+    }
 }
 
 /// Lists the sources within `scope` once, keeping of what is unread the names while they add up to no more
@@ -80,45 +101,29 @@ pub fn survey(
     let mut client = None;
     source::list_each(sources, scope, aws, &mut client, &mut |found, aside| {
         for o in found {
-            s.waiting += usize::from(o.modified.is_some_and(|m| m >= unread.cutoff));
-            if !unread.object(&o) {
+            s.waiting += usize::from(unread.waits(o.modified));
+            let shown = o.display();
+            if !unread.wants(&shown, o.size, o.modified) {
                 continue;
             }
+            let keep = s.count(layout::folder_day(&shown), o.size);
+            drop(shown);
             bytes += o.size;
-            match layout::folder_day(&o.display()) {
-                Some(day) => {
-                    *s.days.entry(day).or_default() += o.size;
-                    if !s.over {
-                        s.listing.objects.push(o);
-                    }
-                }
-                None => s.listing.objects.push(o),
+            if keep {
+                s.listing.objects.push(o);
             }
             if !s.over && bytes > budget {
-                // From here on the dated files are listed again by their pass: drop their names.
-                s.over = true;
-                s.listing.objects.retain(|o| layout::folder_day(&o.display()).is_none());
+                s.drop_dated_names();
             }
         }
         for f in aside {
-            s.waiting += usize::from(f.delivered.is_some_and(|m| m >= unread.cutoff));
-            if !unread.set_aside(&f) {
-                continue;
-            }
-            match layout::folder_day(&f.path) {
-                Some(day) => {
-                    s.days.entry(day).or_default();
-                    if !s.over {
-                        s.listing.set_aside.push(f);
-                    }
-                }
-                None => s.listing.set_aside.push(f),
+            s.waiting += usize::from(unread.waits(f.delivered));
+            if unread.wants(&f.path, 0, f.delivered) && s.count(layout::folder_day(&f.path), 0) {
+                s.listing.set_aside.push(f);
             }
         }
     })?;
-    if s.over {
-        s.listing.set_aside.retain(|f| layout::folder_day(&f.path).is_none());
-    } else {
+    if !s.over {
         s.days.clear();
     }
     s.client = client;
@@ -147,19 +152,20 @@ impl Pass {
         client: &mut Option<S3>,
     ) -> Result<Listing> {
         let Pass { mut listing, days, .. } = self;
-        let Some((first, last)) = days else {
-            listing.s3 = client.clone().map(std::sync::Arc::new);
-            return Ok(listing);
-        };
-        let scope = layout::Scope { days: Some((first, last)), ..scope.clone() };
-        let in_days = |path: &str| layout::folder_day(path).is_some_and(|d| (first..=last).contains(&d));
-        // Files outside the trail layout are listed again too; they are the survey's, in the last pass.
-        source::list_each(sources, &scope, aws, client, &mut |found, aside| {
-            listing.objects.extend(found.into_iter().filter(|o| in_days(&o.display()) && unread.object(o)));
-            listing.set_aside.extend(aside.into_iter().filter(|f| in_days(&f.path) && unread.set_aside(f)));
-        })?;
+        if let Some((first, last)) = days {
+            let scope = layout::Scope { days: Some((first, last)), ..scope.clone() };
+            // Files outside the trail layout are listed again too; they are the survey's, in the last pass.
+            let wanted = |shown: &str, size, delivered| {
+                layout::folder_day(shown).is_some_and(|d| (first..=last).contains(&d))
+                    && unread.wants(shown, size, delivered)
+            };
+            source::list_each(sources, &scope, aws, client, &mut |found, aside| {
+                listing.objects.extend(found.into_iter().filter(|o| wanted(&o.display(), o.size, o.modified)));
+                listing.set_aside.extend(aside.into_iter().filter(|f| wanted(&f.path, 0, f.delivered)));
+            })?;
+            listing.settle();
+        }
         listing.s3 = client.clone().map(std::sync::Arc::new);
-        listing.settle();
         Ok(listing)
     }
 }
@@ -206,7 +212,7 @@ pub fn plan(survey: Survey, budget: u64, cutoff: i64) -> Vec<Pass> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Location;
+    use crate::source::{Location, ObjectRef};
     use crate::timefmt;
 
     fn day(y: i64, m: u32, d: u32) -> i64 {
