@@ -22,13 +22,19 @@ pub struct TrailPath<'a> {
     pub date: Option<(i64, u32, u32)>,
 }
 
-/// Parses the layout part of a path or key (`/` separated). `None` when the path is not in a trail layout.
-pub fn parse(path: &str) -> Option<TrailPath<'_>> {
+/// The account of a path or key below `…/AWSLogs/[o-orgid/]`, and the parts of the path after it.
+fn account_and_rest(path: &str) -> Option<(&str, impl Iterator<Item = &str>)> {
     let mut parts = path.split('/').skip_while(|p| *p != "AWSLogs").skip(1).peekable();
     if parts.peek().is_some_and(|p| p.starts_with("o-")) {
         parts.next();
     }
     let account = parts.next().filter(|a| !a.is_empty())?;
+    Some((account, parts))
+}
+
+/// Parses the layout part of a path or key (`/` separated). `None` when the path is not in a trail layout.
+pub fn parse(path: &str) -> Option<TrailPath<'_>> {
+    let (account, mut parts) = account_and_rest(path)?;
     // The API-event logs, or one of the products that share their layout (digests, Insights, …): their
     // folders are dated alike, so a window or a nightly pass prunes them alike.
     let product = parts.next()?;
@@ -43,6 +49,12 @@ pub fn parse(path: &str) -> Option<TrailPath<'_>> {
         Some((y, m, d))
     })();
     Some(TrailPath { account, region, date })
+}
+
+/// The account whose own folder a path or key names (`…/AWSLogs/[o-orgid/]<account>/`), when it is one.
+pub fn account_folder(path: &str) -> Option<&str> {
+    let (account, mut rest) = account_and_rest(path)?;
+    (rest.next() == Some("") && rest.next().is_none()).then_some(account)
 }
 
 /// A path or key up to its region folder, without the slash (`…/AWSLogs/<account>/CloudTrail/<region>`), when
@@ -146,6 +158,14 @@ mod tests {
         assert_eq!((p.region, p.date), (Some("us-east-1"), Some((2026, 11, 20))));
         assert_eq!(parse("AWSLogs/111122223333/CloudTrailish/us-east-1/2026/11/20/x"), None);
         assert_eq!(parse("logs/x.json.gz"), None);
+    }
+
+    #[test]
+    fn an_account_folder_is_named_only_by_its_own_path() {
+        assert_eq!(account_folder("b/AWSLogs/o-abc123def4/111122223333/"), Some("111122223333"));
+        assert_eq!(account_folder("AWSLogs/111122223333/"), Some("111122223333"));
+        assert_eq!(account_folder("AWSLogs/o-abc123def4/"), None);
+        assert_eq!(account_folder("AWSLogs/111122223333/CloudTrail/"), None);
     }
 
     #[test]

@@ -319,7 +319,7 @@ async fn trail_regions(
         ));
     }
     // An account's folder: its CloudTrail folder's regions.
-    if let Some(account) = account_folder(&prefix) {
+    if let Some(account) = layout::account_folder(&prefix) {
         let accounts = if scope.wants_account(account) { vec![format!("{prefix}CloudTrail/")] } else { vec![] };
         return Ok(Some(regions_of(client, bucket, accounts, scope).await?));
     }
@@ -367,12 +367,4 @@ async fn regions_of(
     }
     regions.sort();
     Ok(regions)
-}
-
-/// The account whose folder `prefix` is (`…/AWSLogs/[o-orgid/]<account>/`), when it is exactly one.
-fn account_folder(prefix: &str) -> Option<&str> {
-    let mut parts = prefix.trim_end_matches('/').split('/').skip_while(|p| *p != "AWSLogs").skip(1);
-    let first = parts.next()?;
-    let account = if first.starts_with("o-") { parts.next()? } else { first };
-    parts.next().is_none().then_some(account)
 }
