@@ -32,23 +32,25 @@ fn epoch(rfc3339: &str) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(NOV_1_2026 + (day - 1) * 86_400 + h * 3600 + m * 60)
 }
 
+/// Gives the file at `p` the delivery time `delivered` (its modification time).
+fn stamp_delivery(p: &Path, delivered: &str) {
+    std::fs::File::options().write(true).open(p).unwrap().set_modified(epoch(delivered)).unwrap();
+}
+
 fn deliver(w: &Workdir, rel: &str, delivered: &str, events: &[Value]) -> PathBuf {
     let p = w.trail(&format!("logs/AWSLogs/{ACCT}/CloudTrail/us-east-1/{rel}"), events);
-    let f = std::fs::File::options().write(true).open(&p).unwrap();
-    f.set_modified(epoch(delivered)).unwrap();
+    stamp_delivery(&p, delivered);
     p
 }
 
 /// A CloudTrail digest in the trail date folder `day` (`2026/11/20`), delivered then.
-fn deliver_digest(w: &Workdir, day: &str) -> PathBuf {
-    let stamp = day.replace('/', "");
+fn deliver_digest(w: &Workdir, day: &str) {
+    let (compact, date) = (day.replace('/', ""), day.replace('/', "-"));
     let p = w.write_gz(
-        &format!("logs/AWSLogs/{ACCT}/CloudTrail-Digest/us-east-1/{day}/{ACCT}_CloudTrail-Digest_us-east-1_t_us-east-1_{stamp}T010000Z.json.gz"),
-        &format!(r#"{{"awsAccountId":"{ACCT}","digestStartTime":"{}T00:00:00Z","logFiles":[]}}"#, day.replace('/', "-")),
+        &format!("logs/AWSLogs/{ACCT}/CloudTrail-Digest/us-east-1/{day}/{ACCT}_CloudTrail-Digest_us-east-1_t_us-east-1_{compact}T010000Z.json.gz"),
+        &format!(r#"{{"awsAccountId":"{ACCT}","digestStartTime":"{date}T00:00:00Z","logFiles":[]}}"#),
     );
-    let f = std::fs::File::options().write(true).open(&p).unwrap();
-    f.set_modified(epoch(&format!("{}T01:10:00Z", day.replace('/', "-")))).unwrap();
-    p
+    stamp_delivery(&p, &format!("{date}T01:10:00Z"));
 }
 
 fn session_arn(role: &str, name: &str) -> String {
@@ -297,7 +299,7 @@ fn an_undecodable_file_is_reported_once_and_read_again_when_it_changes() {
     std::fs::remove_file(&good).unwrap();
     let bad =
         w.write("logs/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/cut.json.gz", &whole[..whole.len() / 2]);
-    std::fs::File::options().write(true).open(&bad).unwrap().set_modified(epoch("2026-11-20T23:00:00Z")).unwrap();
+    stamp_delivery(&bad, "2026-11-20T23:00:00Z");
     let first = nightly(&w, "state", "out", CUTOFFS[0], &[]);
     assert!(first.stdout.contains("1 failed"), "{}", first.stdout);
     assert!(first.stderr.contains("cut.json.gz: truncated gzip"), "{}", first.stderr);
@@ -310,7 +312,7 @@ fn an_undecodable_file_is_reported_once_and_read_again_when_it_changes() {
 
     // The file is completed (caught mid-write): the next run reads it.
     std::fs::write(&bad, &whole).unwrap();
-    std::fs::File::options().write(true).open(&bad).unwrap().set_modified(epoch("2026-11-20T23:30:00Z")).unwrap();
+    stamp_delivery(&bad, "2026-11-20T23:30:00Z");
     let fixed = nightly(&w, "state", "out", CUTOFFS[1], &[]);
     assert!(fixed.stdout.contains(", 0 failed"), "{}", fixed.stdout);
     assert!(!fixed.stderr.contains("cut.json.gz"), "{}", fixed.stderr);
