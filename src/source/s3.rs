@@ -106,7 +106,7 @@ impl S3 {
         take: &mut dyn FnMut(Vec<ObjectRef>),
     ) -> Result<()> {
         self.for_bucket(bucket)?;
-        let client = Arc::new(self.client.clone());
+        let client = self.client.clone();
         let spinner = crate::messages::Progress::spinner();
         spinner.message(&format!("listing s3://{bucket}/{prefix}"));
         let listed = self.rt.block_on(walk(client, bucket, prefix, scope, &mut |page| {
@@ -248,7 +248,7 @@ fn listing_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
 /// Lists what the scope can need below `prefix`, following the trail layout where there is one, and hands
 /// the objects to `take` a page at a time, in no particular order.
 async fn walk(
-    client: Arc<aws_sdk_s3::Client>,
+    client: aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
     scope: &Scope,
