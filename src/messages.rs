@@ -118,7 +118,7 @@ impl Progress {
 }
 
 /// With `TRAILSCAN_TRACE` set, one line per pipeline phase on stderr: seconds since start, resident memory
-/// now and at its peak. For measuring where a run spends its time and memory; silent otherwise.
+/// now and at its peak, and whether huge pages may be used. For measuring where a run spends its time and memory; silent otherwise.
 pub fn phase(name: &str) {
     static START: std::sync::OnceLock<Option<std::time::Instant>> = std::sync::OnceLock::new();
     let Some(start) = START.get_or_init(|| std::env::var_os("TRAILSCAN_TRACE").map(|_| std::time::Instant::now()))
@@ -130,9 +130,15 @@ pub fn phase(name: &str) {
         status.lines().find_map(|l| l.strip_prefix(field)).map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
     };
     let mb = |v: Option<String>| v.and_then(|v| v.parse::<u64>().ok()).map_or(0, |k| k / 1024);
+    // Whether the kernel may back this process's memory with huge pages (Linux 5.0 and later say).
+    let pages = match kb("THP_enabled:").as_deref() {
+        Some("0") => ", huge pages off",
+        Some(_) => ", huge pages on",
+        None => "",
+    };
     let _ = writeln!(
         std::io::stderr().lock(),
-        "trailscan: trace: {:>7.3}s {name:<12} rss {} MB, peak {} MB",
+        "trailscan: trace: {:>7.3}s {name:<12} rss {} MB, peak {} MB{pages}",
         start.elapsed().as_secs_f64(),
         mb(kb("VmRSS:")),
         mb(kb("VmHWM:"))
