@@ -59,8 +59,8 @@ pub fn memory_available() -> Option<u64> {
     kb.parse::<u64>().ok().map(|k| k * 1024)
 }
 
-/// Reads and decodes every listed input in parallel: local files straight from the workers, S3 objects
-/// through a bounded channel fed by the fetcher (`source::s3`), so fetching and decoding overlap.
+/// Reads and decodes every listed input in parallel: local files straight from the workers, S3 objects as
+/// the fetcher (`source::s3`) yields them, so fetching and decoding overlap.
 pub fn run(
     listing: Listing,
     window: TimeWindow,
@@ -100,25 +100,26 @@ pub fn run(
         out = merge(out, from_memory);
     }
     if let Some(client) = s3 {
-        let (tx, rx) = crossbeam_channel::bounded::<(ObjectRef, Result<Vec<u8>, String>)>(
-            2 * crate::source::s3::FETCH_CONCURRENCY,
-        );
-        let fetcher = std::thread::spawn(move || {
-            client.fetch(remote, move |obj, bytes| {
-                let _ = tx.send((obj, bytes));
-            })
-        });
-        let fetched = per_thread(&pool, rx.into_iter().par_bridge(), |w, out, (obj, bytes)| {
-            let records = match bytes {
-                Ok(bytes) => w.process_bytes(&obj, &bytes, window, retain, out),
+        let expected = remote.len();
+        let arrived = AtomicU64::new(0);
+        let fetched = per_thread(&pool, client.fetch(remote).par_bridge(), |w, out, fetched| {
+            arrived.fetch_add(1, Ordering::Relaxed);
+            let obj = &fetched.object;
+            let records = match &fetched.bytes {
+                Ok(bytes) => w.process_bytes(obj, bytes, window, retain, out),
                 Err(e) => {
-                    out.files.push(failed(&obj, e, crate::source::FETCH_FAILED));
+                    out.files.push(failed(obj, e.clone(), crate::source::FETCH_FAILED));
                     0
                 }
             };
             tick(obj.size, records);
         });
-        fetcher.join().map_err(|_| anyhow::anyhow!("the S3 fetcher stopped unexpectedly"))?;
+        let arrived = arrived.into_inner();
+        if arrived != expected as u64 {
+            anyhow::bail!(
+                "the S3 fetcher stopped after {arrived} of {expected} objects: nothing was written; run again"
+            );
+        }
         out = merge(out, fetched);
     }
     progress.finish();

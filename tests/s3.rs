@@ -200,6 +200,27 @@ fn thousands_of_tiny_objects_and_plain_prefixes() {
     assert!(listed.iter().all(|p| p == "exports/") && listed.len() <= 4, "{listed:?}");
 }
 
+/// S3 answers each GET after tens of milliseconds: a trail of thousands of small objects is fetched many at a
+/// time, or the run waits on the network (32 at a time, a day of the benchmark's trail took five times longer
+/// from an endpoint answering in 20 ms than from one answering at once).
+#[test]
+fn many_objects_are_fetched_at_once() {
+    let server = Server::start();
+    let w = Workdir::new();
+    let n = 300;
+    for i in 0..n {
+        let e = call(&format!("e{i}"), "2026-11-20T10:00:00Z", "GetObject", iam_user("1", "u", "AKIAU"), "1.1.1.1");
+        w.trail(&format!("exports/SLOW{i:04}.json.gz"), &[e]);
+    }
+    server.upload("far", w.path());
+    let cwd = Workdir::new();
+    let r = server.run(cwd.path(), &["sessions", "-s", "s3://far/exports/", "-f", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("files: {n} read")), "{}", r.stderr);
+    let most = server.most_slow_fetches_at_once();
+    assert!(most > 100, "at most {most} objects were fetched at once");
+}
+
 #[test]
 fn unreachable_or_misnamed_buckets_are_clear_errors() {
     let server = Server::start();

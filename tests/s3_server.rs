@@ -15,11 +15,14 @@ const KEY: &str = "trailscan-test";
 const SECRET: &str = "trailscan-test-secret";
 
 /// The file-system S3 server, recording list prefixes and fetched keys, and failing every GetObject of keys
-/// ending in `FAIL.json.gz` (an object that cannot be fetched, whatever the retries).
+/// ending in `FAIL.json.gz` (an object that cannot be fetched, whatever the retries). A GetObject of a key
+/// holding `SLOW` is answered after 300 ms, as a distant S3 would, and counted while it waits.
 struct Recording {
     inner: s3s_fs::FileSystem,
     listed: Arc<Mutex<Vec<String>>>,
     fetched: Arc<Mutex<Vec<String>>>,
+    /// Slow GetObjects waiting now, and the most at once.
+    slow: Arc<Mutex<(usize, usize)>>,
 }
 
 #[async_trait::async_trait]
@@ -48,6 +51,15 @@ impl S3 for Recording {
             return Err(s3s::s3_error!(InternalError, "injected failure"));
         }
         self.fetched.lock().unwrap().push(req.input.key.clone());
+        if req.input.key.contains("SLOW") {
+            {
+                let mut slow = self.slow.lock().unwrap();
+                slow.0 += 1;
+                slow.1 = slow.1.max(slow.0);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            self.slow.lock().unwrap().0 -= 1;
+        }
         self.inner.get_object(req).await
     }
 }
@@ -56,6 +68,7 @@ pub struct Server {
     pub url: String,
     listed: Arc<Mutex<Vec<String>>>,
     fetched: Arc<Mutex<Vec<String>>>,
+    slow: Arc<Mutex<(usize, usize)>>,
     pub rt: tokio::runtime::Runtime,
     root: tempfile::TempDir,
 }
@@ -65,10 +78,12 @@ impl Server {
         let root = tempfile::tempdir().unwrap();
         let listed = Arc::new(Mutex::new(Vec::new()));
         let fetched = Arc::new(Mutex::new(Vec::new()));
+        let slow = Arc::new(Mutex::new((0, 0)));
         let fs = Recording {
             inner: s3s_fs::FileSystem::new(root.path()).unwrap(),
             listed: listed.clone(),
             fetched: fetched.clone(),
+            slow: slow.clone(),
         };
         let mut b = s3s::service::S3ServiceBuilder::new(fs);
         b.set_auth(s3s::auth::SimpleAuth::from_single(KEY, SECRET));
@@ -84,7 +99,7 @@ impl Server {
                 tokio::spawn(conn);
             }
         });
-        Server { url: format!("http://{addr}"), listed, fetched, rt, root }
+        Server { url: format!("http://{addr}"), listed, fetched, slow, rt, root }
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
@@ -185,6 +200,11 @@ impl Server {
     /// The prefixes listed since the last call.
     pub fn listed(&self) -> Vec<String> {
         std::mem::take(&mut *self.listed.lock().unwrap())
+    }
+
+    /// The most GetObjects of `SLOW` keys the server was answering at once.
+    pub fn most_slow_fetches_at_once(&self) -> usize {
+        self.slow.lock().unwrap().1
     }
 
     /// The keys fetched since the last call.

@@ -16,7 +16,6 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 /// The mirror's record of what it holds: path relative to the mirror → the version (ETag) downloaded.
 const MANIFEST: &str = ".manifest.json";
@@ -94,21 +93,19 @@ pub fn sync(bucket: &str, prefix: &str, aws: &S3Options) -> Result<PathBuf> {
             ObjectRef { location: Location::S3 { bucket: bucket.to_owned(), key }, size: *size, modified: None }
         })
         .collect();
-    let done: Arc<Mutex<(Vec<String>, Vec<String>)>> = Arc::default();
-    {
-        let (done, root, skip) = (done.clone(), root.clone(), prefix.len());
-        s3.fetch(todo, move |obj, bytes| {
-            let Location::S3 { key, .. } = &obj.location else { return };
-            let rel = key[skip..].to_owned();
-            let written = bytes.map_err(anyhow::Error::msg).and_then(|b| save(&root.join(&rel), &b));
-            let mut d = done.lock().expect("not poisoned");
-            match written {
-                Ok(()) => d.0.push(rel),
-                Err(e) => d.1.push(format!("{}: {e:#}", obj.display())),
-            }
-        });
+    let (mut fetched, mut failed) = (Vec::new(), Vec::new());
+    let expected = todo.len();
+    for part in s3.fetch(todo) {
+        let Location::S3 { key, .. } = &part.object.location else { continue };
+        let rel = key[prefix.len()..].to_owned();
+        match part.bytes.map_err(anyhow::Error::msg).and_then(|b| save(&root.join(&rel), &b)) {
+            Ok(()) => fetched.push(rel),
+            Err(e) => failed.push(format!("{}: {e:#}", part.object.display())),
+        }
     }
-    let (fetched, failed) = std::mem::take(&mut *done.lock().expect("not poisoned"));
+    if fetched.len() + failed.len() < expected {
+        failed.push(format!("{} part(s) were not fetched at all", expected - fetched.len() - failed.len()));
+    }
     for rel in fetched {
         let version = parts[&rel].1.clone();
         manifest.insert(rel, version);

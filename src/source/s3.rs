@@ -4,7 +4,7 @@
 //! accounts and regions with delimiter listings and lists only the date folders the time window can need
 //! (see `layout`), never descending into `CloudTrail-Digest`, `-Insight`, `-NetworkActivity` or
 //! `-Aggregated`. A prefix that is not a trail layout is listed plainly. Fetches run [`FETCH_CONCURRENCY`] at a
-//! time into a bounded channel, so memory holds at most a few dozen objects whatever the bucket's size.
+//! time, holding at most [`FETCH_BUDGET`] bytes of objects not yet decoded whatever the bucket's size.
 //! Throttling and transient errors are retried by the SDK (adaptive retry, [`MAX_ATTEMPTS`] attempts).
 //! Single-object reads and writes (the nightly job's STATE and OUT on S3) are in [`store`].
 
@@ -17,8 +17,13 @@ use tokio::task::JoinSet;
 
 pub mod store;
 
-/// Objects fetched at once.
-pub const FETCH_CONCURRENCY: usize = 32;
+/// GET requests in flight at once. S3 answers each after tens of milliseconds, and a trail is tens of
+/// thousands of objects of a few kB: a day of the benchmark's trail (26k objects) took 49 s to fetch 32 at a
+/// time from an endpoint answering in 20 ms, and 10 s at 256, as long as with no delay (`BENCHMARKS.md`).
+pub const FETCH_CONCURRENCY: usize = 256;
+/// Bytes of objects held at once, being fetched or fetched and not yet decoded, by their listed sizes: most
+/// of a trail's objects are small, but one can be hundreds of MB (one larger than this is fetched alone).
+pub const FETCH_BUDGET: u64 = 64 << 20;
 /// Listing requests in flight at once.
 const LIST_CONCURRENCY: usize = 16;
 /// Attempts per request, including the first, before an object is reported as failed.
@@ -125,34 +130,52 @@ impl S3 {
         listed
     }
 
-    /// Fetches `objects`, [`FETCH_CONCURRENCY`] at a time, calling `deliver` with each object's bytes or error
-    /// as it completes. `deliver` may block (a bounded channel): that is the backpressure.
-    pub fn fetch(
-        &self,
-        objects: Vec<ObjectRef>,
-        deliver: impl Fn(ObjectRef, Result<Vec<u8>, String>) + Send + Sync + 'static,
-    ) {
-        let deliver = Arc::new(deliver);
+    /// Fetches `objects` in the background, [`FETCH_CONCURRENCY`] requests and [`FETCH_BUDGET`] bytes at a
+    /// time, yielding each object as it arrives: the iterator blocks while none is ready, and ends when every
+    /// object has been yielded. A [`Fetched`] holds its bytes' share of the budget until it is dropped, so
+    /// objects fetched faster than they are decoded wait for the decoders rather than fill memory.
+    pub fn fetch(&self, objects: Vec<ObjectRef>) -> impl Iterator<Item = Fetched> + Send {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let client = self.client.clone();
-        self.rt.block_on(async move {
+        let budget = Arc::new(tokio::sync::Semaphore::new(kib(FETCH_BUDGET) as usize));
+        self.rt.spawn(async move {
             let mut set = JoinSet::new();
-            let mut queue = objects.into_iter();
-            loop {
-                while set.len() < FETCH_CONCURRENCY {
-                    let Some(obj) = queue.next() else { break };
-                    let (client, deliver) = (client.clone(), deliver.clone());
-                    set.spawn(async move {
-                        let bytes = get(&client, &obj).await;
-                        // Hand over on a blocking thread: the channel may be full while workers catch up.
-                        let _ = tokio::task::spawn_blocking(move || deliver(obj, bytes)).await;
-                    });
+            for obj in objects {
+                while set.len() >= FETCH_CONCURRENCY {
+                    set.join_next().await;
                 }
-                if set.join_next().await.is_none() {
-                    break;
+                let Ok(share) = budget.clone().acquire_many_owned(kib(obj.size)).await else { return };
+                if tx.is_closed() {
+                    return;
                 }
+                let (client, tx) = (client.clone(), tx.clone());
+                set.spawn(async move {
+                    let bytes = get(&client, &obj).await;
+                    let _ = tx.send(Fetched { object: obj, bytes, _share: share });
+                });
             }
+            while set.join_next().await.is_some() {}
         });
+        // The runtime is kept with the iterator: dropping it would stop the fetching midway.
+        let rt = self.rt.clone();
+        std::iter::from_fn(move || {
+            let _keep = &rt;
+            rx.blocking_recv()
+        })
     }
+}
+
+/// An object fetched by [`S3::fetch`]: its bytes, or why they could not be fetched.
+pub struct Fetched {
+    pub object: ObjectRef,
+    pub bytes: Result<Vec<u8>, String>,
+    /// The object's share of [`FETCH_BUDGET`], given back when this is dropped.
+    _share: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A size in KiB, at least one and at most the whole budget: the fetch budget's unit.
+fn kib(bytes: u64) -> u32 {
+    bytes.div_ceil(1024).clamp(1, FETCH_BUDGET / 1024) as u32
 }
 
 async fn client_for(opts: &S3Options, region: Option<String>) -> aws_sdk_s3::Client {
@@ -199,7 +222,7 @@ async fn get(client: &aws_sdk_s3::Client, obj: &ObjectRef) -> Result<Vec<u8>, St
         format!("cannot fetch: {text}{}", hint(&text))
     })?;
     let body = out.body.collect().await.map_err(|e| format!("download interrupted: {e}"))?;
-    Ok(body.into_bytes().to_vec())
+    Ok(body.into_bytes().into())
 }
 
 /// One object as listed: key, size and `LastModified`.
