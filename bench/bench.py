@@ -3,7 +3,7 @@
 of just decompressing the same files and with the tools people use today (jq, DuckDB).
 
     python3 bench/bench.py                 # 1M records (~1.4 GB JSON), 5 runs each, writes BENCHMARKS.md
-    python3 bench/bench.py --records 20000 --runs 1 --no-write --skip-peers --skip-double --skip-nightly --skip-backlog   # a quick look
+    python3 bench/bench.py --records 20000 --runs 1 --no-write --skip-peers --skip-double --skip-nightly --skip-backlog --skip-s3   # a quick look
 
 The test suite smoke-runs this script on a tiny corpus with the binaries it built (--trailscan, --gen), so
 the benchmark keeps working; only the numbers of a full run mean anything.
@@ -12,7 +12,7 @@ Needs: a release build (the script runs cargo), GNU time, gzip, jq, and the duck
 (`apt-get install time jq`, `pip install duckdb`). Peer scripts come from ../shared/bench/peers/.
 Each figure is the median of --runs runs, after one warm-up run that fills the page cache. Commands that are
 compared are run in turn (A B C A B C …), so a shared machine's drift in speed hits them alike."""
-import argparse, hashlib, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, hashlib, os, platform, re, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -83,6 +83,8 @@ def main():
     ap.add_argument("--skip-nightly", action="store_true", help="skip the nightly run")
     ap.add_argument("--skip-backlog", action="store_true",
                     help="skip the nightly backlog runs (4 and 8 days, read in passes)")
+    ap.add_argument("--skip-s3", action="store_true",
+                    help="skip reading the corpus from S3 (a local S3 endpoint, bench/s3-server, built on first use)")
     ap.add_argument("--trailscan", help="use this trailscan binary instead of building the release one")
     ap.add_argument("--gen", help="use this trailscan-gen binary instead of building the release one")
     a = ap.parse_args()
@@ -158,6 +160,32 @@ def main():
             add(f"trailscan nightly, {days}-day backlog in 64MB passes", b_cmd, measure([b_cmd], a.runs)[b_cmd],
                 corpus_mb=mb * days / 2)
         shutil.rmtree(b_dir, ignore_errors=True)
+    if not a.skip_s3:
+        # The same corpus from S3: a local endpoint serving the corpus folder as bucket `bench`, answering at
+        # once and after 20 ms a request (S3 answers a GET after tens of milliseconds). The endpoint runs on the
+        # same two cores as trailscan, so these times include the server's work too.
+        server_target = os.path.join(TARGET, "bench-s3-server")
+        sh(f"cargo build --release -q --manifest-path {ROOT}/bench/s3-server/Cargo.toml --target-dir {server_target}")
+        server = os.path.join(server_target, "release", "trailscan-bench-s3-server")
+        root = tempfile.mkdtemp(prefix="trailscan-bench-s3-")
+        os.symlink(os.path.abspath(c1), os.path.join(root, "bench"))
+        servers, s3_cmds = [], {}
+        try:
+            for latency in (0, 20):
+                srv = subprocess.Popen([server, root, "--latency-ms", str(latency)], stdout=subprocess.PIPE, text=True)
+                servers.append(srv)
+                url = srv.stdout.readline().strip()
+                s3_cmds[latency] = ("AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1 "
+                                    f"AWS_EC2_METADATA_DISABLED=true {ts} sessions -s s3://bench/ --endpoint-url {url}"
+                                    " -f csv -o /dev/null --threads 2")
+            s3_rounds = measure([t2_cmd, s3_cmds[0], s3_cmds[20]], a.runs)
+        finally:
+            for srv in servers:
+                srv.kill()
+            shutil.rmtree(root, ignore_errors=True)
+        add("trailscan sessions from S3 (local endpoint)", s3_cmds[0], s3_rounds[s3_cmds[0]])
+        add("trailscan sessions from S3 (20 ms a request)", s3_cmds[20], s3_rounds[s3_cmds[20]])
+        vs_disk = median_ratio(s3_rounds[s3_cmds[20]], s3_rounds[t2_cmd])
     if not a.skip_double:
         c2 = corpus(2 * a.records)
         d_cmd = f"{ts} sessions -s {c2} -f csv -o /dev/null --threads 2"
@@ -173,6 +201,9 @@ def main():
     if not a.skip_peers:
         ratios += [f"- jq pipeline / trailscan: **{vs_jq:.1f}×** (target ≥ 20×; median of the rounds' ratios)",
                    f"- DuckDB / trailscan: **{vs_duckdb:.1f}×** (target ≥ 50×; median of the rounds' ratios)"]
+    if not a.skip_s3:
+        ratios.append(f"- from S3 at 20 ms a request / from disk: **{vs_disk:.1f}×** (fetching {files} objects; "
+                      "the endpoint shares the two cores)")
     rss_rows = {r[0]: r[3] for r in rows}
     if not a.skip_double:
         ratios.append(f"- peak RSS doubled corpus / corpus: **{doubled:.2f}×** (target < 1.5×; median of the rounds' ratios)")
@@ -182,6 +213,7 @@ def main():
         """The command as anyone can run it from the repository root (no paths of this machine)."""
         target = "$CARGO_TARGET_DIR" if "CARGO_TARGET_DIR" in os.environ else "target"
         cmd = cmd.replace(os.path.join(TARGET, "release") + "/", f"{target}/release/")
+        cmd = re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", cmd)
         return cmd.replace(PEERS + "/", "../shared/bench/peers/").replace(ROOT + "/", "")
     cmds = "\n".join(f"    {name}: {portable(cmd)}" for name, *_, cmd in rows)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"

@@ -82,7 +82,7 @@ fn the_benchmark_script_runs() {
     let corpus = dir.path().join("corpus");
     let out = Command::new("python3")
         .current_dir(repo())
-        .args(["bench/bench.py", "--records", "2000", "--runs", "1", "--no-write", "--skip-peers"])
+        .args(["bench/bench.py", "--records", "2000", "--runs", "1", "--no-write", "--skip-peers", "--skip-s3"])
         .args(["--trailscan", env!("CARGO_BIN_EXE_trailscan"), "--gen", env!("CARGO_BIN_EXE_trailscan-gen")])
         .arg("--corpus")
         .arg(&corpus)
