@@ -118,7 +118,8 @@ impl Progress {
 }
 
 /// With `TRAILSCAN_TRACE` set, one line per pipeline phase on stderr: seconds since start, resident memory
-/// now and at its peak, and whether huge pages may be used. For measuring where a run spends its time and memory; silent otherwise.
+/// now and at its peak, and whether huge pages may be used. For measuring where a run spends its time and
+/// memory; silent otherwise.
 pub fn phase(name: &str) {
     static START: std::sync::OnceLock<Option<std::time::Instant>> = std::sync::OnceLock::new();
     let Some(start) = START.get_or_init(|| std::env::var_os("TRAILSCAN_TRACE").map(|_| std::time::Instant::now()))

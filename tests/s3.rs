@@ -221,6 +221,24 @@ fn many_objects_are_fetched_at_once() {
     assert!(most > 100, "at most {most} objects were fetched at once");
 }
 
+/// An organisation has hundreds of accounts: their folders are listed many at a time, or the run waits a
+/// round trip to S3 for each account before it reads anything.
+#[test]
+fn an_organisations_accounts_are_listed_many_at_once() {
+    let server = Server::start_far();
+    let w = Workdir::new();
+    let accounts: Vec<String> = (0..40).map(|i| format!("3000000000{i:02}")).collect();
+    let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
+    org_trail(&w, &accounts, &["us-east-1"], &[18]);
+    server.upload("org", w.path());
+    let cwd = Workdir::new();
+    let r = server.run(cwd.path(), &["sessions", "-s", "s3://org", "-f", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("files: 40 read"), "{}", r.stderr);
+    let most = server.most_folder_listings_at_once();
+    assert!(most > 4, "at most {most} folders were listed at once");
+}
+
 #[test]
 fn unreachable_or_misnamed_buckets_are_clear_errors() {
     let server = Server::start();

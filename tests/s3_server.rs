@@ -23,6 +23,10 @@ struct Recording {
     fetched: Arc<Mutex<Vec<String>>>,
     /// Slow GetObjects waiting now, and the most at once.
     slow: Arc<Mutex<(usize, usize)>>,
+    /// How long a folder listing (one with a delimiter) takes to answer.
+    folder_delay: std::time::Duration,
+    /// Folder listings being answered now, and the most at once.
+    folders: Arc<Mutex<(usize, usize)>>,
 }
 
 #[async_trait::async_trait]
@@ -44,7 +48,18 @@ impl S3 for Recording {
     }
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.listed.lock().unwrap().push(req.input.prefix.clone().unwrap_or_default());
-        self.inner.list_objects_v2(req).await
+        if req.input.delimiter.is_none() {
+            return self.inner.list_objects_v2(req).await;
+        }
+        {
+            let mut folders = self.folders.lock().unwrap();
+            folders.0 += 1;
+            folders.1 = folders.1.max(folders.0);
+        }
+        tokio::time::sleep(self.folder_delay).await;
+        let answer = self.inner.list_objects_v2(req).await;
+        self.folders.lock().unwrap().0 -= 1;
+        answer
     }
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         if req.input.key.ends_with("FAIL.json.gz") {
@@ -69,21 +84,34 @@ pub struct Server {
     listed: Arc<Mutex<Vec<String>>>,
     fetched: Arc<Mutex<Vec<String>>>,
     slow: Arc<Mutex<(usize, usize)>>,
+    folders: Arc<Mutex<(usize, usize)>>,
     pub rt: tokio::runtime::Runtime,
     root: tempfile::TempDir,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(std::time::Duration::ZERO)
+    }
+
+    /// A server whose folder listings take 100 ms, as a distant S3's would.
+    pub fn start_far() -> Server {
+        Server::start_with(std::time::Duration::from_millis(100))
+    }
+
+    fn start_with(folder_delay: std::time::Duration) -> Server {
         let root = tempfile::tempdir().unwrap();
         let listed = Arc::new(Mutex::new(Vec::new()));
         let fetched = Arc::new(Mutex::new(Vec::new()));
         let slow = Arc::new(Mutex::new((0, 0)));
+        let folders = Arc::new(Mutex::new((0, 0)));
         let fs = Recording {
             inner: s3s_fs::FileSystem::new(root.path()).unwrap(),
             listed: listed.clone(),
             fetched: fetched.clone(),
             slow: slow.clone(),
+            folder_delay,
+            folders: folders.clone(),
         };
         let mut b = s3s::service::S3ServiceBuilder::new(fs);
         b.set_auth(s3s::auth::SimpleAuth::from_single(KEY, SECRET));
@@ -99,7 +127,7 @@ impl Server {
                 tokio::spawn(conn);
             }
         });
-        Server { url: format!("http://{addr}"), listed, fetched, slow, rt, root }
+        Server { url: format!("http://{addr}"), listed, fetched, slow, folders, rt, root }
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
@@ -205,6 +233,11 @@ impl Server {
     /// The most GetObjects of `SLOW` keys the server was answering at once.
     pub fn most_slow_fetches_at_once(&self) -> usize {
         self.slow.lock().unwrap().1
+    }
+
+    /// The most folder listings the server was answering at once.
+    pub fn most_folder_listings_at_once(&self) -> usize {
+        self.folders.lock().unwrap().1
     }
 
     /// The keys fetched since the last call.

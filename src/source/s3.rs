@@ -300,19 +300,11 @@ async fn walk(
     let (pages, mut arrived) = tokio::sync::mpsc::channel(LIST_CONCURRENCY);
     let bucket = bucket.to_owned();
     let listing = tokio::spawn(async move {
-        let mut set = JoinSet::new();
-        let mut queue = leaf_prefixes.into_iter();
-        loop {
-            while set.len() < LIST_CONCURRENCY {
-                let Some(p) = queue.next() else { break };
-                let (client, bucket, pages) = (client.clone(), bucket.clone(), pages.clone());
-                set.spawn(async move { list_objects(&client, &bucket, &p, &pages).await });
-            }
-            match set.join_next().await {
-                Some(res) => res.context("listing task failed")??,
-                None => return Ok::<_, anyhow::Error>(()),
-            }
-        }
+        let list = |p: String| {
+            let (client, bucket, pages) = (client.clone(), bucket.clone(), pages.clone());
+            async move { list_objects(&client, &bucket, &p, &pages).await }
+        };
+        several_at_once(leaf_prefixes, list, |()| ()).await
     });
     while let Some(page) = arrived.recv().await {
         take(page);
@@ -374,7 +366,9 @@ async fn trail_regions(
     Ok(Some(regions_of(client, bucket, accounts, scope).await?))
 }
 
-/// The region folders the scope wants below the accounts' `…/CloudTrail/` folders, sorted.
+/// The region folders the scope wants below the accounts' `…/CloudTrail/` folders, sorted. The accounts are
+/// listed [`LIST_CONCURRENCY`] at a time: an organisation has hundreds, and one after another they cost a
+/// round trip each before anything is read.
 async fn regions_of(
     client: &aws_sdk_s3::Client,
     bucket: &str,
@@ -382,12 +376,35 @@ async fn regions_of(
     scope: &Scope,
 ) -> Result<Vec<String>> {
     let mut regions = Vec::new();
-    for acct in accounts {
-        let dirs = list_folders(client, bucket, &acct).await?;
+    let list = |acct: String| {
+        let (client, bucket) = (client.clone(), bucket.to_owned());
+        async move { list_folders(&client, &bucket, &acct).await }
+    };
+    several_at_once(accounts, list, |dirs: Vec<String>| {
         regions.extend(
             dirs.into_iter().filter(|d| layout::parse(d).and_then(|t| t.region).is_some_and(|r| scope.wants_region(r))),
-        );
-    }
+        )
+    })
+    .await?;
     regions.sort();
     Ok(regions)
+}
+
+/// Runs `task` on every item, [`LIST_CONCURRENCY`] at a time, handing each result to `each` as it comes; the
+/// first error stops the rest.
+async fn several_at_once<I, T, Task>(items: Vec<I>, task: impl Fn(I) -> Task, mut each: impl FnMut(T)) -> Result<()>
+where
+    Task: std::future::Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut set = JoinSet::new();
+    let mut queue = items.into_iter();
+    loop {
+        while set.len() < LIST_CONCURRENCY {
+            let Some(item) = queue.next() else { break };
+            set.spawn(task(item));
+        }
+        let Some(done) = set.join_next().await else { return Ok(()) };
+        each(done.context("listing task failed")??);
+    }
 }
