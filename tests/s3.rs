@@ -3,7 +3,6 @@
 
 use crate::s3_server::Server;
 use crate::util::*;
-use std::io::Write;
 
 /// A small org trail: for each account, region and day, a file with a session and its calls; plus a digest.
 fn org_trail(w: &Workdir, accounts: &[&str], regions: &[&str], days: &[u32]) {
@@ -172,23 +171,20 @@ fn an_object_that_cannot_be_fetched_is_named_and_counted() {
     assert_eq!(strict.code, 2);
 }
 
+/// `n` files of one call each (an IAM user's), at `path(i)`.
+fn one_call_each(w: &Workdir, n: usize, path: impl Fn(usize) -> String) {
+    for i in 0..n {
+        let user = iam_user("111111111111", "u", "AKIAU");
+        w.trail(&path(i), &[call(&format!("e{i}"), "2026-11-20T10:00:00Z", "GetObject", user, "1.1.1.1")]);
+    }
+}
+
 #[test]
 fn thousands_of_tiny_objects_and_plain_prefixes() {
     let server = Server::start();
     let w = Workdir::new();
     let n = 2000;
-    for i in 0..n {
-        let e = call(
-            &format!("e{i}"),
-            "2026-11-20T10:00:00Z",
-            "GetObject",
-            iam_user("111111111111", "u", "AKIAU"),
-            "1.1.1.1",
-        );
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(serde_json::json!({"Records": [e]}).to_string().as_bytes()).unwrap();
-        w.write(&format!("exports/batch{}/f{i:05}.json.gz", i % 7), gz.finish().unwrap());
-    }
+    one_call_each(&w, n, |i| format!("exports/batch{}/f{i:05}.json.gz", i % 7));
     server.upload("tiny", w.path());
     let cwd = Workdir::new();
     let r = server.run(cwd.path(), &["sessions", "-s", "s3://tiny/exports/", "-f", "csv"]);
@@ -208,10 +204,7 @@ fn many_objects_are_fetched_at_once() {
     let server = Server::start();
     let w = Workdir::new();
     let n = 300;
-    for i in 0..n {
-        let e = call(&format!("e{i}"), "2026-11-20T10:00:00Z", "GetObject", iam_user("1", "u", "AKIAU"), "1.1.1.1");
-        w.trail(&format!("exports/SLOW{i:04}.json.gz"), &[e]);
-    }
+    one_call_each(&w, n, |i| format!("exports/SLOW{i:04}.json.gz"));
     server.upload("far", w.path());
     let cwd = Workdir::new();
     let r = server.run(cwd.path(), &["sessions", "-s", "s3://far/exports/", "-f", "csv"]);
