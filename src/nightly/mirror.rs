@@ -9,13 +9,17 @@
 //! a key can never name a path outside the mirror.
 
 use super::history;
-use crate::source::s3::{S3Options, S3};
+use crate::source::s3::{Fetched, S3Options, S3};
 use crate::source::{Location, ObjectRef};
 use crate::write;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Threads writing downloaded parts to disk at once.
+const SAVERS: usize = 16;
 
 /// The mirror's record of what it holds: path relative to the mirror → the version (ETag) downloaded.
 const MANIFEST: &str = ".manifest.json";
@@ -93,14 +97,31 @@ pub fn sync(bucket: &str, prefix: &str, aws: &S3Options) -> Result<PathBuf> {
             ObjectRef { location: Location::S3 { bucket: bucket.to_owned(), key }, size: *size, modified: None }
         })
         .collect();
-    let (mut fetched, mut failed) = (Vec::new(), Vec::new());
     let expected = todo.len();
-    for part in s3.fetch(todo) {
-        let Location::S3 { key, .. } = &part.object.location else { continue };
-        let rel = key[prefix.len()..].to_owned();
-        match part.bytes.map_err(anyhow::Error::msg).and_then(|b| save(&root.join(&rel), &b)) {
-            Ok(()) => fetched.push(rel),
-            Err(e) => failed.push(format!("{}: {e:#}", part.object.display())),
+    // Each part is written to disk and flushed as it arrives, by several threads: a year of history is
+    // thousands of parts, and one flush after another would take longer than downloading them.
+    let arriving = Mutex::new(s3.fetch(todo));
+    let saved: Vec<Result<String, String>> = std::thread::scope(|scope| {
+        let savers: Vec<_> = (0..SAVERS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut saved = Vec::new();
+                    loop {
+                        // The lock is let go before the part is written, so that the others can take theirs.
+                        let next = arriving.lock().expect("not poisoned").next();
+                        let Some(part) = next else { return saved };
+                        saved.push(save_part(&root, &prefix, part));
+                    }
+                })
+            })
+            .collect();
+        savers.into_iter().flat_map(|s| s.join().expect("a part saver panicked")).collect()
+    });
+    let (mut fetched, mut failed) = (Vec::new(), Vec::new());
+    for part in saved {
+        match part {
+            Ok(rel) => fetched.push(rel),
+            Err(e) => failed.push(e),
         }
     }
     if fetched.len() + failed.len() < expected {
@@ -116,6 +137,16 @@ pub fn sync(bucket: &str, prefix: &str, aws: &S3Options) -> Result<PathBuf> {
         bail!("--history {url}: {} part(s) could not be downloaded, the first: {first}", failed.len());
     }
     Ok(root)
+}
+
+/// Writes a fetched part into the mirror: its path relative to the mirror, or what went wrong.
+fn save_part(root: &Path, prefix: &str, part: Fetched) -> Result<String, String> {
+    let Location::S3 { key, .. } = &part.object.location else { return Err("not an S3 object".into()) };
+    let rel = key[prefix.len()..].to_owned();
+    match part.bytes.map_err(anyhow::Error::msg).and_then(|b| save(&root.join(&rel), &b)) {
+        Ok(()) => Ok(rel),
+        Err(e) => Err(format!("{}: {e:#}", part.object.display())),
+    }
 }
 
 fn save(path: &Path, bytes: &[u8]) -> Result<()> {
