@@ -268,6 +268,7 @@ pub fn write(dir: &Path, table: &mut dyn FnMut(&'static str) -> Result<DataFrame
                 &mut |w| write::write(&mut df, format, &[], w).with_context(|| format!("cannot render {file}")),
                 &mut summary,
             )?;
+            crate::messages::phase(&file);
         }
         summary.counts.rows.insert(name, df.height());
     }
