@@ -13,19 +13,20 @@
 //! line. Each file is rendered in memory, hashed, and written atomically; summary.json is removed first and
 //! written last, so a bundle with a summary.json is a complete one.
 
-use crate::config::Format;
 use crate::correlate::LinkStats;
 use crate::detect::{Finding, Severity};
 use crate::source::{FileReport, Status};
+use crate::tables::Sources;
 use crate::tables::{column_doc, columns, TABLE_NAMES};
 use crate::timefmt::format_rfc3339;
 use crate::write;
 use anyhow::{Context, Result};
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::Range;
 use std::path::Path;
 
 /// The file that holds the counts and hashes.
@@ -234,10 +235,28 @@ pub fn file_names() -> Vec<String> {
     names
 }
 
-/// Writes the bundle into `dir` (created if needed). Each table is built by `table` (asked for by name, in
-/// [`TABLE_NAMES`] order), written as CSV and Parquet, and dropped before the next is built: a night's
-/// tables held together were a nightly run's memory peak. The files are [`file_names`].
-pub fn write(dir: &Path, table: &mut dyn FnMut(&'static str) -> Result<DataFrame>, mut summary: Summary) -> Result<()> {
+/// A bundle's tables, built a part at a time: the rows of a range of their source rows (see
+/// [`Sources::part`]), so that writing a table never holds it whole.
+pub trait TableParts: Sync {
+    /// How many source rows the table of that name is built from.
+    fn rows(&self, name: &str) -> usize;
+    /// The table's rows built from the source rows `range`; the parts, in order, make the whole table.
+    fn part(&self, name: &str, range: Range<usize>) -> PolarsResult<DataFrame>;
+}
+
+impl TableParts for Sources<'_> {
+    fn rows(&self, name: &str) -> usize {
+        Sources::rows(self, name)
+    }
+    fn part(&self, name: &str, range: Range<usize>) -> PolarsResult<DataFrame> {
+        Sources::part(self, name, range)
+    }
+}
+
+/// Writes the bundle into `dir` (created if needed). Each table is written as CSV and as Parquet a part at
+/// a time ([`TableParts`]), never held whole: a night's actions table held whole was a nightly run's memory
+/// peak. The files are [`file_names`].
+pub fn write(dir: &Path, tables: &dyn TableParts, mut summary: Summary) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create the folder", dir.display()))?;
     let summary_path = dir.join(SUMMARY);
     match std::fs::remove_file(&summary_path) {
@@ -248,32 +267,38 @@ pub fn write(dir: &Path, table: &mut dyn FnMut(&'static str) -> Result<DataFrame
     }
     // Each file is hashed as it is written: a night's actions table is a hundred MB of CSV, and holding it
     // whole to hash it was the peak of a nightly run's memory.
-    let put = |name: String, fill: &mut dyn FnMut(&mut dyn Write) -> Result<()>, summary: &mut Summary| {
+    let hashed = |name: &str, fill: &mut dyn FnMut(&mut dyn Write) -> Result<()>| -> Result<String> {
         let mut digest = Sha256::new();
-        write::atomically(&dir.join(&name), |w| {
+        write::atomically(&dir.join(name), |w| {
             let mut hashing = Hashing { inner: w, digest: Sha256::new() };
             fill(&mut hashing)?;
             digest = hashing.digest;
             Ok(())
         })?;
-        summary.sha256.insert(name, format!("{:x}", digest.finalize()));
-        anyhow::Ok(())
+        Ok(format!("{:x}", digest.finalize()))
     };
     for name in TABLE_NAMES {
-        let mut df = table(name).with_context(|| format!("cannot build the {name} table"))?;
-        for (format, ext) in [(Format::Csv, "csv"), (Format::Parquet, "parquet")] {
-            let file = format!("{name}.{ext}");
-            put(
-                file.clone(),
-                &mut |w| write::write(&mut df, format, &[], w).with_context(|| format!("cannot render {file}")),
-                &mut summary,
-            )?;
-            crate::messages::phase(&file);
-        }
-        summary.counts.rows.insert(name, df.height());
+        // The CSV and the Parquet file are written side by side, a part of the table at a time.
+        let (csv, parquet) = (format!("{name}.csv"), format!("{name}.parquet"));
+        let (mut rows, mut parquet_hash) = (0, String::new());
+        let csv_hash = hashed(&csv, &mut |csv_out| {
+            parquet_hash = hashed(&parquet, &mut |parquet_out| {
+                let part = |range| tables.part(name, range);
+                rows =
+                    write::parquet_in_parts(tables.rows(name), write::PARQUET_PART, part, parquet_out, Some(csv_out))
+                        .with_context(|| format!("cannot render {csv} and {parquet}"))?;
+                Ok(())
+            })?;
+            Ok(())
+        })?;
+        summary.sha256.insert(csv, csv_hash);
+        summary.sha256.insert(parquet, parquet_hash);
+        summary.counts.rows.insert(name, rows);
+        crate::messages::phase(name);
     }
     let readme = readme();
-    put(README.into(), &mut |w| Ok(w.write_all(readme.as_bytes())?), &mut summary)?;
+    let readme_hash = hashed(README, &mut |w| Ok(w.write_all(readme.as_bytes())?))?;
+    summary.sha256.insert(README.into(), readme_hash);
     let mut json = serde_json::to_vec_pretty(&summary)?;
     json.push(b'\n');
     write::atomically(&summary_path, |w| Ok(w.write_all(&json)?))?;

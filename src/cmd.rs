@@ -450,7 +450,7 @@ fn scan(cfg: &Config, out: &Path) -> Result<ExitCode> {
         findings: &a.detection.findings,
     };
     let summary = bundle::Summary::new(&run, crate::timefmt::now());
-    bundle::write(out, &mut |name| Ok(sources.table(name)?), summary)?;
+    bundle::write(out, &sources, summary)?;
     let written = bundle::file_names().len();
     messages::summary(&[format!("trailscan: bundle: {written} files written to {}", out.display())]);
     drop(sources);

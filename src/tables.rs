@@ -60,11 +60,28 @@ impl<'a> Sources<'a> {
 
     /// The table of that name (one of [`TABLE_NAMES`]).
     pub fn table(&self, name: &str) -> PolarsResult<DataFrame> {
+        self.part(name, 0..self.rows(name))
+    }
+
+    /// How many source rows the table of that name is built from: sessions for `sessions` and `actions`
+    /// (whose rows are each session's actions), findings, files.
+    pub fn rows(&self, name: &str) -> usize {
         match name {
-            "sessions" => sessions_frame(&self.kept, self.all, &self.row_flags),
-            "actions" => actions_frame(&self.kept),
-            "flags" => flags_frame(&self.findings, self.all),
-            "files" => files_frame(self.files),
+            "sessions" | "actions" => self.kept.len(),
+            "flags" => self.findings.len(),
+            "files" => self.files.len(),
+            _ => 0,
+        }
+    }
+
+    /// The rows of the table of that name built from the source rows `range` (see [`Sources::rows`]): the
+    /// table's parts, in order, make the whole table.
+    pub fn part(&self, name: &str, range: std::ops::Range<usize>) -> PolarsResult<DataFrame> {
+        match name {
+            "sessions" => sessions_frame(&self.kept[range.clone()], self.all, &self.row_flags[range]),
+            "actions" => actions_frame(&self.kept[range]),
+            "flags" => flags_frame(&self.findings[range], self.all),
+            "files" => files_frame(&self.files[range]),
             other => polars_bail!(ComputeError: "no table is named {other}"),
         }
     }

@@ -221,12 +221,75 @@ fn write_csv(df: &DataFrame, header: bool, out: &mut dyn Write) -> anyhow::Resul
 /// so that equal tables give equal bytes whatever the machine: auditors compare hashes. Timestamps stay
 /// RFC 3339 strings, as in CSV, so both files of a bundle say the same thing.
 fn write_parquet(df: &mut DataFrame, out: &mut dyn Write) -> anyhow::Result<()> {
-    ParquetWriter::new(&mut *out)
+    parquet_writer(out).finish(df)?;
+    Ok(())
+}
+
+fn parquet_writer<W: Write>(out: W) -> ParquetWriter<W> {
+    ParquetWriter::new(out)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::default())
-        .with_row_group_size(Some(256 * 1024))
+        .with_row_group_size(Some(ROW_GROUP_ROWS))
         .set_parallel(false)
-        .finish(df)?;
+}
+
+/// The most rows of a Parquet row group (see [`write_parquet`]).
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// The source rows (sessions, findings, files) of a table that [`parquet_in_parts`] builds at once: an
+/// actions part of 16k sessions is about 125k rows.
+pub const PARQUET_PART: usize = 16 * 1024;
+
+/// Writes a table as Parquet, and as CSV into `csv` when given, from parts: `part` builds the rows of a range
+/// of source rows (up to `group` of the `rows` at a time), and each part is written before the next is built,
+/// so memory holds one part, not the table, and no part is built twice. The CSV bytes are those of writing
+/// the whole table at once; the Parquet file has [`write_parquet`]'s settings, with row groups that follow
+/// the parts, so equal input gives equal bytes. Returns how many rows the table has.
+pub fn parquet_in_parts(
+    rows: usize,
+    group: usize,
+    part: impl Fn(std::ops::Range<usize>) -> PolarsResult<DataFrame>,
+    parquet: &mut dyn Write,
+    mut csv: Option<&mut dyn Write>,
+) -> anyhow::Result<usize> {
+    let group = group.max(1);
+    // Each part to the CSV, and counted; an empty table is one empty part, so the files still get their
+    // header and schema.
+    let mut table_rows = 0;
+    let mut build = |range: std::ops::Range<usize>| -> anyhow::Result<DataFrame> {
+        let df = part(range.clone())?;
+        if let Some(csv) = csv.as_deref_mut() {
+            write_csv(&df, range.start == 0, csv)?;
+        }
+        table_rows += df.height();
+        Ok(df)
+    };
+    let first = build(0..rows.min(group))?;
+    let mut writer = parquet_writer(&mut *parquet).batched(first.schema())?;
+    write_row_groups(&mut writer, first)?;
+    for start in (group..rows).step_by(group) {
+        write_row_groups(&mut writer, build(start..rows.min(start + group))?)?;
+    }
+    writer.finish()?;
+    drop(writer);
+    if let Some(csv) = csv {
+        csv.flush()?;
+    }
+    parquet.flush()?;
+    Ok(table_rows)
+}
+
+/// Writes `df` as row groups of up to [`ROW_GROUP_ROWS`] rows.
+fn write_row_groups<W: Write>(
+    writer: &mut polars::io::parquet::write::BatchedWriter<W>,
+    df: DataFrame,
+) -> PolarsResult<()> {
+    for offset in (0..df.height()).step_by(ROW_GROUP_ROWS) {
+        let mut rows = df.slice(offset as i64, ROW_GROUP_ROWS);
+        // One chunk is one row group.
+        rows.rechunk_mut();
+        writer.write_batch(&rows)?;
+    }
     Ok(())
 }
 
@@ -426,6 +489,39 @@ mod tests {
             assert!(whole == parts, "{format:?}");
             assert!(String::from_utf8(parts).unwrap().contains("'=HYPERLINK") || format == Format::Ndjson);
         }
+    }
+
+    #[test]
+    fn a_table_written_to_csv_and_parquet_in_parts_is_built_a_part_at_a_time() {
+        // Three parts and a bit; each part a source row's worth of several table rows, as actions are.
+        let (rows, group) = (3 * 100 + 7, 100);
+        let built = std::sync::Mutex::new(Vec::new());
+        let table = |range: std::ops::Range<usize>| {
+            built.lock().unwrap().push(range.clone());
+            let sources: Vec<u64> = range.flat_map(|i| [i as u64; 3]).collect();
+            let texts: Vec<Option<String>> =
+                sources.iter().map(|&i| (i % 50 != 0).then(|| format!("=row {i}"))).collect();
+            DataFrame::new(sources.len(), vec![Column::new("n".into(), sources), Column::new("text".into(), texts)])
+        };
+        let (mut parquet, mut csv) = (Vec::new(), Vec::new());
+        let written = parquet_in_parts(rows, group, table, &mut parquet, Some(&mut csv)).unwrap();
+        assert_eq!(written, 3 * rows);
+        // Never more than a part at once, and no part built twice.
+        assert_eq!(std::mem::take(&mut *built.lock().unwrap()), vec![0..100, 100..200, 200..300, 300..307]);
+        // The same table as written whole, in both formats.
+        let mut whole = table(0..rows).unwrap();
+        let mut whole_csv = Vec::new();
+        write(&mut whole, Format::Csv, &[], &mut whole_csv).unwrap();
+        assert!(csv == whole_csv);
+        let read = ParquetReader::new(std::io::Cursor::new(parquet)).finish().unwrap();
+        assert!(read.equals_missing(&whole), "{read}");
+        // An empty table still has its header and its schema.
+        let (mut parquet, mut csv) = (Vec::new(), Vec::new());
+        assert_eq!(parquet_in_parts(0, group, table, &mut parquet, Some(&mut csv)).unwrap(), 0);
+        assert_eq!(String::from_utf8(csv).unwrap(), "n,text\n");
+        let read = ParquetReader::new(std::io::Cursor::new(parquet)).finish().unwrap();
+        let names: Vec<&str> = read.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!((read.height(), names), (0, vec!["n", "text"]));
     }
 
     #[test]

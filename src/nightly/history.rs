@@ -16,7 +16,6 @@
 //! writes, so a crash never leaves a session twice once the next run has started. Every file is written
 //! through a temporary name (a dot file, which Hive-style readers skip) and renamed.
 
-use crate::config::Format;
 use crate::tables::{self, Tables};
 use crate::write;
 use anyhow::{Context, Result};
@@ -134,13 +133,20 @@ pub fn drop_parts(out: &Path, parts: &[String]) {
     }
 }
 
-/// Writes one part of `table` for partition `dt`; returns its path relative to OUT.
-pub fn write_part(out: &Path, table: &str, dt: &str, part: Part, run: u64, df: &mut DataFrame) -> Result<String> {
+/// Writes one part of `table` for partition `dt`, the table of `rows` source rows that `build` makes a range
+/// at a time (see [`write::parquet_in_parts`]); returns its path relative to OUT.
+pub fn write_part(
+    out: &Path,
+    (table, dt): (&str, &str),
+    (part, run): (Part, u64),
+    rows: usize,
+    build: impl Fn(std::ops::Range<usize>) -> PolarsResult<DataFrame>,
+) -> Result<String> {
     let rel = format!("history/{table}/{dt}/{}-{run:06}.parquet", part.prefix());
     let path = out.join(&rel);
     let dir = path.parent().expect("has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write::atomically(&path, |w| write::write(df, Format::Parquet, &[], w))?;
+    write::atomically(&path, |w| write::parquet_in_parts(rows, write::PARQUET_PART, &build, w, None).map(drop))?;
     Ok(rel)
 }
 

@@ -47,6 +47,7 @@ use crate::timefmt::format_rfc3339;
 use crate::write;
 use anyhow::Result;
 use history::Part;
+use polars::prelude::{DataFrame, PolarsResult};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -268,7 +269,7 @@ fn run_pass(
         by_day.entry(history::partition(f.detected_at)).or_default().push(f);
     }
     for (dt, fs) in by_day {
-        history::write_part(out_dir, "flags", &dt, Part::Final, run_no, &mut flags_frame(&fs, all)?)?;
+        history::write_part(out_dir, ("flags", &dt), (Part::Final, run_no), fs.len(), |r| flags_frame(&fs[r], all))?;
     }
 
     messages::phase("history");
@@ -357,15 +358,10 @@ fn write_sessions(
     for (dt, idx) in by_day {
         let kept: Vec<&crate::correlate::Session> = idx.iter().map(|&i| &all[i]).collect();
         let row_flags: Vec<Option<String>> = idx.iter().map(|&i| flags_cell(&flags[i])).collect();
-        written.push(history::write_part(
-            out,
-            "sessions",
-            &dt,
-            part,
-            run_no,
-            &mut sessions_frame(&kept, all, &row_flags)?,
-        )?);
-        written.push(history::write_part(out, "actions", &dt, part, run_no, &mut actions_frame(&kept)?)?);
+        let sessions = |r: std::ops::Range<usize>| sessions_frame(&kept[r.clone()], all, &row_flags[r]);
+        written.push(history::write_part(out, ("sessions", &dt), (part, run_no), kept.len(), sessions)?);
+        let actions = |r: std::ops::Range<usize>| actions_frame(&kept[r]);
+        written.push(history::write_part(out, ("actions", &dt), (part, run_no), kept.len(), actions)?);
     }
     Ok(written)
 }
@@ -404,10 +400,29 @@ fn write_bundle(
     };
     let summary = bundle::Summary::new(&run, crate::timefmt::now());
     // The run's flags are its new findings only.
-    bundle::write(
-        dir,
-        &mut |name| if name == "flags" { Ok(new_flags.clone()) } else { Ok(sources.table(name)?) },
-        summary,
-    )?;
+    bundle::write(dir, &RunTables { sources: &sources, new_flags }, summary)?;
     Ok(())
+}
+
+/// A run's bundle tables: the sources', but for `flags`, which holds the run's new findings only.
+struct RunTables<'a> {
+    sources: &'a Sources<'a>,
+    new_flags: &'a DataFrame,
+}
+
+impl bundle::TableParts for RunTables<'_> {
+    fn rows(&self, name: &str) -> usize {
+        if name == "flags" {
+            self.new_flags.height()
+        } else {
+            self.sources.rows(name)
+        }
+    }
+    fn part(&self, name: &str, range: std::ops::Range<usize>) -> PolarsResult<DataFrame> {
+        if name == "flags" {
+            Ok(self.new_flags.slice(range.start as i64, range.len()))
+        } else {
+            self.sources.part(name, range)
+        }
+    }
 }
