@@ -16,17 +16,14 @@
 use crate::correlate::LinkStats;
 use crate::detect::{Finding, Severity};
 use crate::source::{FileReport, Status};
-use crate::tables::Sources;
-use crate::tables::{column_doc, columns, TABLE_NAMES};
+use crate::tables::{column_doc, columns, TableParts, TABLE_NAMES};
 use crate::timefmt::format_rfc3339;
 use crate::write;
 use anyhow::{Context, Result};
-use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::ops::Range;
 use std::path::Path;
 
 /// The file that holds the counts and hashes.
@@ -233,24 +230,6 @@ pub fn file_names() -> Vec<String> {
     names.push(README.into());
     names.push(SUMMARY.into());
     names
-}
-
-/// A bundle's tables, built a part at a time: the rows of a range of their source rows (see
-/// [`Sources::part`]), so that writing a table never holds it whole.
-pub trait TableParts: Sync {
-    /// How many source rows the table of that name is built from.
-    fn rows(&self, name: &str) -> usize;
-    /// The table's rows built from the source rows `range`; the parts, in order, make the whole table.
-    fn part(&self, name: &str, range: Range<usize>) -> PolarsResult<DataFrame>;
-}
-
-impl TableParts for Sources<'_> {
-    fn rows(&self, name: &str) -> usize {
-        Sources::rows(self, name)
-    }
-    fn part(&self, name: &str, range: Range<usize>) -> PolarsResult<DataFrame> {
-        Sources::part(self, name, range)
-    }
 }
 
 /// Writes the bundle into `dir` (created if needed). Each table is written as CSV and as Parquet a part at

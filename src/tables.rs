@@ -62,10 +62,20 @@ impl<'a> Sources<'a> {
     pub fn table(&self, name: &str) -> PolarsResult<DataFrame> {
         self.part(name, 0..self.rows(name))
     }
+}
 
-    /// How many source rows the table of that name is built from: sessions for `sessions` and `actions`
-    /// (whose rows are each session's actions), findings, files.
-    pub fn rows(&self, name: &str) -> usize {
+/// Tables built a part at a time: the rows of a range of their source rows, so that a writer never holds a
+/// table whole (the auditor bundle, `bundle::write`).
+pub trait TableParts: Sync {
+    /// How many source rows the table of that name is built from.
+    fn rows(&self, name: &str) -> usize;
+    /// The table's rows built from the source rows `range`; the parts, in order, make the whole table.
+    fn part(&self, name: &str, range: std::ops::Range<usize>) -> PolarsResult<DataFrame>;
+}
+
+impl TableParts for Sources<'_> {
+    /// Sessions for `sessions` and `actions` (whose rows are each session's actions), findings, files.
+    fn rows(&self, name: &str) -> usize {
         match name {
             "sessions" | "actions" => self.kept.len(),
             "flags" => self.findings.len(),
@@ -74,9 +84,7 @@ impl<'a> Sources<'a> {
         }
     }
 
-    /// The rows of the table of that name built from the source rows `range` (see [`Sources::rows`]): the
-    /// table's parts, in order, make the whole table.
-    pub fn part(&self, name: &str, range: std::ops::Range<usize>) -> PolarsResult<DataFrame> {
+    fn part(&self, name: &str, range: std::ops::Range<usize>) -> PolarsResult<DataFrame> {
         match name {
             "sessions" => sessions_frame(&self.kept[range.clone()], self.all, &self.row_flags[range]),
             "actions" => actions_frame(&self.kept[range]),

@@ -42,7 +42,7 @@ use crate::messages;
 use crate::pipeline;
 use crate::report::{flags_cell, flags_frame, sessions_frame};
 use crate::source::{self, FileReport, Status};
-use crate::tables::{actions_frame, Sources};
+use crate::tables::{actions_frame, Sources, TableParts};
 use crate::timefmt::format_rfc3339;
 use crate::write;
 use anyhow::Result;
@@ -410,7 +410,7 @@ struct RunTables<'a> {
     new_flags: &'a DataFrame,
 }
 
-impl bundle::TableParts for RunTables<'_> {
+impl TableParts for RunTables<'_> {
     fn rows(&self, name: &str) -> usize {
         if name == "flags" {
             self.new_flags.height()
