@@ -101,10 +101,8 @@ pub fn run(
         out = merge(out, from_memory);
     }
     if let Some(client) = s3 {
-        let expected = remote.len();
-        let arrived = AtomicU64::new(0);
-        let fetched = per_thread(&pool, client.fetch(remote).par_bridge(), |w, out, fetched| {
-            arrived.fetch_add(1, Ordering::Relaxed);
+        let mut fetches = client.fetch(remote);
+        let fetched = per_thread(&pool, (&mut fetches).par_bridge(), |w, out, fetched| {
             let obj = &fetched.object;
             let records = match &fetched.bytes {
                 Ok(bytes) => w.process_bytes(obj, bytes, window, retain, out),
@@ -115,12 +113,7 @@ pub fn run(
             };
             tick(obj.size, records);
         });
-        let arrived = arrived.into_inner();
-        if arrived != expected as u64 {
-            anyhow::bail!(
-                "the S3 fetcher stopped after {arrived} of {expected} objects: nothing was written; run again"
-            );
-        }
+        fetches.complete().map_err(|e| anyhow::anyhow!("{e}: nothing was written; run again"))?;
         out = merge(out, fetched);
     }
     progress.finish();

@@ -97,7 +97,6 @@ pub fn sync(bucket: &str, prefix: &str, aws: &S3Options) -> Result<PathBuf> {
             ObjectRef { location: Location::S3 { bucket: bucket.to_owned(), key }, size: *size, modified: None }
         })
         .collect();
-    let expected = todo.len();
     // Each part is written to disk and flushed as it arrives, by several threads: a year of history is
     // thousands of parts, and one flush after another would take longer than downloading them.
     let arriving = Mutex::new(s3.fetch(todo));
@@ -124,8 +123,8 @@ pub fn sync(bucket: &str, prefix: &str, aws: &S3Options) -> Result<PathBuf> {
             Err(e) => failed.push(e),
         }
     }
-    if fetched.len() + failed.len() < expected {
-        failed.push(format!("{} part(s) were not fetched at all", expected - fetched.len() - failed.len()));
+    if let Err(e) = arriving.into_inner().expect("not poisoned").complete() {
+        failed.push(e.to_string());
     }
     for rel in fetched {
         let version = parts[&rel].1.clone();

@@ -136,8 +136,9 @@ impl S3 {
     /// time, yielding each object as it arrives: the iterator blocks while none is ready, and ends when every
     /// object has been yielded. A [`Fetched`] holds its bytes' share of the budget until it is dropped, so
     /// objects fetched faster than they are decoded wait for the decoders rather than fill memory.
-    pub fn fetch(&self, objects: Vec<ObjectRef>) -> impl Iterator<Item = Fetched> + Send {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    pub fn fetch(&self, objects: Vec<ObjectRef>) -> Fetches {
+        let expected = objects.len();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let client = self.client.clone();
         let budget = Arc::new(tokio::sync::Semaphore::new(kib(FETCH_BUDGET) as usize));
         self.rt.spawn(async move {
@@ -158,12 +159,37 @@ impl S3 {
             }
             while set.join_next().await.is_some() {}
         });
-        // The runtime is kept with the iterator: dropping it would stop the fetching midway.
-        let rt = self.rt.clone();
-        std::iter::from_fn(move || {
-            let _keep = &rt;
-            rx.blocking_recv()
-        })
+        Fetches { rx, _rt: self.rt.clone(), expected, yielded: 0 }
+    }
+}
+
+/// The objects of one [`S3::fetch`], as they arrive.
+pub struct Fetches {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Fetched>,
+    /// Kept with the iterator: dropping the runtime would stop the fetching midway.
+    _rt: Arc<tokio::runtime::Runtime>,
+    expected: usize,
+    yielded: usize,
+}
+
+impl Iterator for Fetches {
+    type Item = Fetched;
+
+    fn next(&mut self) -> Option<Fetched> {
+        let fetched = self.rx.blocking_recv()?;
+        self.yielded += 1;
+        Some(fetched)
+    }
+}
+
+impl Fetches {
+    /// Once the iterator has ended: whether every object was yielded, so that a fetcher that stopped early
+    /// is never taken for a whole read.
+    pub fn complete(&self) -> Result<()> {
+        if self.yielded < self.expected {
+            bail!("the S3 fetcher stopped after {} of {} objects", self.yielded, self.expected);
+        }
+        Ok(())
     }
 }
 
