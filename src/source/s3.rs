@@ -355,11 +355,7 @@ async fn trail_regions(
             return Ok(Some(vec![prefix]));
         }
         let dirs = list_folders(client, bucket, &prefix).await?;
-        return Ok(Some(
-            dirs.into_iter()
-                .filter(|d| layout::parse(d).and_then(|t| t.region).is_some_and(|r| scope.wants_region(r)))
-                .collect(),
-        ));
+        return Ok(Some(dirs.into_iter().filter(|d| wanted_region(scope, d)).collect()));
     }
     // An account's folder: its CloudTrail folder's regions.
     if let Some(account) = layout::account_folder(&prefix) {
@@ -394,6 +390,11 @@ async fn trail_regions(
     Ok(Some(regions_of(client, bucket, accounts, scope).await?))
 }
 
+/// Whether `dir` is a region folder of the layout (`…/CloudTrail/<region>/`) that the scope wants.
+fn wanted_region(scope: &Scope, dir: &str) -> bool {
+    layout::parse(dir).and_then(|t| t.region).is_some_and(|r| scope.wants_region(r))
+}
+
 /// The region folders the scope wants below the accounts' `…/CloudTrail/` folders, sorted. The accounts are
 /// listed [`LIST_CONCURRENCY`] at a time: an organisation has hundreds, and one after another they cost a
 /// round trip each before anything is read.
@@ -409,9 +410,7 @@ async fn regions_of(
         async move { list_folders(&client, &bucket, &acct).await }
     };
     several_at_once(accounts, list, |dirs: Vec<String>| {
-        regions.extend(
-            dirs.into_iter().filter(|d| layout::parse(d).and_then(|t| t.region).is_some_and(|r| scope.wants_region(r))),
-        )
+        regions.extend(dirs.into_iter().filter(|d| wanted_region(scope, d)))
     })
     .await?;
     regions.sort();
