@@ -173,14 +173,14 @@ pub fn actions_frame<'a>(sessions: &[&'a Session]) -> PolarsResult<DataFrame> {
                 count: 0,
                 errors: 0,
                 denied: 0,
-                first: m.at,
-                last: m.at,
+                first: m.at(),
+                last: m.at(),
             });
             r.count += 1;
-            r.errors += (m.failure != Failure::None) as u64;
-            r.denied += (m.failure == Failure::Denied) as u64;
-            r.first = r.first.min(m.at);
-            r.last = r.last.max(m.at);
+            r.errors += (m.failure() != Failure::None) as u64;
+            r.denied += (m.failure() == Failure::Denied) as u64;
+            r.first = r.first.min(m.at());
+            r.last = r.last.max(m.at());
         }
         rows.extend(by_action.into_values());
     }

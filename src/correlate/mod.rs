@@ -15,7 +15,9 @@
 //! Linking happens only after every file is read, so it does not matter which file, day or account folder a
 //! record was delivered in, or whether a session's first use was delivered before its AssumeRole.
 
-use crate::extract::{Activity, ActivityKey, ActivityMap, AssumeKind, Assumption, Caller, ConsoleSwitch, Facts, Mark};
+use crate::extract::{
+    Activity, ActivityKey, ActivityMap, AssumeKind, Assumption, Caller, ConsoleSwitch, EventIds, Facts, Mark,
+};
 use crate::intern::Text;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -119,8 +121,8 @@ impl Session {
 /// The calls made with one session.
 #[derive(Debug, Clone, Default)]
 pub struct SessionActivity {
-    /// Event ids of notable calls, indexed by `Mark::note`.
-    pub event_ids: Vec<Box<str>>,
+    /// Event ids of notable calls, found by `Mark::id`.
+    pub event_ids: EventIds,
     /// Sorted by time then event id hash; no two share an id.
     pub marks: Vec<Mark>,
     /// Some call carried `sessionContext.ec2RoleDelivery`: the credentials came from EC2 instance metadata.
@@ -130,7 +132,7 @@ pub struct SessionActivity {
 impl SessionActivity {
     /// The event id of a call, when it was notable enough to keep.
     pub fn event_id(&self, m: &Mark) -> Option<&str> {
-        (m.note != crate::extract::NO_EVENT_ID).then(|| self.event_ids.get(m.note as usize).map(|s| &**s)).flatten()
+        self.event_ids.get(m.id)
     }
 
     pub fn action(&self, m: &Mark) -> (&'static str, &'static str) {
@@ -142,7 +144,7 @@ impl SessionActivity {
     }
 
     pub fn error_count(&self) -> usize {
-        self.marks.iter().filter(|m| m.failure != crate::extract::Failure::None).count()
+        self.marks.iter().filter(|m| m.failure() != crate::extract::Failure::None).count()
     }
 
     pub fn distinct_actions(&self) -> usize {
@@ -168,11 +170,11 @@ impl SessionActivity {
     }
 
     pub fn first_at(&self) -> Option<i64> {
-        self.marks.first().map(|m| m.at)
+        self.marks.first().map(|m| m.at())
     }
 
     pub fn last_at(&self) -> Option<i64> {
-        self.marks.last().map(|m| m.at)
+        self.marks.last().map(|m| m.at())
     }
 }
 
@@ -281,8 +283,8 @@ pub fn correlate(facts: Facts) -> Sessions {
     sessions.reserve_exact(inferred.len());
     sessions.extend(inferred);
     permute(&mut sessions, &listing);
-    // Gather each session's keys, in key order (the order its activities are absorbed in, so that event
-    // id indexes are reproducible), as runs of one session. The entries are put in that order where they
+    // Gather each session's keys, in key order (the order its activities are absorbed in, so that the
+    // merge is reproducible), as runs of one session. The entries are put in that order where they
     // are, keys that link nowhere (maybe an IAM user's) last: a second list of them would be the run's
     // peak of memory, at the moment every call is held.
     let mut order: Vec<(u32, u32)> = Vec::with_capacity(keyed.len());
@@ -338,7 +340,7 @@ pub fn correlate(facts: Facts) -> Sessions {
                     let repeats;
                     (session.activity, repeats) = finish_activity(act);
                     session.linked_keys = keys;
-                    (session.activity.marks.iter().filter(|m| !m.is_assumption).count() as u64, repeats)
+                    (session.activity.marks.iter().filter(|m| !m.is_assumption()).count() as u64, repeats)
                 })
                 .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
         },
@@ -357,7 +359,7 @@ pub fn correlate(facts: Facts) -> Sessions {
 
 /// Every activity entry, sorted by key, the shares of a key read by several threads (see
 /// [`Facts::more_activity`]) merged into one. Their merge order does not show in any output: marks are put
-/// in order by [`finish_activity`], notes keep pointing at their own event ids, and the identity fields
+/// in order by [`finish_activity`], event ids are found by hash (settled here), and the identity fields
 /// settle on the same value in any order.
 fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(ActivityKey, Box<Activity>)> {
     let mut keyed: Vec<(ActivityKey, Box<Activity>)> =
@@ -374,6 +376,7 @@ fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(Activi
         }
         same
     });
+    keyed.par_iter_mut().for_each(|(_, act)| act.event_ids.settle());
     keyed
 }
 
@@ -432,22 +435,22 @@ impl UserAddresses {
         let (Some("IAMUser" | "Root"), Some(principal)) = (act.identity_type.as_deref(), key.arn.as_deref()) else {
             return;
         };
-        let mut calls = act.marks.iter().filter(|m| !m.by_aws && !m.ip.as_str().is_empty()).peekable();
+        let mut calls = act.marks.iter().filter(|m| !m.by_aws() && !m.ip.as_str().is_empty()).peekable();
         if calls.peek().is_none() {
             return;
         }
         let by_address = self.by.entry_ref(principal).or_default();
         for m in calls {
             let seen = by_address.entry(m.ip).or_default();
-            let hour = m.at.div_euclid(3600);
+            let hour = m.at().div_euclid(3600);
             // Calls cluster in time, so most repeats are caught here; `finish` removes the rest.
             if seen.hours.last() != Some(&hour) {
                 seen.hours.push(hour);
             }
-            if let Some(id) = act.event_ids.get(m.note as usize) {
+            if let Some(id) = act.event_ids.get(m.id) {
                 // The earliest call with a kept id, whatever order files were read in.
-                if seen.first.as_ref().is_none_or(|(at, fid)| (m.at, &**id) < (*at, &**fid)) {
-                    seen.first = Some((m.at, id.clone()));
+                if seen.first.as_ref().is_none_or(|(at, fid)| (m.at(), id) < (*at, &**fid)) {
+                    seen.first = Some((m.at(), id.into()));
                 }
             }
         }
@@ -838,9 +841,11 @@ fn set_parents(sessions: &mut [Session], parents: &[Option<usize>]) {
 /// De-duplicates marks by event id and orders them by time, then action, address and id, so the result
 /// does not depend on which file or thread saw a call first; with how many copies were dropped.
 fn finish_activity(act: Activity) -> (SessionActivity, u64) {
-    let Activity { mut marks, event_ids, instance_credentials, .. } = act;
+    let Activity { mut marks, mut event_ids, instance_credentials, .. } = act;
+    // A session with several keys holds the ids of each.
+    event_ids.settle();
     // Interned values compare by their text (see `intern`): the order is the same in every run.
-    let listed = |m: &Mark| (m.at, m.action, m.ip, m.id);
+    let listed = |m: &Mark| (m.at(), m.action, m.ip, m.id);
     marks.sort_unstable_by_key(listed);
     let repeats = repeated_ids(&marks);
     if repeats > 0 {

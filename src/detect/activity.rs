@@ -25,7 +25,7 @@ pub(super) fn privileged_action_in_session(input: &Input) -> Vec<Finding> {
             continue;
         }
         let act = &s.activity;
-        let calls: Vec<_> = act.marks.iter().filter(|m| m.privileged && m.failure == Failure::None).collect();
+        let calls: Vec<_> = act.marks.iter().filter(|m| m.privileged() && m.failure() == Failure::None).collect();
         let Some(first) = calls.first() else { continue };
         let mut actions: Vec<String> = Vec::new();
         for m in &calls {
@@ -48,7 +48,7 @@ pub(super) fn privileged_action_in_session(input: &Input) -> Vec<Finding> {
             calls.len(),
             actions.join(", ")
         );
-        let mut f = session_finding(input, PRIVILEGED_ACTION_IN_SESSION, i, first.at, summary);
+        let mut f = session_finding(input, PRIVILEGED_ACTION_IN_SESSION, i, first.at(), summary);
         for m in &calls {
             push_id(&mut f.event_ids, act.event_id(m));
             let ip = act.ip(m);

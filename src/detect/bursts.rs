@@ -137,11 +137,11 @@ pub(super) fn access_denied_burst(input: &Input) -> Vec<Finding> {
     for (i, s) in input.all.iter().enumerate() {
         let act = &s.activity;
         let denied: Vec<&crate::extract::Mark> =
-            act.marks.iter().filter(|m| m.failure == Failure::Denied && !m.by_aws).collect();
+            act.marks.iter().filter(|m| m.failure() == Failure::Denied && !m.by_aws()).collect();
         if denied.len() < limits.min_events {
             continue;
         }
-        let items: Vec<(i64, Option<()>)> = denied.iter().map(|m| (m.at, None)).collect();
+        let items: Vec<(i64, Option<()>)> = denied.iter().map(|m| (m.at(), None)).collect();
         for burst in bursts(&items, limits) {
             let (first, last) = (denied[burst[0]], denied[*burst.last().expect("bursts are never empty")]);
             let mut actions: Vec<String> = Vec::new();
@@ -158,11 +158,11 @@ pub(super) fn access_denied_burst(input: &Input) -> Vec<Finding> {
                 s.assumption.session_arn.as_deref().unwrap_or("a session"),
                 short_role(s.assumption.role_arn.as_deref()),
                 burst.len(),
-                duration(last.at - first.at),
+                duration(last.at() - first.at()),
                 shown.join(", "),
                 if actions.len() > shown.len() { ", …" } else { "" }
             );
-            let mut f = session_finding(input, ACCESS_DENIED_BURST, i, first.at, summary);
+            let mut f = session_finding(input, ACCESS_DENIED_BURST, i, first.at(), summary);
             for &b in &burst {
                 let m = denied[b];
                 push_id(&mut f.event_ids, act.event_id(m));

@@ -92,7 +92,7 @@ impl<'a> PersonAddresses<'a> {
                 }
                 let act = &s.activity;
                 for (m, ip) in holder_calls(act, |_| true) {
-                    let this = (ip, (m.at.div_euclid(3600), s.origin_principal.as_str(), act.event_id(m)));
+                    let this = (ip, (m.at().div_euclid(3600), s.origin_principal.as_str(), act.event_id(m)));
                     // Calls come in runs from one address and hour: keep one entry per run, as the final
                     // de-duplication would (the smallest event id).
                     match out.last_mut() {
@@ -131,7 +131,7 @@ fn holder_calls<'m>(
     counts: impl Fn(IpAddr) -> bool + 'm,
 ) -> impl Iterator<Item = (&'m Mark, IpAddr)> + 'm {
     let mut last: Option<(Text, Option<IpAddr>)> = None;
-    act.marks.iter().filter(|m| !m.by_aws).filter_map(move |m| {
+    act.marks.iter().filter(|m| !m.by_aws()).filter_map(move |m| {
         let ip = match last {
             Some((text, ip)) if text == m.ip => ip,
             _ => {
@@ -222,7 +222,7 @@ fn used_elsewhere<'a>(
                 (uses, fixed)
             }
         };
-        let why = match uses.and_then(|u| person_near(u, m.at)) {
+        let why = match uses.and_then(|u| person_near(u, m.at())) {
             Some((person, id)) => Some(Why::PersonsAddress(person.to_owned(), id.map(str::to_owned))),
             None => fixed,
         };
@@ -246,7 +246,7 @@ fn used_elsewhere<'a>(
             short_role(s.assumption.role_arn.as_deref())
         ),
     };
-    let what = format!("{} at {}", action_label(src, name), format_rfc3339(m.at));
+    let what = format!("{} at {}", action_label(src, name), format_rfc3339(m.at()));
     let mut summary = match &why {
         Why::PersonsAddress(person, _) => {
             format!("{whose} used from {ip} ({what}), an address {person} also called from within the hour")
@@ -257,7 +257,7 @@ fn used_elsewhere<'a>(
     if away.len() > 1 {
         summary.push_str(&format!(" and from {} more address(es)", away.len() - 1));
     }
-    let mut f = session_finding(input, CREDENTIALS_USED_ELSEWHERE, i, m.at, summary);
+    let mut f = session_finding(input, CREDENTIALS_USED_ELSEWHERE, i, m.at(), summary);
     // Evidence: the first call from the session's own network, then the first call from each other address.
     if let Some(home) = calls.iter().find(|(_, a)| settings.networks.network(*a) == reference) {
         push_id(&mut f.event_ids, event_id_from(s, home.1, &calls));

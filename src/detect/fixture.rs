@@ -1,7 +1,7 @@
 //! Test builders: sessions as literals, so each rule's tests read as tables of stories.
 
 use crate::correlate::{Session, SessionActivity, Sessions};
-use crate::extract::{id_hash, AssumeKind, Assumption, Caller, Failure, Mark};
+use crate::extract::{id_hash, AssumeKind, Assumption, Caller, Failure, Mark, MarkFields};
 
 /// 2026-11-20T10:00:00Z.
 pub const T0: i64 = 1_795_168_800;
@@ -190,13 +190,10 @@ pub fn with_calls(mut s: Session, calls: &[Call]) -> Session {
     let act = &mut s.activity;
     for c in calls {
         let (action, ip) = (crate::extract::Action::new(c.source, c.name), crate::extract::Text::new(c.ip));
-        let note = if c.noted {
-            act.event_ids.push(c.event_id.into());
-            (act.event_ids.len() - 1) as u32
-        } else {
-            crate::extract::NO_EVENT_ID
-        };
-        act.marks.push(Mark {
+        if c.noted {
+            act.event_ids.push(id_hash(c.event_id), c.event_id);
+        }
+        act.marks.push(Mark::from(MarkFields {
             id: id_hash(c.event_id),
             at: c.at,
             action,
@@ -205,10 +202,10 @@ pub fn with_calls(mut s: Session, calls: &[Call]) -> Session {
             is_assumption: false,
             privileged: c.privileged,
             by_aws: c.by_aws,
-            note,
-        });
+        }));
     }
-    act.marks.sort_by_key(|m| (m.at, m.id));
+    act.event_ids.settle();
+    act.marks.sort_by_key(|m| (m.at(), m.id));
     s
 }
 

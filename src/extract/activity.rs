@@ -3,7 +3,7 @@
 //! keep the answer the same whatever order files are read in (identity fields that settle, the earliest
 //! call from each address).
 
-use super::{ActivityKey, Mark, NO_EVENT_ID};
+use super::{ActivityKey, EventIds, Mark};
 use crate::intern::{Action, Text};
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +21,8 @@ pub struct Activity {
     #[serde(skip)]
     pub ips: Vec<(Text, CallOrder)>,
     pub marks: Vec<Mark>,
-    /// Event ids of notable calls, indexed by [`Mark::note`].
-    pub event_ids: Vec<Box<str>>,
+    /// Event ids of notable calls, found by [`Mark::id`].
+    pub event_ids: EventIds,
     /// What the records say about the identity, for sessions whose assumption is not in the input:
     /// `userIdentity.type` and `sessionContext.sessionIssuer.arn`. Should records of one key disagree,
     /// the smallest value is kept ([`settle`]), so the answer does not depend on which was read first.
@@ -164,7 +164,7 @@ impl Activity {
         self.ips.clear();
         let marks = std::mem::take(&mut self.marks);
         for m in &marks {
-            self.note_ip(m.ip, (m.at, m.action, m.id));
+            self.note_ip(m.ip, (m.at(), m.action, m.id));
         }
         self.marks = marks;
     }
@@ -185,7 +185,7 @@ impl Activity {
 
     /// The time of the earliest call.
     pub fn first_use(&self) -> Option<i64> {
-        self.marks.iter().map(|m| m.at).min()
+        self.marks.iter().map(Mark::at).min()
     }
 
     /// Appends another activity's calls.
@@ -201,14 +201,8 @@ impl Activity {
         for (ip, first) in other.ips {
             self.note_ip(ip, first);
         }
-        let base = self.event_ids.len() as u32;
         self.event_ids.extend(other.event_ids);
-        self.marks.extend(
-            other
-                .marks
-                .into_iter()
-                .map(|m| Mark { note: if m.note == NO_EVENT_ID { NO_EVENT_ID } else { base + m.note }, ..m }),
-        );
+        self.marks.extend(other.marks);
     }
 }
 

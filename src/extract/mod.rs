@@ -10,9 +10,11 @@
 pub use crate::intern::{Action, Text};
 
 mod activity;
+mod event_ids;
 use crate::record::Record;
 use crate::timefmt;
 pub use activity::{Activity, ActivityMap, CallOrder};
+pub use event_ids::EventIds;
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
@@ -218,15 +220,28 @@ pub fn is_access_denied(code: &str) -> bool {
     c.contains("accessdenied") || c.contains("unauthorized") || c.contains("forbidden") || c == "authfailure"
 }
 
-/// One call made with some credentials: small and fixed-size, since there is one per call in the input.
-/// Ordered field by field (event id hash first), so that sorting makes duplicates adjacent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// One call made with some credentials, in 24 bytes, since there is one per call in the input (a million
+/// calls, 24 MB): the time shares a word with the failure and flags. Built from, and saved as, its
+/// [`MarkFields`]. Ordered by event id hash first, so that sorting makes duplicates adjacent. A notable
+/// call's event id is kept by its activity ([`EventIds`]), found by `id`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(from = "MarkFields", into = "MarkFields")]
 pub struct Mark {
-    /// A hash of `eventID`, for de-duplication.
+    /// A hash of `eventID` ([`id_hash`]), for de-duplication.
+    pub id: u64,
+    /// `eventTime` shifted left by [`FLAG_BITS`], with the failure and the flags below it.
+    time_and_flags: i64,
+    pub action: Action,
+    /// `sourceIPAddress` (empty when absent).
+    pub ip: Text,
+}
+
+/// A [`Mark`]'s fields, unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MarkFields {
     pub id: u64,
     pub at: i64,
     pub action: Action,
-    /// `sourceIPAddress` (empty when absent).
     pub ip: Text,
     pub failure: Failure,
     /// The call is itself an assumption (a chained AssumeRole): counted as activity of its caller's session.
@@ -238,14 +253,84 @@ pub struct Mark {
     /// `aws-internal/…`, as when Lambda decrypts a function's environment): its address is AWS's, not the
     /// holder's, and its errors are AWS's business.
     pub by_aws: bool,
-    /// Index into the owning activity's `event_ids` for notable calls (failures, the first call from each
-    /// address, privileged actions), [`NO_EVENT_ID`] otherwise: findings cite event ids, and keeping every
-    /// id would cost memory in proportion to the input.
-    pub note: u32,
 }
 
-/// [`Mark::note`] of a call whose event id is not kept.
-pub const NO_EVENT_ID: u32 = u32::MAX;
+/// The low bits of [`Mark::time_and_flags`] that hold the failure (two bits) and the three flags.
+const FLAG_BITS: u32 = 8;
+const IS_ASSUMPTION: i64 = 1 << 2;
+const PRIVILEGED: i64 = 1 << 3;
+const BY_AWS: i64 = 1 << 4;
+
+/// The times a [`Mark`] holds: ±2^55 seconds, a billion years either way. `eventTime` parses to far less
+/// (`timefmt` reads at most nine digits of year); anything beyond is held at the bound.
+const MARK_TIMES: std::ops::RangeInclusive<i64> = (i64::MIN >> FLAG_BITS)..=(i64::MAX >> FLAG_BITS);
+
+impl From<MarkFields> for Mark {
+    fn from(f: MarkFields) -> Mark {
+        let failure = match f.failure {
+            Failure::None => 0,
+            Failure::Denied => 1,
+            Failure::Other => 2,
+        };
+        let flags = failure
+            | if f.is_assumption { IS_ASSUMPTION } else { 0 }
+            | if f.privileged { PRIVILEGED } else { 0 }
+            | if f.by_aws { BY_AWS } else { 0 };
+        let at = f.at.clamp(*MARK_TIMES.start(), *MARK_TIMES.end());
+        Mark { id: f.id, time_and_flags: (at << FLAG_BITS) | flags, action: f.action, ip: f.ip }
+    }
+}
+
+impl From<Mark> for MarkFields {
+    fn from(m: Mark) -> MarkFields {
+        MarkFields {
+            id: m.id,
+            at: m.at(),
+            action: m.action,
+            ip: m.ip,
+            failure: m.failure(),
+            is_assumption: m.is_assumption(),
+            privileged: m.privileged(),
+            by_aws: m.by_aws(),
+        }
+    }
+}
+
+impl Mark {
+    /// `eventTime`, in seconds.
+    pub fn at(&self) -> i64 {
+        self.time_and_flags >> FLAG_BITS
+    }
+
+    pub fn failure(&self) -> Failure {
+        match self.time_and_flags & 3 {
+            0 => Failure::None,
+            1 => Failure::Denied,
+            _ => Failure::Other,
+        }
+    }
+
+    /// See [`MarkFields::is_assumption`].
+    pub fn is_assumption(&self) -> bool {
+        self.time_and_flags & IS_ASSUMPTION != 0
+    }
+
+    /// See [`MarkFields::privileged`].
+    pub fn privileged(&self) -> bool {
+        self.time_and_flags & PRIVILEGED != 0
+    }
+
+    /// See [`MarkFields::by_aws`].
+    pub fn by_aws(&self) -> bool {
+        self.time_and_flags & BY_AWS != 0
+    }
+}
+
+impl std::fmt::Debug for Mark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        MarkFields::from(*self).fmt(f)
+    }
+}
 
 /// API calls that grant access or blind logging, by service: their event ids are always kept, and the
 /// detections look for them.
@@ -527,16 +612,12 @@ impl Facts {
         let failure = Failure::of(r.error_code.get());
         let privileged = is_privileged_call(r, source, name);
         let notable = failure != Failure::None || new_ip || is_assumption || privileged;
-        let note = match (notable, r.event_id.get()) {
-            (true, Some(eid)) => {
-                activity::push_snug(&mut act.event_ids, eid.into());
-                (act.event_ids.len() - 1) as u32
-            }
-            _ => NO_EVENT_ID,
-        };
+        if let (true, Some(eid)) = (notable, r.event_id.get()) {
+            act.event_ids.push(id, eid);
+        }
         let by_aws = made_by_aws(r);
-        let mark = Mark { id, at, action, ip, failure, is_assumption, privileged, by_aws, note };
-        activity::push_snug(&mut act.marks, mark);
+        let mark = MarkFields { id, at, action, ip, failure, is_assumption, privileged, by_aws };
+        activity::push_snug(&mut act.marks, mark.into());
     }
 }
 
@@ -845,7 +926,7 @@ mod tests {
         assert_eq!(a.marks.len(), 2);
         assert_eq!(a.marks[0].action, a.marks[1].action);
         assert_eq!(a.ips.len(), 2);
-        assert_eq!(a.marks[1].failure, Failure::Denied);
+        assert_eq!(a.marks[1].failure(), Failure::Denied);
     }
 
     #[test]
@@ -926,6 +1007,46 @@ mod tests {
     }
 
     #[test]
+    fn a_mark_is_24_bytes_and_gives_back_what_it_was_built_from() {
+        assert_eq!(std::mem::size_of::<Mark>(), 24, "one per call in the input");
+        let base = MarkFields {
+            id: 7,
+            at: 1_700_000_000,
+            action: Action::new("s3.amazonaws.com", "GetObject"),
+            ip: Text::new("198.51.100.7"),
+            failure: Failure::None,
+            is_assumption: false,
+            privileged: false,
+            by_aws: false,
+        };
+        for at in [0, -1, 1_700_000_000, -62_135_596_800, 253_402_300_799] {
+            for failure in [Failure::None, Failure::Denied, Failure::Other] {
+                for flags in 0..8 {
+                    let f = MarkFields {
+                        at,
+                        failure,
+                        is_assumption: flags & 1 != 0,
+                        privileged: flags & 2 != 0,
+                        by_aws: flags & 4 != 0,
+                        ..base
+                    };
+                    assert_eq!(MarkFields::from(Mark::from(f)), f);
+                }
+            }
+        }
+        let far = Mark::from(MarkFields { at: i64::MAX, failure: Failure::Denied, ..base });
+        assert_eq!((far.at(), far.failure()), (i64::MAX >> 8, Failure::Denied), "held at the bound");
+        let (early, late) = (Mark::from(MarkFields { at: -5, ..base }), Mark::from(MarkFields { at: 3, ..base }));
+        assert!(early < late, "ordered by time after the event id hash");
+        // Saved as the fields, as before marks were packed: a STATE written then still loads.
+        let saved = serde_json::to_value(Mark::from(base)).unwrap();
+        assert_eq!(saved["at"], 1_700_000_000);
+        let older = r#"{"id":7,"at":1700000000,"action":["s3.amazonaws.com","GetObject"],"ip":"198.51.100.7",
+            "failure":"None","is_assumption":false,"privileged":false,"by_aws":false,"note":4294967295}"#;
+        assert_eq!(serde_json::from_str::<Mark>(older).unwrap(), Mark::from(base));
+    }
+
+    #[test]
     fn the_first_call_from_an_address_keeps_its_id_in_any_read_order() {
         // Findings cite the first call from an address: its id must be kept whichever file came first,
         // and whichever thread read it.
@@ -937,8 +1058,10 @@ mod tests {
         };
         let (early, late) = (call("early", "2026-11-20T10:00:00Z"), call("late", "2026-11-20T11:00:00Z"));
         let cited_first = |act: &Activity| {
-            let first = act.marks.iter().min_by_key(|m| m.at).unwrap();
-            act.event_ids.get(first.note as usize).map(|id| id.to_string())
+            let first = act.marks.iter().min_by_key(|m| m.at()).unwrap();
+            let mut ids = act.event_ids.clone();
+            ids.settle();
+            ids.get(first.id).map(|id| id.to_string())
         };
         for (first, second) in [(&early, &late), (&late, &early)] {
             let mut one = Facts::default();

@@ -83,8 +83,11 @@ impl Carried {
     pub fn into_facts(self) -> Facts {
         // As reading lists them (`Facts::ids`): the records that are not a call of some activity, which
         // counts its own. A chained assumption is both, and counted as the call.
-        let calls: HashSet<u64> =
-            self.activity.iter().flat_map(|(_, a)| a.marks.iter().filter(|m| m.is_assumption).map(|m| m.id)).collect();
+        let calls: HashSet<u64> = self
+            .activity
+            .iter()
+            .flat_map(|(_, a)| a.marks.iter().filter(|m| m.is_assumption()).map(|m| m.id))
+            .collect();
         let mut ids: Vec<u64> = self.assumptions.iter().map(|a| a.hash).filter(|h| !calls.contains(h)).collect();
         ids.extend(self.switches.iter().map(|s| s.hash));
         let mut facts = Facts::default();
@@ -160,22 +163,17 @@ pub fn carry(all: Carried, sessions: &Sessions, keep: &[usize], horizon: i64) ->
 
 /// The calls of an activity at or after `since`, or `None` when there are none.
 fn trim(mut a: Activity, since: i64) -> Option<Activity> {
-    if a.marks.iter().all(|m| m.at >= since) {
+    if a.marks.iter().all(|m| m.at() >= since) {
         return Some(a);
     }
-    if a.marks.iter().all(|m| m.at < since) {
+    if a.marks.iter().all(|m| m.at() < since) {
         return None;
     }
-    a.marks.retain(|m| m.at >= since);
+    a.marks.retain(|m| m.at() >= since);
     // Keep only the addresses and event ids the remaining calls use.
-    let (old_ids, mut event_ids) = (std::mem::take(&mut a.event_ids), Vec::new());
-    for m in &mut a.marks {
-        if let Some(id) = old_ids.get(m.note as usize) {
-            event_ids.push(id.clone());
-            m.note = (event_ids.len() - 1) as u32;
-        }
-    }
-    a.event_ids = event_ids;
+    let mut kept: Vec<u64> = a.marks.iter().map(|m| m.id).collect();
+    kept.sort_unstable();
+    a.event_ids.retain_for(&kept);
     a.rebuild_addresses();
     Some(a)
 }
@@ -269,11 +267,12 @@ pub fn save(dir: &Path, state: &State) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::{Action, Failure, Mark, Text, NO_EVENT_ID};
+    use crate::extract::{id_hash, Action, EventIds, Failure, Mark, MarkFields, Text};
 
-    fn mark(id: u64, at: i64, action: &str, ip: &str, note: u32) -> Mark {
-        Mark {
-            id,
+    /// A call whose event id is `event_id`.
+    fn mark(event_id: &str, at: i64, action: &str, ip: &str) -> Mark {
+        Mark::from(MarkFields {
+            id: id_hash(event_id),
             at,
             action: Action::new("s3.amazonaws.com", action),
             ip: Text::new(ip),
@@ -281,17 +280,26 @@ mod tests {
             is_assumption: false,
             privileged: false,
             by_aws: false,
-            note,
+        })
+    }
+
+    /// The event ids kept for citing, settled.
+    fn kept(ids: &[&str]) -> EventIds {
+        let mut list = EventIds::default();
+        for id in ids {
+            list.push(id_hash(id), id);
         }
+        list.settle();
+        list
     }
 
     #[test]
     fn a_key_saved_once_per_thread_is_one_activity_again() {
         let key = ActivityKey::new(Some("ASIAK1"), None, None).unwrap();
-        let share = |id: u64, note: &str| {
+        let share = |at: i64, event_id: &str| {
             let mut act = Activity::default();
-            act.marks = vec![mark(id, id as i64, "ListBuckets", "198.51.100.1", 0)];
-            act.event_ids = vec![note.into()];
+            act.marks = vec![mark(event_id, at, "ListBuckets", "198.51.100.1")];
+            act.event_ids = kept(&[event_id]);
             act.rebuild_addresses();
             act
         };
@@ -304,9 +312,10 @@ mod tests {
         assert_eq!(carried.activity.len(), 2, "saved as the threads held it");
         let facts = carried.into_facts();
         assert_eq!(facts.activity_entries().count(), 1);
-        let act = &facts.activity[&key];
-        let cited: Vec<(u64, &str)> = act.marks.iter().map(|m| (m.id, &*act.event_ids[m.note as usize])).collect();
-        assert_eq!(cited, vec![(1, "e1"), (2, "e2")], "each call still cites its own event id");
+        let mut act = facts.activity[&key].clone();
+        act.event_ids.settle();
+        let cited: Vec<(i64, Option<&str>)> = act.marks.iter().map(|m| (m.at(), act.event_ids.get(m.id))).collect();
+        assert_eq!(cited, vec![(1, Some("e1")), (2, Some("e2"))], "each call still cites its own event id");
         assert!(facts.ids.is_empty(), "calls are counted by their marks, as when read");
     }
 
@@ -314,27 +323,18 @@ mod tests {
     fn trimming_keeps_recent_calls_and_their_tables() {
         let mut act = Activity::default();
         let (a1, a2) = ("198.51.100.1", "198.51.100.2");
-        act.marks = vec![
-            mark(1, 10, "ListBuckets", a1, 0),
-            mark(2, 20, "GetObject", a2, 1),
-            mark(3, 30, "ListBuckets", a2, NO_EVENT_ID),
-        ];
+        act.marks =
+            vec![mark("e1", 10, "ListBuckets", a1), mark("e2", 20, "GetObject", a2), mark("e3", 30, "ListBuckets", a2)];
         act.rebuild_addresses();
-        act.event_ids = vec!["e1".into(), "e2".into()];
+        act.event_ids = kept(&["e1", "e2"]);
         act.identity_type = Some("IAMUser".into());
         assert!(trim(act.clone(), 31).is_none(), "nothing recent: dropped");
         assert_eq!(trim(act.clone(), 10).unwrap().marks.len(), 3, "all recent: kept whole");
         let t = trim(act, 20).unwrap();
-        let calls: Vec<(u64, &str, &str, Option<&str>)> = t
-            .marks
-            .iter()
-            .map(|m| {
-                let note = (m.note != NO_EVENT_ID).then(|| &*t.event_ids[m.note as usize]);
-                (m.id, m.action.get().1, m.ip.as_str(), note)
-            })
-            .collect();
-        assert_eq!(calls, [(2, "GetObject", "198.51.100.2", Some("e2")), (3, "ListBuckets", "198.51.100.2", None)]);
-        let first_from = (Text::new(a2), (20, Action::new("s3.amazonaws.com", "GetObject"), 2));
+        let calls: Vec<(i64, &str, &str, Option<&str>)> =
+            t.marks.iter().map(|m| (m.at(), m.action.get().1, m.ip.as_str(), t.event_ids.get(m.id))).collect();
+        assert_eq!(calls, [(20, "GetObject", "198.51.100.2", Some("e2")), (30, "ListBuckets", "198.51.100.2", None)]);
+        let first_from = (Text::new(a2), (20, Action::new("s3.amazonaws.com", "GetObject"), id_hash("e2")));
         assert_eq!((t.ips.as_slice(), t.event_ids.len()), ([first_from].as_slice(), 1), "only what the calls use");
         assert_eq!(t.identity_type.as_deref(), Some("IAMUser"));
     }
