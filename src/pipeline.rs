@@ -180,8 +180,38 @@ fn failed(obj: &ObjectRef, reason: String, label: &str) -> FileReport {
 #[derive(Default)]
 struct Worker {
     decoder: Decoder,
+    /// The bytes of the file being read, at the front; all of it initialised, and only ever grown (up to
+    /// a limit), so that reading a file clears no memory.
     raw: Vec<u8>,
 }
+
+/// Reads what is left of `file` into the front of `buf`, sized for the `listed` bytes and one more to
+/// see the end at once; returns how many bytes it holds. A file that grew since it was listed is read
+/// whole all the same. `read_to_end` asks the file's size and position first, two system calls a file
+/// that the listing already answered: on a trail of small files (an organisation's quiet regions) they
+/// were a twentieth of the CPU.
+fn read_whole(file: &mut impl Read, listed: u64, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let want = usize::try_from(listed).unwrap_or(usize::MAX).saturating_add(1).min(MAX_FIRST_READ);
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len().saturating_mul(2).max(8 << 10), 0);
+        }
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(filled),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The most [`read_whole`] sets aside before reading: a listed size is the listing's word, and a file
+/// that is really this large grows the buffer as it is read.
+const MAX_FIRST_READ: usize = 64 << 20;
 
 impl Worker {
     /// Reads one local file into `out`; returns the records taken from it.
@@ -191,10 +221,9 @@ impl Worker {
             return 0;
         };
         let mut raw = std::mem::take(&mut self.raw);
-        raw.clear();
-        let read = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut raw));
+        let read = std::fs::File::open(path).and_then(|mut f| read_whole(&mut f, obj.size, &mut raw));
         let records = match read {
-            Ok(_) => self.process_bytes(obj, &raw, window, retain, out),
+            Ok(len) => self.process_bytes(obj, &raw[..len], window, retain, out),
             Err(e) => {
                 out.files.push(failed(obj, format!("cannot read: {e}"), crate::source::UNREADABLE));
                 0
@@ -318,5 +347,41 @@ mod tests {
         assert!(warning.contains("40.00 GiB of compressed logs") && warning.contains("16.00 GiB"), "{warning}");
         assert!(warning.contains("--since and --until") && warning.contains("nightly"), "{warning}");
         assert_eq!(memory_warning(40 * gib, None), None, "nothing said where the system does not say");
+    }
+
+    /// A file that hands out at most `step` bytes a read, counting the reads.
+    struct Chunked<'a> {
+        rest: &'a [u8],
+        step: usize,
+        reads: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            self.reads += 1;
+            let n = out.len().min(self.step).min(self.rest.len());
+            out[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_whole_in_one_read_and_one_more_for_its_end() {
+        let bytes: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
+        let mut buf = Vec::new();
+        // As listed: the data, then the end. No question about the size first (`read_to_end` asks it).
+        let mut file = Chunked { rest: &bytes, step: usize::MAX, reads: 0 };
+        let len = read_whole(&mut file, bytes.len() as u64, &mut buf).unwrap();
+        assert_eq!((&buf[..len], file.reads), (&bytes[..], 2));
+        // Grown or shrunk since it was listed, or handed out a little at a time: still read whole, into the
+        // same buffer, past what an earlier file left there.
+        for (listed, step) in [(10, usize::MAX), (0, 7_000), (90_000, 4_096), (50_000, 1)] {
+            let mut file = Chunked { rest: &bytes, step, reads: 0 };
+            let len = read_whole(&mut file, listed, &mut buf).unwrap();
+            assert_eq!(&buf[..len], &bytes[..], "listed {listed}, {step} bytes a read");
+        }
+        let mut empty = Chunked { rest: &[], step: 1, reads: 0 };
+        assert_eq!(read_whole(&mut empty, 0, &mut buf).unwrap(), 0);
     }
 }
