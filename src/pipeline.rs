@@ -191,7 +191,7 @@ struct Worker {
 /// that the listing already answered: on a trail of small files (an organisation's quiet regions) they
 /// were a twentieth of the CPU.
 fn read_whole(file: &mut impl Read, listed: u64, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let want = usize::try_from(listed).unwrap_or(usize::MAX).saturating_add(1).min(MAX_FIRST_READ);
+    let want = usize::try_from(listed).unwrap_or(usize::MAX).saturating_add(1).min(KEEP_READ_BUFFER);
     if buf.len() < want {
         buf.resize(want, 0);
     }
@@ -209,9 +209,10 @@ fn read_whole(file: &mut impl Read, listed: u64, buf: &mut Vec<u8>) -> std::io::
     }
 }
 
-/// The most [`read_whole`] sets aside before reading: a listed size is the listing's word, and a file
-/// that is really this large grows the buffer as it is read.
-const MAX_FIRST_READ: usize = 64 << 20;
+/// The largest read buffer a worker keeps between files, and so the most [`read_whole`] sets aside from a
+/// listed size (the listing's word): a file really larger grows the buffer as it is read, and the buffer is
+/// then dropped.
+const KEEP_READ_BUFFER: usize = 64 << 20;
 
 impl Worker {
     /// Reads one local file into `out`; returns the records taken from it.
@@ -229,7 +230,7 @@ impl Worker {
                 0
             }
         };
-        if raw.capacity() > 64 << 20 {
+        if raw.len() > KEEP_READ_BUFFER {
             raw = Vec::new();
         }
         self.raw = raw;

@@ -190,11 +190,12 @@ pub fn with_calls(mut s: Session, calls: &[Call]) -> Session {
     let act = &mut s.activity;
     for c in calls {
         let (action, ip) = (crate::extract::Action::new(c.source, c.name), crate::extract::Text::new(c.ip));
+        let id = id_hash(c.event_id);
         if c.noted {
-            act.event_ids.push(id_hash(c.event_id), c.event_id);
+            act.event_ids.push(id, c.event_id);
         }
         act.marks.push(Mark::from(MarkFields {
-            id: id_hash(c.event_id),
+            id,
             at: c.at,
             action,
             ip,

@@ -53,6 +53,17 @@ impl EventIds {
         Some(&self.0[at].1)
     }
 
+    /// A settled list of `ids`, for tests.
+    #[cfg(test)]
+    pub fn settled(ids: &[&str]) -> EventIds {
+        let mut list = EventIds::default();
+        for id in ids {
+            list.push(super::id_hash(id), id);
+        }
+        list.settle();
+        list
+    }
+
     /// Keeps only the ids of the calls whose hashes `wanted` holds (sorted).
     pub fn retain_for(&mut self, wanted: &[u64]) {
         self.0.retain(|(hash, _)| wanted.binary_search(hash).is_ok());
@@ -80,18 +91,9 @@ mod tests {
     use super::*;
     use crate::extract::id_hash;
 
-    fn list(ids: &[&str]) -> EventIds {
-        let mut l = EventIds::default();
-        for id in ids {
-            l.push(id_hash(id), id);
-        }
-        l
-    }
-
     #[test]
     fn ids_are_found_by_their_hash_once_settled() {
-        let mut l = list(&["c", "a", "b", "a"]);
-        l.settle();
+        let l = EventIds::settled(&["c", "a", "b", "a"]);
         assert_eq!(l.len(), 3, "a call delivered twice keeps its id once");
         for id in ["a", "b", "c"] {
             assert_eq!(l.get(id_hash(id)), Some(id));
@@ -101,8 +103,7 @@ mod tests {
 
     #[test]
     fn saved_as_the_ids_and_loaded_with_their_hashes() {
-        let mut l = list(&["e2", "e1"]);
-        l.settle();
+        let l = EventIds::settled(&["e2", "e1"]);
         let text = serde_json::to_string(&l).unwrap();
         assert_eq!(serde_json::from_str::<EventIds>(&text).unwrap(), l);
         // An unsorted list, as an older STATE saved it, loads settled.

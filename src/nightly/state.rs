@@ -283,23 +283,13 @@ mod tests {
         })
     }
 
-    /// The event ids kept for citing, settled.
-    fn kept(ids: &[&str]) -> EventIds {
-        let mut list = EventIds::default();
-        for id in ids {
-            list.push(id_hash(id), id);
-        }
-        list.settle();
-        list
-    }
-
     #[test]
     fn a_key_saved_once_per_thread_is_one_activity_again() {
         let key = ActivityKey::new(Some("ASIAK1"), None, None).unwrap();
         let share = |at: i64, event_id: &str| {
             let mut act = Activity::default();
             act.marks = vec![mark(event_id, at, "ListBuckets", "198.51.100.1")];
-            act.event_ids = kept(&[event_id]);
+            act.event_ids = EventIds::settled(&[event_id]);
             act.rebuild_addresses();
             act
         };
@@ -326,7 +316,7 @@ mod tests {
         act.marks =
             vec![mark("e1", 10, "ListBuckets", a1), mark("e2", 20, "GetObject", a2), mark("e3", 30, "ListBuckets", a2)];
         act.rebuild_addresses();
-        act.event_ids = kept(&["e1", "e2"]);
+        act.event_ids = EventIds::settled(&["e1", "e2"]);
         act.identity_type = Some("IAMUser".into());
         assert!(trim(act.clone(), 31).is_none(), "nothing recent: dropped");
         assert_eq!(trim(act.clone(), 10).unwrap().marks.len(), 3, "all recent: kept whole");
