@@ -30,7 +30,7 @@ pub struct Output {
 }
 
 /// About the memory a run takes to read `compressed` bytes of logs at once: the sessions and calls it holds
-/// grow by about 125 MB per million records, about 135 MB compressed, over about 30 MB for the rest (75 MB
+/// grow by about 115 MB per million records, about 135 MB compressed, over about 30 MB for the rest (75 MB
 /// reading from S3), taken as 100 MB to err on the safe side (`BENCHMARKS.md`). An estimate for a warning,
 /// not a promise: compression varies with file sizes.
 fn memory_needed(compressed: u64) -> u64 {
