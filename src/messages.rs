@@ -117,8 +117,9 @@ impl Progress {
     }
 }
 
-/// With `TRAILSCAN_TRACE` set, one line per pipeline phase on stderr: seconds since start, resident memory
-/// now and at its peak, and whether huge pages may be used. For measuring where a run spends its time and
+/// With `TRAILSCAN_TRACE` set, one line per pipeline phase on stderr: seconds since start, CPU seconds used
+/// by the process so far (all threads, user and system), resident memory now and at its peak, and whether
+/// huge pages may be used. For measuring where a run spends its time and
 /// memory; silent otherwise.
 pub fn phase(name: &str) {
     static START: std::sync::OnceLock<Option<std::time::Instant>> = std::sync::OnceLock::new();
@@ -139,16 +140,42 @@ pub fn phase(name: &str) {
     };
     let _ = writeln!(
         std::io::stderr().lock(),
-        "trailscan: trace: {:>7.3}s {name:<12} rss {} MB, peak {} MB{pages}",
+        "trailscan: trace: {:>7.3}s {name:<12} cpu {:>7.2}s, rss {} MB, peak {} MB{pages}",
         start.elapsed().as_secs_f64(),
+        cpu_seconds(),
         mb(kb("VmRSS:")),
         mb(kb("VmHWM:"))
     );
 }
 
+/// CPU time the process has used, user and system, from `/proc/self/stat` (in the kernel's clock ticks,
+/// 100 a second); 0 where there is no such file.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name, in parentheses, may hold spaces: the fields are counted after it.
+    let fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = fields.split_whitespace().skip(11).take(2).filter_map(|t| t.parse::<u64>().ok()).sum();
+    ticks as f64 / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_trace_counts_the_cpu_time_used() {
+        // Spin until the process has used a tenth of a second more, or give up after ten seconds of wall time.
+        let (before, start) = (cpu_seconds(), std::time::Instant::now());
+        let mut spin = 0u64;
+        while cpu_seconds() - before < 0.1 && start.elapsed() < std::time::Duration::from_secs(10) {
+            for _ in 0..100_000 {
+                spin = std::hint::black_box(spin.wrapping_add(1));
+            }
+        }
+        let used = cpu_seconds() - before;
+        assert!(used >= 0.1, "{used} s counted after {:?} of spinning", start.elapsed());
+    }
 
     #[test]
     fn hostile_characters_are_replaced() {
