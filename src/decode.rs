@@ -2,10 +2,12 @@
 //!
 //! Shapes are recognised by content, compressed or not: CloudTrail deliveries `{"Records":[…]}`, NDJSON,
 //! JSON arrays, single events, `aws cloudtrail lookup-events` output (`{"Events":[{"CloudTrailEvent":"…"}]}`,
-//! where each event is a JSON string to parse again), EventBridge envelopes (`{"detail-type":…,"detail":{…}}`)
-//! and test-suite wrappers that hold events a few levels down (Panther's `tests[].Log`, Sekoia's
-//! `input.message`). The `Records` path, which is nearly all real volume, deserialises each element straight
-//! into a borrowed [`Record`] with no intermediate tree; the other shapes walk the document generically.
+//! where each event is a JSON string to parse again), EventBridge envelopes (`{"detail-type":…,"detail":{…}}`),
+//! CloudWatch Logs exports (a line per event after its timestamp, `2026-11-20T10:00:00.000Z {…}`: what an
+//! export task of a trail's log group writes to S3) and test-suite wrappers that hold events a few levels
+//! down (Panther's `tests[].Log`, Sekoia's `input.message`). The `Records` path, which is nearly all real
+//! volume, deserialises each element straight into a borrowed [`Record`] with no intermediate tree; the
+//! other shapes walk the document generically.
 //!
 //! A file either decodes or it does not: a syntax error, a truncated stream or absurd nesting fails the
 //! whole file (the caller discards what it saw of it), except in NDJSON, where each line stands alone and a
@@ -45,6 +47,7 @@ pub enum Shape {
     EventBridge,
     Wrapper,
     Concatenated,
+    LogExport,
 }
 
 impl Shape {
@@ -59,6 +62,7 @@ impl Shape {
             Shape::EventBridge => "eventbridge",
             Shape::Wrapper => "wrapper",
             Shape::Concatenated => "concatenated-json",
+            Shape::LogExport => "cloudwatch-logs-export",
         }
     }
 }
@@ -190,6 +194,10 @@ pub fn decode_json(text: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) 
     match body.first() {
         None => return Err(DecodeError::Empty),
         Some(b'{') | Some(b'[') => {}
+        Some(_) if after_timestamp(first_line(body)).is_some() => {
+            scan.shape = Shape::LogExport;
+            return decode_lines(body, scan, sink);
+        }
         Some(_) => return Err(DecodeError::NotJson),
     }
     if is_ndjson(body) {
@@ -266,11 +274,28 @@ fn is_ndjson(body: &[u8]) -> bool {
     serde_json::from_slice::<IgnoredAny>(&body[..nl]).is_ok()
 }
 
+fn first_line(body: &[u8]) -> &[u8] {
+    &body[..memchr::memchr(b'\n', body).unwrap_or(body.len())]
+}
+
+/// A CloudWatch Logs export's line, `<timestamp> <message>`: the message, when the line starts with an
+/// ISO 8601 timestamp and a space and the message with `{`.
+fn after_timestamp(line: &[u8]) -> Option<&[u8]> {
+    let space = memchr::memchr(b' ', line)?;
+    let (stamp, message) = (&line[..space], &line[space + 1..]);
+    let stamp = std::str::from_utf8(stamp).ok()?;
+    (message.starts_with(b"{") && stamp.contains('T') && crate::timefmt::parse_iso(stamp).is_some()).then_some(message)
+}
+
+/// NDJSON, or a CloudWatch Logs export ([`Shape::LogExport`]: each line's timestamp is dropped, and a line
+/// without one is read as it is). A line that is not an event is counted bad, and the others are still read.
 fn decode_lines(body: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) -> Result<(), DecodeError> {
+    let exported = scan.shape == Shape::LogExport;
     for (n, line) in body.split(|&c| c == b'\n').enumerate() {
         if trim_start(line).is_empty() {
             continue;
         }
+        let line = if exported { after_timestamp(line).unwrap_or(line) } else { line };
         let line = match utf8(line) {
             Ok(l) => l,
             Err(e) => {
@@ -540,6 +565,8 @@ pub(crate) mod tests {
                 1,
             ),
             (format!("{{\n\"Records\": [\n{EV}\n]\n}}\n{{\n\"Records\": [{EV}]}}"), Shape::Concatenated, 2),
+            (format!("2026-11-20T10:00:00.000Z {EV}\n2026-11-20T10:00:01.000Z {EV}\r\n"), Shape::LogExport, 2),
+            (format!("2026-11-20T10:00:00Z {EV}"), Shape::LogExport, 1),
         ];
         for (input, shape, n) in cases {
             let (res, seen) = names(input.as_bytes());
@@ -582,6 +609,19 @@ pub(crate) mod tests {
         let (res, seen) = names(deep_in_record.as_bytes());
         assert_eq!((res.unwrap().events, seen.len()), (1, 1));
         assert_eq!(names(b"{\"Records\":[{\"eventName\":\"\xff\xfe\"}]}").0.unwrap_err(), DecodeError::InvalidUtf8(26));
+    }
+
+    #[test]
+    fn a_log_export_line_that_is_no_event_costs_only_itself() {
+        let input = format!("2026-11-20T10:00:00.000Z {EV}\n2026-11-20T10:00:01.000Z some text\n{EV}\n");
+        let (res, seen) = names(input.as_bytes());
+        let scan = res.unwrap();
+        assert_eq!((scan.shape, seen.len(), scan.bad_records), (Shape::LogExport, 2, 1));
+        assert!(scan.first_bad.unwrap().starts_with("line 2: invalid JSON"));
+        // A line that does not start with a timestamp and `{` is not a log export.
+        for text in ["2026-11-20T10:00:00.000Z START RequestId", "20261120 {}", "1 {}", "2026-11-20T10:00:00Z{}"] {
+            assert_eq!(names(text.as_bytes()).0.unwrap_err(), DecodeError::NotJson, "{text}");
+        }
     }
 
     #[test]
@@ -793,10 +833,11 @@ pub(crate) mod tests {
             format!(r#"{{"detail-type":"x","detail":{ev}}}"#).into_bytes(),
             format!(r#"{{"tests":[{{"Log":{ev}}}],"input":{{"message":{}}}}}"#, serde_json::to_string(ev).unwrap())
                 .into_bytes(),
+            format!("2026-11-20T10:00:00.000Z {ev}\n2026-11-20T10:00:01.000Z {ev}\n").into_bytes(),
         ];
         let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let mut decoder = Decoder::default();
-        for round in 0..4000 {
+        for round in 0..4800 {
             let mut data = seeds[round % seeds.len()].clone();
             for _ in 0..1 + next() % 8 {
                 mutate(&mut data, &mut next, |r| r as u8);

@@ -52,6 +52,9 @@ fn every_shape_gives_the_same_sessions() {
             )
         })
         .collect();
+    // A CloudWatch Logs export task writes `<task>/<stream>/000000.gz`: each line is the event's time, a
+    // space and the event.
+    let export: String = ev.iter().map(|e| format!("{} {e}\n", e["eventTime"].as_str().unwrap())).collect();
     let shapes: Vec<(&str, Vec<u8>)> = vec![
         ("records.json", json!({"Records": ev}).to_string().into_bytes()),
         ("pretty.json", serde_json::to_vec_pretty(&json!({"Records": ev})).unwrap()),
@@ -59,6 +62,7 @@ fn every_shape_gives_the_same_sessions() {
         ("array.json", Value::Array(ev.clone()).to_string().into_bytes()),
         ("lookup.json", lookup.to_string().into_bytes()),
         ("bridge.ndjson", bridge.into_bytes()),
+        ("exportTask/111122223333_CloudTrail_us-east-1/000000", export.into_bytes()),
     ];
     for (name, bytes) in shapes {
         for gz in [false, true] {
@@ -147,6 +151,23 @@ fn ndjson_keeps_good_lines_around_a_bad_one() {
     let rows = r.json();
     assert_eq!(rows[0]["event_count"], 2);
     assert!(r.stderr.contains("mixed.jsonl: 1 unreadable record(s), first: line 2"), "{}", r.stderr);
+}
+
+#[test]
+fn a_cloudwatch_logs_export_task_reads_as_it_lies() {
+    // What an export task of a trail's log group leaves under its prefix: the write check it made first,
+    // and a gzipped stream of `<time> <message>` lines, one of them no event.
+    let w = Workdir::new();
+    let ev = story();
+    w.write("exports/aws-logs-write-test", "Permission Check Successful");
+    let line = |e: &Value| format!("{} {e}\n", e["eventTime"].as_str().unwrap());
+    let text = format!("{}2026-11-20T10:01:00.000Z {{broken\n{}{}", line(&ev[0]), line(&ev[1]), line(&ev[2]));
+    w.write_gz("exports/6f1c/111122223333_CloudTrail_us-east-1/000000.gz", &text);
+    let r = w.run(&["sessions", "-s", ".", "-f", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()[0]["event_count"], 2);
+    assert!(r.stderr.contains("000000.gz: 1 unreadable record(s), first: line 2"), "{}", r.stderr);
+    assert!(r.stderr.contains("0 failed"), "the write check is skipped, not failed: {}", r.stderr);
 }
 
 #[test]
