@@ -244,6 +244,35 @@ fn unreachable_or_misnamed_buckets_are_clear_errors() {
     assert!(r.stderr.contains("not an S3 location"), "{}", r.stderr);
 }
 
+/// A run without credentials, or with credentials S3 refuses, says so in a line and says what to do: not a
+/// permissions hint for an IMDS refusal, and not the SDK's debug dump of the error.
+#[test]
+fn missing_or_refused_credentials_are_told_in_a_line() {
+    let server = Server::start();
+    server.create_bucket("trail");
+    let cwd = Workdir::new();
+    let output = |mut cmd: std::process::Command| {
+        let out = cmd.output().expect("run trailscan");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let mut none = server.command(cwd.path(), &["sessions", "-s", "s3://trail", "-f", "csv"]);
+    none.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    let (code, missing) = output(none);
+    assert_eq!(code, Some(2), "{missing}");
+    assert!(missing.contains("cannot list s3://trail/"), "{missing}");
+    assert!(missing.contains("no AWS credentials found: set AWS_PROFILE"), "{missing}");
+    let mut wrong = server.command(cwd.path(), &["sessions", "-s", "s3://trail", "-f", "csv"]);
+    wrong.env("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    let (code, refused) = output(wrong);
+    assert_eq!(code, Some(2), "{refused}");
+    assert!(refused.contains("SignatureDoesNotMatch"), "{refused}");
+    assert!(refused.contains("AWS does not accept these credentials"), "{refused}");
+    for run in [&missing, &refused] {
+        assert!(!run.contains("SdkBody") && !run.contains("ConnectorError") && run.lines().count() <= 2, "{run}");
+        assert!(!run.contains('\u{fffd}'), "a message of several lines is joined into one: {run}");
+    }
+}
+
 /// `nightly` over a bucket: the cut-off is on `LastModified`, and each object is read once.
 #[test]
 fn nightly_reads_each_object_once_by_last_modified() {

@@ -7,11 +7,11 @@
 //! for the same decode stage as files. Console sessions use keys other than the issued one and are not
 //! found by key: their activity needs the trail itself.
 
+use super::aws_error::Failure;
 use super::{Location, ObjectRef};
 use crate::extract::TimeWindow;
 use crate::messages::Progress;
 use anyhow::{Context, Result};
-use aws_sdk_cloudtrail::error::DisplayErrorContext;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use std::time::{Duration, Instant};
 
@@ -71,15 +71,10 @@ impl Paced {
             }
             let page = req.send().await.map_err(|e| {
                 anyhow::anyhow!(
-                    "LookupEvents in {} ({}={value}) failed: {}{}",
+                    "LookupEvents in {} ({}={value}) failed: {}",
                     self.region,
                     key.as_str(),
-                    DisplayErrorContext(&e),
-                    if e.to_string().contains("AccessDenied") {
-                        " (trailscan needs cloudtrail:LookupEvents)"
-                    } else {
-                        ""
-                    }
+                    Failure::of(&e).explained("trailscan needs cloudtrail:LookupEvents")
                 )
             })?;
             // Paced from the answer, not the request: whatever the latency, the next call reaches the

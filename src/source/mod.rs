@@ -2,6 +2,7 @@
 //! API-event logs by their name or place (`CloudTrail-Digest`, `-Insight`, `-NetworkActivity`,
 //! `-Aggregated`) are set aside here, with a reason, before anything is read.
 
+pub mod aws_error;
 pub mod disk;
 pub mod layout;
 pub mod lookup;
@@ -9,7 +10,7 @@ pub mod s3;
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A place to read CloudTrail from, as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,9 @@ impl SourceSpec {
                 anyhow::anyhow!("{s:?} is not an S3 location: write s3://bucket or s3://bucket/prefix")
             })?;
             Ok(SourceSpec::S3 { bucket, prefix })
+        } else if s.get(..3).is_some_and(|scheme| scheme.eq_ignore_ascii_case("s3:")) && !Path::new(s).exists() {
+            // `s3:/bucket`, `S3://bucket`: a mistyped location, not a missing folder.
+            anyhow::bail!("{s:?} is not an S3 location: write s3://bucket or s3://bucket/prefix")
         } else {
             Ok(SourceSpec::Disk(PathBuf::from(s)))
         }
@@ -284,6 +288,19 @@ pub fn list_each(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_s3_location_is_named_as_one() {
+        assert_eq!(
+            SourceSpec::parse("s3://trail/AWSLogs").unwrap(),
+            SourceSpec::S3 { bucket: "trail".into(), prefix: "AWSLogs".into() }
+        );
+        for typo in ["s3:/trail", "S3://trail", "s3:trail"] {
+            let e = SourceSpec::parse(typo).unwrap_err().to_string();
+            assert!(e.contains("is not an S3 location: write s3://bucket"), "{typo}: {e}");
+        }
+        assert_eq!(SourceSpec::parse("s3-logs").unwrap(), SourceSpec::Disk("s3-logs".into()));
+    }
 
     #[test]
     fn a_listing_sorts_as_its_names_are_shown() {

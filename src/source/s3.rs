@@ -8,10 +8,10 @@
 //! Throttling and transient errors are retried by the SDK (adaptive retry, [`MAX_ATTEMPTS`] attempts).
 //! Single-object reads and writes (the nightly job's STATE and OUT on S3) are in [`store`].
 
+use super::aws_error::Failure;
 use super::layout::{self, Scope};
 use super::{Location, ObjectRef};
 use anyhow::{bail, Context, Result};
-use aws_sdk_s3::error::DisplayErrorContext;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -99,7 +99,7 @@ impl S3 {
                 Ok(())
             }
             Ok(_) => Ok(()),
-            Err(e) => bail!("cannot reach s3://{bucket}: {}{}", DisplayErrorContext(&e), hint(&e.to_string())),
+            Err(e) => bail!("cannot reach s3://{bucket}: {}", Failure::of(&e).explained(READ_NEEDS)),
         }
     }
 
@@ -231,24 +231,19 @@ async fn client_for(opts: &S3Options, region: Option<String>) -> aws_sdk_s3::Cli
 }
 
 /// What to do about common S3 errors.
-fn hint(err: &str) -> &'static str {
-    if err.contains("AccessDenied") || err.contains("Forbidden") {
-        " (trailscan needs s3:ListBucket on the bucket and s3:GetObject on the objects; see the README's IAM policy)"
-    } else if err.contains("credentials") || err.contains("NoCredentials") {
-        " (no AWS credentials found: set AWS_PROFILE or --profile, or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment)"
-    } else if err.contains("NoSuchBucket") {
-        " (check the bucket name)"
-    } else {
-        ""
-    }
-}
+/// What reading a trail bucket needs, said when S3 refuses it.
+const READ_NEEDS: &str =
+    "trailscan needs s3:ListBucket on the bucket and s3:GetObject on the objects; see the README's IAM policy";
 
 async fn get(client: &aws_sdk_s3::Client, obj: &ObjectRef) -> Result<Vec<u8>, String> {
     let Location::S3 { bucket, key } = &obj.location else { return Err("not an S3 object".into()) };
-    let out = client.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
-        let text = DisplayErrorContext(&e).to_string();
-        format!("cannot fetch: {text}{}", hint(&text))
-    })?;
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch: {}", Failure::of(&e).explained(READ_NEEDS)))?;
     let body = out.body.collect().await.map_err(|e| format!("download interrupted: {e}"))?;
     Ok(body.into_bytes().into())
 }
@@ -287,13 +282,12 @@ async fn list_objects(
     Ok(())
 }
 
-fn listing_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+fn listing_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static>(
     bucket: &str,
     prefix: &str,
-    e: aws_sdk_s3::error::SdkError<E, R>,
+    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> anyhow::Error {
-    let text = DisplayErrorContext(&e).to_string();
-    anyhow::anyhow!("cannot list s3://{bucket}/{prefix}: {text}{}", hint(&text))
+    anyhow::anyhow!("cannot list s3://{bucket}/{prefix}: {}", Failure::of(&e).explained(READ_NEEDS))
 }
 
 /// Lists what the scope can need below `prefix`, following the trail layout where there is one, and hands

@@ -4,10 +4,11 @@
 //! Async stops here too: each call blocks on the client's runtime. Errors name `s3://bucket/key` and say
 //! which permission is missing when S3 refuses.
 
-use super::{hint, S3};
+use super::S3;
+use crate::source::aws_error::{Cause, Failure};
 use anyhow::{anyhow, Context, Result};
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use std::path::PathBuf;
 use tokio::task::JoinSet;
@@ -45,17 +46,20 @@ pub struct Listed {
     pub version: String,
 }
 
-/// What to do when S3 refuses a write or a read of a nightly location.
-fn write_hint(err: &str) -> &'static str {
-    if err.contains("AccessDenied") || err.contains("Forbidden") {
-        " (trailscan needs s3:ListBucket on the bucket and s3:GetObject, s3:PutObject and s3:DeleteObject on \
-         the STATE and OUT prefixes; see the README's IAM policy)"
-    } else if err.contains("NotImplemented") {
-        " (this S3-compatible store does not support conditional writes (If-None-Match, If-Match), which the \
-         lock and the commit of a remote STATE need: keep STATE in a local folder)"
-    } else {
-        hint(err)
+/// Why S3 refused a write or a read of a nightly location, and what to do about it.
+fn refused<E: ProvideErrorMetadata + std::error::Error + 'static>(e: &SdkError<E, HttpResponse>) -> String {
+    let failure = Failure::of(e);
+    if failure.cause == Cause::NotImplemented {
+        return format!(
+            "{} (this S3-compatible store does not support conditional writes (If-None-Match, If-Match), which \
+             the lock and the commit of a remote STATE need: keep STATE in a local folder)",
+            failure.text
+        );
     }
+    failure.explained(
+        "trailscan needs s3:ListBucket on the bucket and s3:GetObject, s3:PutObject and s3:DeleteObject on the \
+         STATE and OUT prefixes; see the README's IAM policy",
+    )
 }
 
 fn status_of<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
@@ -77,8 +81,7 @@ impl S3 {
                 Ok(out) => out,
                 Err(e) if status_of(&e) == Some(404) => return Ok(None),
                 Err(e) => {
-                    let text = DisplayErrorContext(&e).to_string();
-                    return Err(anyhow!("cannot read s3://{bucket}/{key}: {text}{}", write_hint(&text)));
+                    return Err(anyhow!("cannot read s3://{bucket}/{key}: {}", refused(&e)));
                 }
             };
             let etag = out.e_tag().unwrap_or_default().to_owned();
@@ -107,10 +110,7 @@ impl S3 {
                 {
                     Ok(Put::Refused)
                 }
-                Err(e) => {
-                    let text = DisplayErrorContext(&e).to_string();
-                    Err(anyhow!("cannot write s3://{bucket}/{key}: {text}{}", write_hint(&text)))
-                }
+                Err(e) => Err(anyhow!("cannot write s3://{bucket}/{key}: {}", refused(&e))),
             }
         })
     }
@@ -121,10 +121,7 @@ impl S3 {
             match self.client.delete_object().bucket(bucket).key(key).send().await {
                 Ok(_) => Ok(()),
                 Err(e) if status_of(&e) == Some(404) => Ok(()),
-                Err(e) => {
-                    let text = DisplayErrorContext(&e).to_string();
-                    Err(anyhow!("cannot delete s3://{bucket}/{key}: {text}{}", write_hint(&text)))
-                }
+                Err(e) => Err(anyhow!("cannot delete s3://{bucket}/{key}: {}", refused(&e))),
             }
         })
     }
@@ -135,10 +132,7 @@ impl S3 {
             let mut out = Vec::new();
             let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| {
-                    let text = DisplayErrorContext(&e).to_string();
-                    anyhow!("cannot list s3://{bucket}/{prefix}: {text}{}", write_hint(&text))
-                })?;
+                let page = page.map_err(|e| anyhow!("cannot list s3://{bucket}/{prefix}: {}", refused(&e)))?;
                 out.extend(page.contents().iter().filter_map(|o| {
                     let size = o.size().unwrap_or(0).max(0) as u64;
                     let version = match o.e_tag() {
@@ -173,10 +167,14 @@ impl S3 {
                         let body = ByteStream::from_path(&path)
                             .await
                             .with_context(|| format!("cannot read {} to upload it", path.display()))?;
-                        client.put_object().bucket(&bucket).key(&key).body(body).send().await.map_err(|e| {
-                            let text = DisplayErrorContext(&e).to_string();
-                            anyhow!("cannot write s3://{bucket}/{key}: {text}{}", write_hint(&text))
-                        })?;
+                        client
+                            .put_object()
+                            .bucket(&bucket)
+                            .key(&key)
+                            .body(body)
+                            .send()
+                            .await
+                            .map_err(|e| anyhow!("cannot write s3://{bucket}/{key}: {}", refused(&e)))?;
                         anyhow::Ok(())
                     });
                 }
