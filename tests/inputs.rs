@@ -221,6 +221,30 @@ fn missing_source_is_a_clear_error() {
     assert!(r.stderr.contains("RFC 3339"), "{}", r.stderr);
 }
 
+/// A source that holds nothing to read (a wrong folder, or a scope that leaves none of it) is named, so an
+/// empty report is not taken for a quiet trail.
+#[test]
+fn a_source_with_nothing_to_read_is_named() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("empty")).unwrap();
+    w.trail(
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T1005Z_a.json.gz",
+        &story(),
+    );
+    let r = w.run(&["sessions", "-s", "empty", "-s", "AWSLogs", "-f", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("trailscan: empty: no log files found\n"), "{}", r.stderr);
+    assert!(!r.stderr.contains("AWSLogs: no log files"), "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 2, "the other source is read");
+    let r = w.run(&["sessions", "-s", "AWSLogs", "--account", "999999999999", "-f", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("AWSLogs: no log files found for the --account, --region, --since and --until given"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn config_file_names_default_sources_relative_to_itself() {
     let w = Workdir::new();

@@ -280,7 +280,17 @@ fn a_repeated_run_changes_nothing() {
     ]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("nothing new"), "{}", again.stdout);
+    assert!(!again.stderr.contains("no log files found"), "read before is not missing: {}", again.stderr);
     assert_eq!((tree_bytes(&w.path().join("out")), tree_bytes(&w.path().join("state"))), before);
+}
+
+/// A source that holds no logs at all (a mistyped folder in the cron line) is named on every run.
+#[test]
+fn a_source_with_no_logs_is_named() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("logs")).unwrap();
+    let r = nightly(&w, "state", "out", CUTOFFS[0], &[]);
+    assert!(r.stderr.contains("trailscan: logs: no log files found"), "{}", r.stderr);
 }
 
 #[test]
@@ -308,6 +318,7 @@ fn an_undecodable_file_is_reported_once_and_read_again_when_it_changes() {
     let before = (tree_bytes(&w.path().join("out")), tree_bytes(&w.path().join("state")));
     let again = nightly(&w, "state", "out", CUTOFFS[0], &[]);
     assert!(again.stdout.contains("nothing new"), "{}", again.stdout);
+    assert!(!again.stderr.contains("no log files found"), "read before is not missing: {}", again.stderr);
     assert_eq!((tree_bytes(&w.path().join("out")), tree_bytes(&w.path().join("state"))), before);
 
     // The file is completed (caught mid-write): the next run reads it.

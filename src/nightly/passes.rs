@@ -17,7 +17,7 @@
 
 use crate::nightly::state::State;
 use crate::source::s3::{S3Options, S3};
-use crate::source::{self, layout, Listing, SourceSpec};
+use crate::source::{self, layout, FileReport, Listing, ObjectRef, SourceSpec};
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -80,6 +80,33 @@ impl Survey {
         }
     }
 
+    /// Takes a part of the listing: what is unread is counted, and named while the unread `bytes` so far
+    /// fit in `budget`.
+    fn take(&mut self, found: Vec<ObjectRef>, aside: Vec<FileReport>, unread: &Unread, bytes: &mut u64, budget: u64) {
+        for o in found {
+            self.waiting += usize::from(unread.waits(o.modified));
+            let shown = o.display();
+            if !unread.wants(&shown, o.size, o.modified) {
+                continue;
+            }
+            let keep = self.count(layout::folder_day(&shown), o.size);
+            drop(shown);
+            *bytes += o.size;
+            if keep {
+                self.listing.objects.push(o);
+            }
+            if !self.over && *bytes > budget {
+                self.drop_dated_names();
+            }
+        }
+        for f in aside {
+            self.waiting += usize::from(unread.waits(f.delivered));
+            if unread.wants(&f.path, 0, f.delivered) && self.count(layout::folder_day(&f.path), 0) {
+                self.listing.set_aside.push(f);
+            }
+        }
+    }
+
     /// Past the budget: the dated files' names are dropped; their passes list them again.
     fn drop_dated_names(&mut self) {
         self.over = true;
@@ -99,30 +126,16 @@ pub fn survey(
     let mut s = Survey::default();
     let mut bytes = 0u64;
     let mut client = None;
-    source::list_each(sources, scope, aws, &mut client, &mut |found, aside| {
-        for o in found {
-            s.waiting += usize::from(unread.waits(o.modified));
-            let shown = o.display();
-            if !unread.wants(&shown, o.size, o.modified) {
-                continue;
-            }
-            let keep = s.count(layout::folder_day(&shown), o.size);
-            drop(shown);
-            bytes += o.size;
-            if keep {
-                s.listing.objects.push(o);
-            }
-            if !s.over && bytes > budget {
-                s.drop_dated_names();
-            }
+    for source in sources {
+        let mut listed = 0;
+        source::list_each(std::slice::from_ref(source), scope, aws, &mut client, &mut |found, aside| {
+            listed += found.len() + aside.len();
+            s.take(found, aside, unread, &mut bytes, budget);
+        })?;
+        if listed == 0 {
+            source::warn_nothing_found(source, scope);
         }
-        for f in aside {
-            s.waiting += usize::from(unread.waits(f.delivered));
-            if unread.wants(&f.path, 0, f.delivered) && s.count(layout::folder_day(&f.path), 0) {
-                s.listing.set_aside.push(f);
-            }
-        }
-    })?;
+    }
     if !s.over {
         s.days.clear();
     }

@@ -241,13 +241,32 @@ impl Listing {
 pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) -> anyhow::Result<Listing> {
     let mut listing = Listing::default();
     let mut client = None;
-    list_each(sources, scope, aws, &mut client, &mut |found, aside| {
-        listing.objects.extend(found);
-        listing.set_aside.extend(aside);
-    })?;
+    for source in sources {
+        let before = listing.objects.len() + listing.set_aside.len();
+        list_each(std::slice::from_ref(source), scope, aws, &mut client, &mut |found, aside| {
+            listing.objects.extend(found);
+            listing.set_aside.extend(aside);
+        })?;
+        if listing.objects.len() + listing.set_aside.len() == before {
+            warn_nothing_found(source, scope);
+        }
+    }
     listing.settle();
     listing.s3 = client.map(std::sync::Arc::new);
     Ok(listing)
+}
+
+/// Warns that a source holds no input: a mistyped path or prefix, or a scope that leaves nothing of it. An
+/// empty report must not pass for a quiet trail.
+pub fn warn_nothing_found(source: &SourceSpec, scope: &layout::Scope) {
+    let narrowed = !scope.accounts.is_empty()
+        || !scope.regions.is_empty()
+        || scope.window.since.is_some()
+        || scope.window.until.is_some();
+    crate::messages::warn(&format!(
+        "{source}: no log files found{}",
+        if narrowed { " for the --account, --region, --since and --until given" } else { "" }
+    ));
 }
 
 /// Lists the inputs under the sources as [`list`] does, but hands them to `take` a folder (or an S3 listing
