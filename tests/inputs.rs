@@ -245,6 +245,35 @@ fn a_source_with_nothing_to_read_is_named() {
     );
 }
 
+/// Links are followed to files and to folders (an archive linked into the log folder), each folder once
+/// whichever link is found first; a cycle, a broken link and a FIFO are each named, and none stops the run.
+#[test]
+fn links_are_followed_once_and_odd_entries_are_named() {
+    let w = Workdir::new();
+    let outside = Workdir::new();
+    let events = story();
+    w.trail("logs/mine/a.json.gz", &events[..1]);
+    outside.trail("archive/b.json.gz", &events[1..]);
+    let link = |target: &std::path::Path, at: &str| std::os::unix::fs::symlink(target, w.path().join(at)).unwrap();
+    link(&outside.path().join("archive"), "logs/archive");
+    link(&outside.path().join("archive"), "logs/mine/archive-again");
+    link(&w.path().join("logs"), "logs/mine/loop");
+    link(&w.path().join("nowhere.json.gz"), "logs/broken.json.gz");
+    let fifo = w.path().join("logs/pipe.json");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let r = w.run(&["sessions", "-s", "logs", "-f", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sessions = r.json();
+    assert_eq!(sessions.len(), 1, "{}", r.stderr);
+    assert_eq!(sessions[0]["event_count"], 2, "the calls in the linked archive are read: {}", r.stderr);
+    assert!(r.stderr.contains("logs/mine/archive-again: not followed: it leads to"), "{}", r.stderr);
+    assert!(r.stderr.contains("logs/mine/loop: not followed"), "{}", r.stderr);
+    assert!(r.stderr.contains("logs/broken.json.gz: broken link"), "{}", r.stderr);
+    assert!(r.stderr.contains("logs/pipe.json: neither a file nor a folder"), "{}", r.stderr);
+    assert!(r.stderr.contains("files: 2 read, 3 skipped"), "{}", r.stderr);
+    assert!(r.stderr.contains("1 failed (1 unreadable)"), "{}", r.stderr);
+}
+
 #[test]
 fn config_file_names_default_sources_relative_to_itself() {
     let w = Workdir::new();
