@@ -196,6 +196,20 @@ fn thousands_of_tiny_objects_and_plain_prefixes() {
     assert!(listed.iter().all(|p| p == "exports/") && listed.len() <= 4, "{listed:?}");
 }
 
+/// The empty object the S3 console creates for "Create folder" (`exports/MARKED/`) is a folder, not a file:
+/// not fetched, not counted.
+#[test]
+fn folder_marker_objects_are_not_files() {
+    let server = Server::start();
+    let w = Workdir::new();
+    one_call_each(&w, 1, |i| format!("exports/MARKED/f{i}.json.gz"));
+    server.upload("marked", w.path());
+    let cwd = Workdir::new();
+    let r = server.run(cwd.path(), &["sessions", "-s", "s3://marked/exports/MARKED/", "-f", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("files: 1 read, 0 skipped, 0 failed"), "{}", r.stderr);
+}
+
 /// S3 answers each GET after tens of milliseconds: a trail of thousands of small objects is fetched many at a
 /// time, or the run waits on the network (32 at a time, a day of the benchmark's trail took five times longer
 /// from an endpoint answering in 20 ms than from one answering at once).

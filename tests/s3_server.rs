@@ -49,7 +49,15 @@ impl S3 for Recording {
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.listed.lock().unwrap().push(req.input.prefix.clone().unwrap_or_default());
         if req.input.delimiter.is_none() {
-            return self.inner.list_objects_v2(req).await;
+            // s3s-fs keeps no folder markers (the empty object the S3 console's "Create folder" makes, its key
+            // ending in `/`): below a prefix holding `MARKED`, the listing shows one, as S3 would.
+            let marker = req.input.prefix.clone().filter(|p| p.contains("MARKED") && p.ends_with('/'));
+            let mut answer = self.inner.list_objects_v2(req).await?;
+            if let Some(key) = marker {
+                let object = Object { key: Some(key), size: Some(0), ..Default::default() };
+                answer.output.contents.get_or_insert_with(Vec::new).insert(0, object);
+            }
+            return Ok(answer);
         }
         {
             let mut folders = self.folders.lock().unwrap();

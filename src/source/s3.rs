@@ -273,13 +273,19 @@ async fn list_objects(
     while let Some(page) = listing.next().await {
         let page = page.map_err(|e| listing_error(bucket, prefix, e))?;
         let objects = page.contents().iter().filter_map(|o| {
-            Some((o.key()?.to_owned(), o.size().unwrap_or(0).max(0) as u64, o.last_modified().map(|t| t.secs())))
+            let (key, size) = (o.key()?, o.size().unwrap_or(0).max(0) as u64);
+            (!is_folder_marker(key, size)).then(|| (key.to_owned(), size, o.last_modified().map(|t| t.secs())))
         });
         if pages.send(objects.collect()).await.is_err() {
             break; // The walk stopped on another listing's error.
         }
     }
     Ok(())
+}
+
+/// The empty object the S3 console creates for "Create folder" (`exports/2024/`): a folder, not a file.
+fn is_folder_marker(key: &str, size: u64) -> bool {
+    size == 0 && key.ends_with('/')
 }
 
 fn listing_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static>(
