@@ -159,14 +159,19 @@ fn an_object_that_cannot_be_fetched_is_named_and_counted() {
     let w = Workdir::new();
     org_trail(&w, &["111111111111"], &["us-east-1"], &[18]);
     w.write("AWSLogs/o-abcdefgh12/111111111111/CloudTrail/us-east-1/2026/11/18/111111111111_CloudTrail_us-east-1_20261118T1010Z_FAIL.json.gz", "x");
+    w.write("AWSLogs/o-abcdefgh12/111111111111/CloudTrail/us-east-1/2026/11/18/111111111111_CloudTrail_us-east-1_20261118T1015Z_DENIED.json.gz", "x");
     server.upload("flaky", w.path());
     let cwd = Workdir::new();
     let r = server.run(cwd.path(), &["sessions", "-s", "s3://flaky", "-f", "csv"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout.lines().count(), 2, "the good object is still used");
     let line = r.stderr.lines().find(|l| l.contains("s3://flaky/AWSLogs/")).expect("failed object named");
-    assert!(line.contains("FAIL.json.gz") && line.contains("cannot fetch"), "{line}");
-    assert!(r.stderr.contains("1 failed (1 fetch failed)"), "{}", r.stderr);
+    assert!(line.contains("FAIL.json.gz") && line.contains("cannot fetch: InternalError"), "{line}");
+    // A refusal names what to grant, KMS included: trails are often encrypted with a key of their own.
+    let denied = r.stderr.lines().find(|l| l.contains("DENIED.json.gz")).expect("refused object named");
+    assert!(denied.contains("cannot fetch: AccessDenied: The ciphertext refers"), "{denied}");
+    assert!(denied.contains("s3:GetObject on the objects, and kms:Decrypt on the trail's key"), "{denied}");
+    assert!(r.stderr.contains("2 failed (2 fetch failed)"), "{}", r.stderr);
     let strict = server.run(cwd.path(), &["sessions", "-s", "s3://flaky", "-f", "csv", "--strict"]);
     assert_eq!(strict.code, 2);
 }

@@ -15,7 +15,8 @@ const KEY: &str = "trailscan-test";
 const SECRET: &str = "trailscan-test-secret";
 
 /// The file-system S3 server, recording list prefixes and fetched keys, and failing every GetObject of keys
-/// ending in `FAIL.json.gz` (an object that cannot be fetched, whatever the retries). A GetObject of a key
+/// ending in `FAIL.json.gz` (an object that cannot be fetched, whatever the retries) or, refused, in
+/// `DENIED.json.gz`. A GetObject of a key
 /// holding `SLOW` is answered after 300 ms, as a distant S3 would, and counted while it waits.
 struct Recording {
     inner: s3s_fs::FileSystem,
@@ -72,6 +73,13 @@ impl S3 for Recording {
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         if req.input.key.ends_with("FAIL.json.gz") {
             return Err(s3s::s3_error!(InternalError, "injected failure"));
+        }
+        if req.input.key.ends_with("DENIED.json.gz") {
+            // As S3 answers a GetObject of an SSE-KMS object without kms:Decrypt on its key.
+            return Err(s3s::s3_error!(
+                AccessDenied,
+                "The ciphertext refers to a customer master key that does not exist"
+            ));
         }
         self.fetched.lock().unwrap().push(req.input.key.clone());
         if req.input.key.contains("SLOW") {

@@ -232,8 +232,8 @@ async fn client_for(opts: &S3Options, region: Option<String>) -> aws_sdk_s3::Cli
 
 /// What to do about common S3 errors.
 /// What reading a trail bucket needs, said when S3 refuses it.
-const READ_NEEDS: &str =
-    "trailscan needs s3:ListBucket on the bucket and s3:GetObject on the objects; see the README's IAM policy";
+const READ_NEEDS: &str = "trailscan needs s3:ListBucket on the bucket, s3:GetObject on the objects, and \
+                          kms:Decrypt on the trail's key if it is encrypted with KMS; see the README's IAM policy";
 
 async fn get(client: &aws_sdk_s3::Client, obj: &ObjectRef) -> Result<Vec<u8>, String> {
     let Location::S3 { bucket, key } = &obj.location else { return Err("not an S3 object".into()) };
