@@ -66,7 +66,8 @@ pub enum Command {
     },
     /// Findings: sessions and principals that the detection rules flag (credentials used from another
     /// network, role enumeration, untrusted outside accounts, long chains, first-seen assumptions, sensitive
-    /// roles without MFA, privileged actions, bursts of denials, service roles assumed by people). Rules and
+    /// roles without MFA, privileged actions, bursts of denials, service roles assumed by people, console
+    /// sign-ins from session credentials). Rules and
     /// their settings ([detect] in trailscan.toml) are described in the README.
     Flags,
     /// Run a named report (an SQL file of queries/ or of --queries DIR) over the tables; --list names them.

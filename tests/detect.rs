@@ -363,6 +363,44 @@ fn privileged_actions_and_event_selectors() {
     );
 }
 
+/// GetSigninToken turns a session's credentials into a console session: the Identity Center portal does it
+/// with its own user agent; anything else (aws_consoler, Pacu) is flagged, once per session.
+#[test]
+fn console_sign_in_from_session_credentials() {
+    let sign_in = |id: &str, min: u32, who: &str, key: &str, agent: &str| {
+        let mut e = as_call(
+            call(id, &at(min), "x", role_session(who, key, T), "203.0.113.10"),
+            "signin.amazonaws.com",
+            "GetSigninToken",
+        );
+        e["eventType"] = json!("AwsConsoleSignIn");
+        e["userAgent"] = json!(agent);
+        e["responseElements"] = json!({"GetSigninToken": "Success", "credentials": {"accessKeyId": "ASIACONSOLE"}});
+        e
+    };
+    let alice = "arn:aws:sts::111122223333:assumed-role/Admin/alice";
+    let bob = "arn:aws:sts::111122223333:assumed-role/Admin/bob";
+    let events = vec![
+        assume_role("s1", T, iam_user(ACCT, "alice", "AKIAALICE"), ROLE_ADMIN, "alice", "ASIAS1", EXPIRES),
+        assume_role("s2", T, iam_user(ACCT, "bob", "AKIABOB"), ROLE_ADMIN, "bob", "ASIAS2", EXPIRES),
+        // Bob signs in through the portal; Alice's credentials are opened in a console twice by a script.
+        sign_in("g1", 1, bob, "ASIAS2", "Jersey/${project.version} (HttpUrlConnection 17.0.12)"),
+        sign_in("g2", 2, alice, "ASIAS1", "python-requests/2.32.3"),
+        sign_in("g3", 3, alice, "ASIAS1", "python-requests/2.32.3"),
+    ];
+    let w = workdir(&events);
+    let (rows, _) = flags_json(&w, &[]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["rule"], "console-sign-in-from-credentials");
+    assert_eq!(rows[0]["severity"], "medium");
+    assert_eq!(rows[0]["event_ids"], "s1;g2;g3");
+    assert_eq!(
+        rows[0]["summary"],
+        "arn:aws:sts::111122223333:assumed-role/Admin/alice (from arn:aws:iam::111122223333:user/alice) was turned \
+         into a console session 2 time(s) through GetSigninToken, not by the Identity Center portal"
+    );
+}
+
 #[test]
 fn suppressions_and_allow_listed_networks() {
     let w = workdir(&stolen_lambda());

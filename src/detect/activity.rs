@@ -1,3 +1,5 @@
+//! What sessions did with their credentials.
+//!
 //! `privileged-action-in-session`: the session granted access (CreateUser, CreateAccessKey,
 //! CreateLoginProfile, Attach/Put User/Role/Group Policy, UpdateAssumeRolePolicy, CreateRole, …) or blinded
 //! logging (StopLogging, DeleteTrail, UpdateTrail, PutEventSelectors that drops management events). The list
@@ -8,8 +10,16 @@
 //! (`/aws-service-role/`, `AWSServiceRoleFor…`) are left out: Identity Center provisioning roles and
 //! Organizations creating its roles are those services doing their documented job. Deployment roles
 //! (CloudFormation, CDK, Terraform) do this routinely too: suppress them by role.
+//!
+//! `console-sign-in-from-credentials`: the session's credentials were turned into a console session
+//! (GetSigninToken on the federation endpoint) by something other than the Identity Center portal: how
+//! aws_consoler and Pacu open a console from CLI or stolen keys. `aws-vault login` and in-house federation
+//! brokers do it too: suppress them by principal or role.
 
-use super::{action_label, push_id, session_finding, short_role, Finding, Input, PRIVILEGED_ACTION_IN_SESSION};
+use super::{
+    action_label, push_id, session_finding, short_role, Finding, Input, CONSOLE_SIGN_IN_FROM_CREDENTIALS,
+    PRIVILEGED_ACTION_IN_SESSION,
+};
 use crate::extract::Failure;
 
 fn service_linked(role_arn: Option<&str>) -> bool {
@@ -50,6 +60,36 @@ pub(super) fn privileged_action_in_session(input: &Input) -> Vec<Finding> {
         );
         let mut f = session_finding(input, PRIVILEGED_ACTION_IN_SESSION, i, first.at(), summary);
         for m in &calls {
+            push_id(&mut f.event_ids, act.event_id(m));
+            let ip = act.ip(m);
+            if crate::net::parse_ip(ip).is_some() && !f.source_ips.iter().any(|x| x == ip) {
+                f.source_ips.push(ip.to_owned());
+            }
+        }
+        out.push(f);
+    }
+    out
+}
+
+pub(super) fn console_sign_in_from_credentials(input: &Input) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        let act = &s.activity;
+        let mut sign_ins =
+            act.marks.iter().filter(|m| m.console_sign_in() && m.failure() == crate::extract::Failure::None);
+        let Some(first) = sign_ins.next() else { continue };
+        let times = 1 + sign_ins.clone().count();
+        let who = match s.assumption.session_arn.as_deref() {
+            Some(arn) => arn.to_owned(),
+            None => format!("a session of {}", short_role(s.assumption.role_arn.as_deref())),
+        };
+        let summary = format!(
+            "{who} (from {}) was turned into a console session {times} time(s) through GetSigninToken, \
+             not by the Identity Center portal",
+            s.origin_principal
+        );
+        let mut f = session_finding(input, CONSOLE_SIGN_IN_FROM_CREDENTIALS, i, first.at(), summary);
+        for m in std::iter::once(first).chain(sign_ins) {
             push_id(&mut f.event_ids, act.event_id(m));
             let ip = act.ip(m);
             if crate::net::parse_ip(ip).is_some() && !f.source_ips.iter().any(|x| x == ip) {

@@ -145,6 +145,7 @@ pub struct Call<'a> {
     pub failure: Failure,
     pub privileged: bool,
     pub by_aws: bool,
+    pub console_sign_in: bool,
     /// Whether the event id was kept (notable calls).
     pub noted: bool,
 }
@@ -160,6 +161,7 @@ pub fn call<'a>(event_id: &'a str, at: i64, ip: &'a str) -> Call<'a> {
         failure: Failure::None,
         privileged: false,
         by_aws: false,
+        console_sign_in: false,
         noted: true,
     }
 }
@@ -203,6 +205,7 @@ pub fn with_calls(mut s: Session, calls: &[Call]) -> Session {
             is_assumption: false,
             privileged: c.privileged,
             by_aws: c.by_aws,
+            console_sign_in: c.console_sign_in,
         }));
     }
     act.event_ids.settle();

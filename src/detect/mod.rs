@@ -81,9 +81,10 @@ pub const SENSITIVE_ROLE_WITHOUT_MFA: &str = "sensitive-role-without-mfa";
 pub const PRIVILEGED_ACTION_IN_SESSION: &str = "privileged-action-in-session";
 pub const ACCESS_DENIED_BURST: &str = "access-denied-burst";
 pub const SERVICE_ROLE_USED_BY_HUMAN: &str = "service-role-used-by-human";
+pub const CONSOLE_SIGN_IN_FROM_CREDENTIALS: &str = "console-sign-in-from-credentials";
 
 /// Every rule: its id (what findings, suppressions and the `flags` column say) and severity.
-pub const RULES: [(&str, Severity); 9] = [
+pub const RULES: [(&str, Severity); 10] = [
     (CREDENTIALS_USED_ELSEWHERE, Severity::High),
     (ROLE_ENUMERATION, Severity::High),
     (UNTRUSTED_EXTERNAL_ACCOUNT, Severity::High),
@@ -93,6 +94,7 @@ pub const RULES: [(&str, Severity); 9] = [
     (PRIVILEGED_ACTION_IN_SESSION, Severity::High),
     (ACCESS_DENIED_BURST, Severity::Medium),
     (SERVICE_ROLE_USED_BY_HUMAN, Severity::High),
+    (CONSOLE_SIGN_IN_FROM_CREDENTIALS, Severity::Medium),
 ];
 
 /// The severity of a rule id.
@@ -244,7 +246,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
     let input = Input { all: &sessions.sessions, sessions, settings };
     // The rules read the sessions and nothing else: they run side by side, and the sort below fixes the order.
     type Rule = fn(&Input) -> Vec<Finding>;
-    const RULES: [Rule; 8] = [
+    const RULES: [Rule; 9] = [
         elsewhere::credentials_used_elsewhere,
         bursts::role_enumeration,
         trust::untrusted_external_account,
@@ -253,6 +255,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
         activity::privileged_action_in_session,
         bursts::access_denied_burst,
         trust::service_role_used_by_human,
+        activity::console_sign_in_from_credentials,
     ];
     use rayon::prelude::*;
     let (found, (first_seen, learned)) = rayon::join(
@@ -407,7 +410,7 @@ mod tests {
     fn rule_table_is_complete_and_defaults_are_valid() {
         assert_eq!(Settings::default().sensitive_roles.len(), DEFAULT_SENSITIVE_ROLES.len());
         let ids: BTreeSet<&str> = RULES.iter().map(|(id, _)| *id).collect();
-        assert_eq!(ids.len(), 9);
+        assert_eq!(ids.len(), RULES.len(), "rule ids are distinct");
     }
 
     #[test]

@@ -253,13 +253,19 @@ pub struct MarkFields {
     /// `aws-internal/…`, as when Lambda decrypts a function's environment): its address is AWS's, not the
     /// holder's, and its errors are AWS's business.
     pub by_aws: bool,
+    /// The call turned the credentials into a console session (`signin.amazonaws.com` GetSigninToken) with
+    /// a user agent other than the Identity Center portal's ([`is_console_sign_in`]). Absent from marks
+    /// saved before it existed.
+    #[serde(default)]
+    pub console_sign_in: bool,
 }
 
-/// The low bits of [`Mark::time_and_flags`] that hold the failure (two bits) and the three flags.
+/// The low bits of [`Mark::time_and_flags`] that hold the failure (two bits) and the four flags.
 const FLAG_BITS: u32 = 8;
 const IS_ASSUMPTION: i64 = 1 << 2;
 const PRIVILEGED: i64 = 1 << 3;
 const BY_AWS: i64 = 1 << 4;
+const CONSOLE_SIGN_IN: i64 = 1 << 5;
 
 /// The times a [`Mark`] holds: ±2^55 seconds, a billion years either way. `eventTime` parses to far less
 /// (`timefmt` reads at most nine digits of year); anything beyond is held at the bound.
@@ -275,7 +281,8 @@ impl From<MarkFields> for Mark {
         let flags = failure
             | if f.is_assumption { IS_ASSUMPTION } else { 0 }
             | if f.privileged { PRIVILEGED } else { 0 }
-            | if f.by_aws { BY_AWS } else { 0 };
+            | if f.by_aws { BY_AWS } else { 0 }
+            | if f.console_sign_in { CONSOLE_SIGN_IN } else { 0 };
         let at = f.at.clamp(*MARK_TIMES.start(), *MARK_TIMES.end());
         Mark { id: f.id, time_and_flags: (at << FLAG_BITS) | flags, action: f.action, ip: f.ip }
     }
@@ -292,6 +299,7 @@ impl From<Mark> for MarkFields {
             is_assumption: m.is_assumption(),
             privileged: m.privileged(),
             by_aws: m.by_aws(),
+            console_sign_in: m.console_sign_in(),
         }
     }
 }
@@ -323,6 +331,11 @@ impl Mark {
     /// See [`MarkFields::by_aws`].
     pub fn by_aws(&self) -> bool {
         self.time_and_flags & BY_AWS != 0
+    }
+
+    /// See [`MarkFields::console_sign_in`].
+    pub fn console_sign_in(&self) -> bool {
+        self.time_and_flags & CONSOLE_SIGN_IN != 0
     }
 }
 
@@ -373,6 +386,16 @@ fn is_privileged_call(r: &Record, source: &str, name: &str) -> bool {
         return r.request.management_logging().is_none_or(|m| m.drops_management_events());
     }
     is_privileged(source, name)
+}
+
+/// Whether a call turned its credentials into a console session other than through the Identity Center
+/// portal: `GetSigninToken` on the federation endpoint, which the portal calls with the user agent
+/// `Jersey/${project.version} …` and tools that open a console from CLI or stolen credentials (aws_consoler,
+/// Pacu, aws-vault login) call with their own.
+fn is_console_sign_in(source: &str, name: &str, user_agent: Option<&str>) -> bool {
+    source == "signin.amazonaws.com"
+        && name == "GetSigninToken"
+        && !user_agent.is_some_and(|ua| ua.starts_with("Jersey/${project.version}"))
 }
 
 /// Whether AWS made a call on the credentials' behalf rather than their holder (see [`Mark::by_aws`]).
@@ -611,12 +634,13 @@ impl Facts {
         let new_ip = act.note_ip(ip, (at, action, id));
         let failure = Failure::of(r.error_code.get());
         let privileged = is_privileged_call(r, source, name);
-        let notable = failure != Failure::None || new_ip || is_assumption || privileged;
+        let console_sign_in = is_console_sign_in(source, name, r.user_agent.get());
+        let notable = failure != Failure::None || new_ip || is_assumption || privileged || console_sign_in;
         if let (true, Some(eid)) = (notable, r.event_id.get()) {
             act.event_ids.push(id, eid);
         }
         let by_aws = made_by_aws(r);
-        let mark = MarkFields { id, at, action, ip, failure, is_assumption, privileged, by_aws };
+        let mark = MarkFields { id, at, action, ip, failure, is_assumption, privileged, by_aws, console_sign_in };
         activity::push_snug(&mut act.marks, mark.into());
     }
 }
@@ -1018,16 +1042,18 @@ mod tests {
             is_assumption: false,
             privileged: false,
             by_aws: false,
+            console_sign_in: false,
         };
         for at in [0, -1, 1_700_000_000, -62_135_596_800, 253_402_300_799] {
             for failure in [Failure::None, Failure::Denied, Failure::Other] {
-                for flags in 0..8 {
+                for flags in 0..16 {
                     let f = MarkFields {
                         at,
                         failure,
                         is_assumption: flags & 1 != 0,
                         privileged: flags & 2 != 0,
                         by_aws: flags & 4 != 0,
+                        console_sign_in: flags & 8 != 0,
                         ..base
                     };
                     assert_eq!(MarkFields::from(Mark::from(f)), f);

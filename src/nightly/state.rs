@@ -280,6 +280,7 @@ mod tests {
             is_assumption: false,
             privileged: false,
             by_aws: false,
+            console_sign_in: false,
         })
     }
 
