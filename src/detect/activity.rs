@@ -17,7 +17,7 @@
 //! brokers do it too: suppress them by principal or role.
 
 use super::{
-    action_label, push_id, session_finding, short_role, Finding, Input, CONSOLE_SIGN_IN_FROM_CREDENTIALS,
+    action_label, session_finding, session_named, Finding, Input, CONSOLE_SIGN_IN_FROM_CREDENTIALS,
     PRIVILEGED_ACTION_IN_SESSION,
 };
 use crate::extract::Failure;
@@ -48,10 +48,7 @@ pub(super) fn privileged_action_in_session(input: &Input) -> Vec<Finding> {
                 actions.push(label);
             }
         }
-        let who = match s.assumption.session_arn.as_deref() {
-            Some(arn) => arn.to_owned(),
-            None => format!("a session of {}", short_role(s.assumption.role_arn.as_deref())),
-        };
+        let who = session_named(s);
         let summary = format!(
             "{who} (from {}) made {} privileged call(s): {}",
             s.origin_principal,
@@ -60,11 +57,7 @@ pub(super) fn privileged_action_in_session(input: &Input) -> Vec<Finding> {
         );
         let mut f = session_finding(input, PRIVILEGED_ACTION_IN_SESSION, i, first.at(), summary);
         for m in &calls {
-            push_id(&mut f.event_ids, act.event_id(m));
-            let ip = act.ip(m);
-            if crate::net::parse_ip(ip).is_some() && !f.source_ips.iter().any(|x| x == ip) {
-                f.source_ips.push(ip.to_owned());
-            }
+            f.cite(act, m);
         }
         out.push(f);
     }
@@ -79,10 +72,7 @@ pub(super) fn console_sign_in_from_credentials(input: &Input) -> Vec<Finding> {
             act.marks.iter().filter(|m| m.console_sign_in() && m.failure() == crate::extract::Failure::None);
         let Some(first) = sign_ins.next() else { continue };
         let times = 1 + sign_ins.clone().count();
-        let who = match s.assumption.session_arn.as_deref() {
-            Some(arn) => arn.to_owned(),
-            None => format!("a session of {}", short_role(s.assumption.role_arn.as_deref())),
-        };
+        let who = session_named(s);
         let summary = format!(
             "{who} (from {}) was turned into a console session {times} time(s) through GetSigninToken, \
              not by the Identity Center portal",
@@ -90,11 +80,7 @@ pub(super) fn console_sign_in_from_credentials(input: &Input) -> Vec<Finding> {
         );
         let mut f = session_finding(input, CONSOLE_SIGN_IN_FROM_CREDENTIALS, i, first.at(), summary);
         for m in std::iter::once(first).chain(sign_ins) {
-            push_id(&mut f.event_ids, act.event_id(m));
-            let ip = act.ip(m);
-            if crate::net::parse_ip(ip).is_some() && !f.source_ips.iter().any(|x| x == ip) {
-                f.source_ips.push(ip.to_owned());
-            }
+            f.cite(act, m);
         }
         out.push(f);
     }

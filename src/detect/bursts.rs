@@ -110,9 +110,7 @@ pub(super) fn role_enumeration(input: &Input) -> Vec<Finding> {
             }
             for &i in &idx {
                 if let Some(ip) = input.all[i].assumption.source_ip.as_deref() {
-                    if crate::net::parse_ip(ip).is_some() && !f.source_ips.iter().any(|x| x == ip) {
-                        f.source_ips.push(ip.to_owned());
-                    }
+                    f.note_address(ip);
                 }
             }
             out.push(f);
@@ -165,11 +163,7 @@ pub(super) fn access_denied_burst(input: &Input) -> Vec<Finding> {
             let mut f = session_finding(input, ACCESS_DENIED_BURST, i, first.at(), summary);
             for &b in &burst {
                 let m = denied[b];
-                push_id(&mut f.event_ids, act.event_id(m));
-                let ip = act.ip(m);
-                if crate::net::parse_ip(ip).is_some() && !f.source_ips.iter().any(|x| x == ip) {
-                    f.source_ips.push(ip.to_owned());
-                }
+                f.cite(act, m);
             }
             out.push(f);
         }

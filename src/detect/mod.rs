@@ -358,6 +358,29 @@ fn action_label(source: &str, name: &str) -> String {
     format!("{}:{name}", source.strip_suffix(".amazonaws.com").unwrap_or(source))
 }
 
+impl Finding {
+    /// Cites a call of `act` as evidence: its event id, and its source address when that is an address.
+    fn cite(&mut self, act: &crate::correlate::SessionActivity, m: &crate::extract::Mark) {
+        push_id(&mut self.event_ids, act.event_id(m));
+        self.note_address(act.ip(m));
+    }
+
+    /// Adds `ip` to the evidence's addresses, once, if it is an address (not `AWS Internal` or a service name).
+    fn note_address(&mut self, ip: &str) {
+        if crate::net::parse_ip(ip).is_some() && !self.source_ips.iter().any(|x| x == ip) {
+            self.source_ips.push(ip.to_owned());
+        }
+    }
+}
+
+/// A session as a finding's summary names it: its ARN, or its role when it has none.
+fn session_named(s: &Session) -> String {
+    match s.assumption.session_arn.as_deref() {
+        Some(arn) => arn.to_owned(),
+        None => format!("a session of {}", short_role(s.assumption.role_arn.as_deref())),
+    }
+}
+
 fn push_id(ids: &mut Vec<String>, id: Option<&str>) {
     if let Some(id) = id {
         if ids.len() < MAX_EVENT_IDS && !ids.iter().any(|x| x == id) {
