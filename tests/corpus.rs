@@ -47,13 +47,14 @@ fn generated_corpus_is_deterministic_and_fully_read() {
 #[test]
 fn every_planted_incident_is_found_and_nothing_else() {
     let dir = Workdir::new();
-    generate(dir.path(), "8000", "7");
+    generate(dir.path(), "9000", "7");
     let r = dir.run(&["flags", "-s", ".", "-f", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut rules: Vec<String> = r.json().iter().map(|f| f["rule"].as_str().unwrap().to_owned()).collect();
     rules.sort();
     let mut planted = vec![
         "access-denied-burst",
+        "console-sign-in-from-credentials",
         "credentials-used-elsewhere",
         "long-role-chain",
         "privileged-action-in-session",

@@ -558,7 +558,7 @@ fn calls(g: &mut Gen, acct: usize, region: usize, a: &Actor, n: u64, data_share:
 }
 
 /// What the detections should find, one incident an hour in this order: the rule each one trips.
-const INCIDENTS: [&str; 8] = [
+const INCIDENTS: [&str; 9] = [
     "credentials-used-elsewhere",
     "role-enumeration",
     "untrusted-external-account",
@@ -567,6 +567,7 @@ const INCIDENTS: [&str; 8] = [
     "service-role-used-by-human",
     "long-role-chain",
     "sensitive-role-without-mfa",
+    "console-sign-in-from-credentials",
 ];
 
 /// An account outside the organisation.
@@ -650,6 +651,15 @@ fn incident(g: &mut Gen, t: i64, rule: &str) {
             // A person borrows a Lambda function's role.
             let role = format!("arn:aws:iam::{account}:role/service-role/fn-{}-role", g.rng.below(40));
             let actor = assumed(g, &person, &role, t, acct);
+            calls(g, acct, region, &actor, 3, 0.0);
+        }
+        "console-sign-in-from-credentials" => {
+            // A script opens a console with a session's keys (as aws_consoler does), then looks around.
+            let mut actor = assumed(g, &person, &team, t, acct);
+            let cli = actor.ua;
+            actor.ua = "python-requests/2.31.0";
+            g.call(acct, region, t + 40, &actor, "signin.amazonaws.com", "GetSigninToken", false, false);
+            actor.ua = cli;
             calls(g, acct, region, &actor, 3, 0.0);
         }
         "long-role-chain" => {
