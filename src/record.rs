@@ -514,10 +514,11 @@ lenient_struct!(
 );
 
 lenient_struct!(
-    /// `additionalEventData` of sign-in events.
+    /// `additionalEventData` of sign-in events, and of AssumeRole (`explicitTrustGrant`).
     Additional {
         "SwitchFrom" => switch_from: Text<'a>,
         "MFAUsed" => mfa_used: Text<'a>,
+        "explicitTrustGrant" => explicit_trust_grant: Text<'a>,
     }
 );
 

@@ -401,6 +401,35 @@ fn console_sign_in_from_session_credentials() {
     );
 }
 
+/// A role that assumes itself through the legacy implicit self-trust (`explicitTrustGrant: false`) is
+/// flagged; one whose trust policy grants it is not.
+#[test]
+fn self_assumption_through_implicit_trust() {
+    let alice = "arn:aws:sts::111122223333:assumed-role/Admin/alice";
+    let renew = |id: &str, min: u32, key: &str, explicit: bool| {
+        let mut e = assume_role(id, &at(min), role_session(alice, "ASIAS1", T), ROLE_ADMIN, "alice", key, EXPIRES);
+        e["additionalEventData"] = json!({"explicitTrustGrant": explicit});
+        e
+    };
+    let events = vec![
+        assume_role("s1", T, iam_user(ACCT, "alice", "AKIAALICE"), ROLE_ADMIN, "alice", "ASIAS1", EXPIRES),
+        renew("s2", 5, "ASIAS2", true),
+        renew("s3", 10, "ASIAS3", false),
+    ];
+    let w = workdir(&events);
+    let (rows, _) = flags_json(&w, &[]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["rule"], "implicit-self-trust");
+    assert_eq!(rows[0]["severity"], "medium");
+    assert_eq!(rows[0]["event_ids"], "s3");
+    assert_eq!(rows[0]["principal"], "arn:aws:iam::111122223333:user/alice");
+    assert_eq!(
+        rows[0]["summary"],
+        "Admin assumed itself through the legacy implicit self-trust, not its trust policy (explicitTrustGrant \
+         false): grant it in the trust policy, or stop the self-assumption"
+    );
+}
+
 #[test]
 fn suppressions_and_allow_listed_networks() {
     let w = workdir(&stolen_lambda());

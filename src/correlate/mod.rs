@@ -596,6 +596,7 @@ fn fill_from(p: &mut Assumption, o: Box<Assumption>) {
     p.external_id |= o.external_id;
     p.session_policy |= o.session_policy;
     p.by_console |= o.by_console;
+    p.implicit_trust |= o.implicit_trust;
 }
 
 fn new_session(assumption: Box<Assumption>, copies: u32) -> Session {

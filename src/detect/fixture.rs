@@ -70,6 +70,7 @@ pub fn assumption(event_id: &str, at: i64, caller: Caller, role: &str, session_n
         session_policy: false,
         duration_seconds: None,
         by_console: false,
+        implicit_trust: false,
     }
 }
 

@@ -82,9 +82,10 @@ pub const PRIVILEGED_ACTION_IN_SESSION: &str = "privileged-action-in-session";
 pub const ACCESS_DENIED_BURST: &str = "access-denied-burst";
 pub const SERVICE_ROLE_USED_BY_HUMAN: &str = "service-role-used-by-human";
 pub const CONSOLE_SIGN_IN_FROM_CREDENTIALS: &str = "console-sign-in-from-credentials";
+pub const IMPLICIT_SELF_TRUST: &str = "implicit-self-trust";
 
 /// Every rule: its id (what findings, suppressions and the `flags` column say) and severity.
-pub const RULES: [(&str, Severity); 10] = [
+pub const RULES: [(&str, Severity); 11] = [
     (CREDENTIALS_USED_ELSEWHERE, Severity::High),
     (ROLE_ENUMERATION, Severity::High),
     (UNTRUSTED_EXTERNAL_ACCOUNT, Severity::High),
@@ -95,6 +96,7 @@ pub const RULES: [(&str, Severity); 10] = [
     (ACCESS_DENIED_BURST, Severity::Medium),
     (SERVICE_ROLE_USED_BY_HUMAN, Severity::High),
     (CONSOLE_SIGN_IN_FROM_CREDENTIALS, Severity::Medium),
+    (IMPLICIT_SELF_TRUST, Severity::Medium),
 ];
 
 /// The severity of a rule id.
@@ -246,7 +248,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
     let input = Input { all: &sessions.sessions, sessions, settings };
     // The rules read the sessions and nothing else: they run side by side, and the sort below fixes the order.
     type Rule = fn(&Input) -> Vec<Finding>;
-    const RULES: [Rule; 9] = [
+    const RULES: [Rule; 10] = [
         elsewhere::credentials_used_elsewhere,
         bursts::role_enumeration,
         trust::untrusted_external_account,
@@ -256,6 +258,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
         bursts::access_denied_burst,
         trust::service_role_used_by_human,
         activity::console_sign_in_from_credentials,
+        trust::implicit_self_trust,
     ];
     use rayon::prelude::*;
     let (found, (first_seen, learned)) = rayon::join(

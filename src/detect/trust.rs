@@ -4,7 +4,8 @@
 
 use super::{
     origin, push_id, role_key, session_finding, short_role, Baseline, Finding, Input, Origin, FIRST_SEEN_ASSUMPTION,
-    LONG_ROLE_CHAIN, SENSITIVE_ROLE_WITHOUT_MFA, SERVICE_ROLE_USED_BY_HUMAN, UNTRUSTED_EXTERNAL_ACCOUNT,
+    IMPLICIT_SELF_TRUST, LONG_ROLE_CHAIN, SENSITIVE_ROLE_WITHOUT_MFA, SERVICE_ROLE_USED_BY_HUMAN,
+    UNTRUSTED_EXTERNAL_ACCOUNT,
 };
 use crate::correlate::Session;
 use crate::timefmt::format_rfc3339;
@@ -191,6 +192,26 @@ pub(super) fn sensitive_role_without_mfa(input: &Input) -> Vec<Finding> {
 /// roles the console creates for services (`/service-role/`).
 pub(super) fn service_path(role_arn: &str) -> bool {
     role_arn.contains(":role/aws-service-role/") || role_arn.contains(":role/service-role/")
+}
+
+/// `implicit-self-trust`: a role assumed itself although its trust policy does not allow it, through the
+/// implicit self-trust AWS ended in September 2022 for all but the roles that had used it
+/// (`explicitTrustGrant: false`). What the trust policy was written to stop, it does not stop here: a
+/// session can renew itself past its end, or take another session name.
+pub(super) fn implicit_self_trust(input: &Input) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        if !assumed(s) || !s.assumption.implicit_trust {
+            continue;
+        }
+        let summary = format!(
+            "{} assumed itself through the legacy implicit self-trust, not its trust policy (explicitTrustGrant \
+             false): grant it in the trust policy, or stop the self-assumption",
+            short_role(s.assumption.role_arn.as_deref())
+        );
+        out.push(session_finding(input, IMPLICIT_SELF_TRUST, i, s.assumption.at, summary));
+    }
+    out
 }
 
 /// `service-role-used-by-human`: a role that AWS services assume (an AWS service assumed it anywhere in the

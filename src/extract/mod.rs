@@ -148,6 +148,10 @@ pub struct Assumption {
     pub duration_seconds: Option<i64>,
     /// Made by the console on a user's behalf (`AWS Internal`): the AssumeRole half of a console role switch.
     pub by_console: bool,
+    /// A role assumed itself through the legacy implicit self-trust, not its trust policy
+    /// (`additionalEventData.explicitTrustGrant: false`). Absent from assumptions saved before it existed.
+    #[serde(default)]
+    pub implicit_trust: bool,
 }
 
 impl Assumption {
@@ -808,6 +812,7 @@ fn assumption(r: &Record, kind: AssumeKind, at: i64) -> Assumption {
         session_policy: req.policy.0 || req.policy_arns.0,
         duration_seconds: req.duration_seconds.get().and_then(|d| d.parse().ok()),
         by_console,
+        implicit_trust: r.additional.explicit_trust_grant.is("false"),
         caller,
     }
 }
