@@ -47,7 +47,7 @@ fn generated_corpus_is_deterministic_and_fully_read() {
 #[test]
 fn every_planted_incident_is_found_and_nothing_else() {
     let dir = Workdir::new();
-    generate(dir.path(), "9000", "7");
+    generate(dir.path(), "10000", "7");
     let r = dir.run(&["flags", "-s", ".", "-f", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut rules: Vec<String> = r.json().iter().map(|f| f["rule"].as_str().unwrap().to_owned()).collect();
@@ -56,6 +56,7 @@ fn every_planted_incident_is_found_and_nothing_else() {
         "access-denied-burst",
         "console-sign-in-from-credentials",
         "credentials-used-elsewhere",
+        "implicit-self-trust",
         "long-role-chain",
         "privileged-action-in-session",
         "role-enumeration",

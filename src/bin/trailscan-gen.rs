@@ -558,7 +558,7 @@ fn calls(g: &mut Gen, acct: usize, region: usize, a: &Actor, n: u64, data_share:
 }
 
 /// What the detections should find, one incident an hour in this order: the rule each one trips.
-const INCIDENTS: [&str; 9] = [
+const INCIDENTS: [&str; 10] = [
     "credentials-used-elsewhere",
     "role-enumeration",
     "untrusted-external-account",
@@ -568,6 +568,7 @@ const INCIDENTS: [&str; 9] = [
     "long-role-chain",
     "sensitive-role-without-mfa",
     "console-sign-in-from-credentials",
+    "implicit-self-trust",
 ];
 
 /// An account outside the organisation.
@@ -661,6 +662,21 @@ fn incident(g: &mut Gen, t: i64, rule: &str) {
             g.call(acct, region, t + 40, &actor, "signin.amazonaws.com", "GetSigninToken", false, false);
             actor.ua = cli;
             calls(g, acct, region, &actor, 3, 0.0);
+        }
+        "implicit-self-trust" => {
+            // A team role's session renews itself through the legacy implicit self-trust.
+            let actor = assumed(g, &person, &team, t, acct);
+            let caller = g.identity(&actor);
+            let key = g.rng.key("ASIA");
+            g.assume(acct, t + 1800, &caller, &team, &user, &key, &ip, ua, None, false);
+            let renewal = &mut g.out.last_mut().expect("just recorded").3;
+            *renewal = renewal.replacen(
+                r#""eventType":"#,
+                r#""additionalEventData":{"explicitTrustGrant":false},"eventType":"#,
+                1,
+            );
+            let renewed = Actor::role_session(&team, &user, key, t + 1800, ip.clone(), ua);
+            calls(g, acct, region, &renewed, 3, 0.0);
         }
         "long-role-chain" => {
             // Three hops: a team role, a role in another account, and on from there.
