@@ -257,6 +257,9 @@ fn links_are_followed_once_and_odd_entries_are_named() {
     let link = |target: &std::path::Path, at: &str| std::os::unix::fs::symlink(target, w.path().join(at)).unwrap();
     link(&outside.path().join("archive"), "logs/archive");
     link(&outside.path().join("archive"), "logs/mine/archive-again");
+    // A link into the archive, named first: the archive that holds it is read, whole, instead.
+    outside.trail("archive/2026/c.json.gz", &events[2..]);
+    link(&outside.path().join("archive/2026"), "logs/a-year");
     link(&w.path().join("logs"), "logs/mine/loop");
     link(&w.path().join("nowhere.json.gz"), "logs/broken.json.gz");
     let fifo = w.path().join("logs/pipe.json");
@@ -266,11 +269,17 @@ fn links_are_followed_once_and_odd_entries_are_named() {
     let sessions = r.json();
     assert_eq!(sessions.len(), 1, "{}", r.stderr);
     assert_eq!(sessions[0]["event_count"], 2, "the calls in the linked archive are read: {}", r.stderr);
+    assert!(r.stderr.contains("records: 3 (1 duplicates dropped)"), "each file once: {}", r.stderr);
     assert!(r.stderr.contains("logs/mine/archive-again: not followed: it leads to"), "{}", r.stderr);
     assert!(r.stderr.contains("logs/mine/loop: not followed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("logs/a-year: not followed: it leads to") && r.stderr.contains("which is read as part of"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("logs/broken.json.gz: broken link"), "{}", r.stderr);
     assert!(r.stderr.contains("logs/pipe.json: neither a file nor a folder"), "{}", r.stderr);
-    assert!(r.stderr.contains("files: 2 read, 3 skipped"), "{}", r.stderr);
+    assert!(r.stderr.contains("files: 3 read, 4 skipped"), "{}", r.stderr);
     assert!(r.stderr.contains("1 failed (1 unreadable)"), "{}", r.stderr);
 }
 

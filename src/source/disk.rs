@@ -29,15 +29,16 @@ pub fn list(root: &Path, scope: &Scope, take: Take) -> Result<()> {
     let real = std::fs::canonicalize(root).with_context(|| format!("cannot read source {}", root.display()))?;
     let walk = Walk { scope, take: Mutex::new(take), links: Mutex::new(Vec::new()) };
     walk.folder(root);
-    // Links to folders are followed after the walk that found them, in the order of their names, so that
-    // which of two links to one folder is followed does not depend on the threads' timing.
+    // Links to folders are followed after the walk that found them, in the order of the folders they lead
+    // to (a folder before the folders inside it, so the one that holds the other is read), then of their
+    // names: which of two links to one folder is followed does not depend on the threads' timing.
     let mut walked = vec![real];
     loop {
         let mut links = std::mem::take(&mut *walk.links.lock().expect("no walk panics holding it"));
         if links.is_empty() {
             return Ok(());
         }
-        links.sort_unstable();
+        links.sort_unstable_by(|(link_a, real_a), (link_b, real_b)| (real_a, link_a).cmp(&(real_b, link_b)));
         let (mut follow, mut skipped) = (Vec::new(), Vec::new());
         for (link, real) in links {
             match walked.iter().find(|w| real.starts_with(w) || w.starts_with(&real)) {
