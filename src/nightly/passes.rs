@@ -126,16 +126,9 @@ pub fn survey(
     let mut s = Survey::default();
     let mut bytes = 0u64;
     let mut client = None;
-    for source in sources {
-        let mut listed = 0;
-        source::list_each(std::slice::from_ref(source), scope, aws, &mut client, &mut |found, aside| {
-            listed += found.len() + aside.len();
-            s.take(found, aside, unread, &mut bytes, budget);
-        })?;
-        if listed == 0 {
-            source::warn_nothing_found(source, scope);
-        }
-    }
+    source::list_each_naming_empty(sources, scope, aws, &mut client, &mut |found, aside| {
+        s.take(found, aside, unread, &mut bytes, budget);
+    })?;
     if !s.over {
         s.days.clear();
     }

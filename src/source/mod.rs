@@ -241,24 +241,38 @@ impl Listing {
 pub fn list(sources: &[SourceSpec], scope: &layout::Scope, aws: &s3::S3Options) -> anyhow::Result<Listing> {
     let mut listing = Listing::default();
     let mut client = None;
-    for source in sources {
-        let before = listing.objects.len() + listing.set_aside.len();
-        list_each(std::slice::from_ref(source), scope, aws, &mut client, &mut |found, aside| {
-            listing.objects.extend(found);
-            listing.set_aside.extend(aside);
-        })?;
-        if listing.objects.len() + listing.set_aside.len() == before {
-            warn_nothing_found(source, scope);
-        }
-    }
+    list_each_naming_empty(sources, scope, aws, &mut client, &mut |found, aside| {
+        listing.objects.extend(found);
+        listing.set_aside.extend(aside);
+    })?;
     listing.settle();
     listing.s3 = client.map(std::sync::Arc::new);
     Ok(listing)
 }
 
-/// Warns that a source holds no input: a mistyped path or prefix, or a scope that leaves nothing of it. An
-/// empty report must not pass for a quiet trail.
-pub fn warn_nothing_found(source: &SourceSpec, scope: &layout::Scope) {
+/// [`list_each`], warning of each source that holds no input at all: a mistyped path or prefix, or a scope
+/// that leaves nothing of it. An empty report must not pass for a quiet trail.
+pub fn list_each_naming_empty(
+    sources: &[SourceSpec],
+    scope: &layout::Scope,
+    aws: &s3::S3Options,
+    client: &mut Option<s3::S3>,
+    take: Take,
+) -> anyhow::Result<()> {
+    for source in sources {
+        let mut listed = 0;
+        list_each(std::slice::from_ref(source), scope, aws, client, &mut |found, aside| {
+            listed += found.len() + aside.len();
+            take(found, aside);
+        })?;
+        if listed == 0 {
+            warn_nothing_found(source, scope);
+        }
+    }
+    Ok(())
+}
+
+fn warn_nothing_found(source: &SourceSpec, scope: &layout::Scope) {
     let narrowed = !scope.accounts.is_empty()
         || !scope.regions.is_empty()
         || scope.window.since.is_some()
