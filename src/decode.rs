@@ -88,6 +88,8 @@ pub struct Scan {
 pub enum DecodeError {
     Empty,
     NotJson,
+    /// Compressed or encoded in a format trailscan does not read ([`other_format`]), named.
+    OtherFormat(&'static str),
     TruncatedGzip,
     CorruptGzip(String),
     TooLarge,
@@ -103,6 +105,7 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Empty => f.write_str("empty file"),
             DecodeError::NotJson => f.write_str("not JSON or gzip"),
+            DecodeError::OtherFormat(format) => write!(f, "{format}"),
             DecodeError::TruncatedGzip => {
                 f.write_str("truncated gzip: the file ends before the compressed stream does")
             }
@@ -138,6 +141,7 @@ impl DecodeError {
         match self {
             DecodeError::Empty => "empty file",
             DecodeError::NotJson => "not JSON or gzip",
+            DecodeError::OtherFormat(_) => "other format",
             DecodeError::TruncatedGzip => "truncated gzip",
             DecodeError::CorruptGzip(_) => "corrupt gzip",
             DecodeError::TooLarge => "too large",
@@ -182,6 +186,20 @@ impl Decoder {
     }
 }
 
+/// What a file that is neither JSON nor gzip is, when its first bytes say, with what to do about it:
+/// archives recompressed for storage, and the Parquet of Security Lake and Athena exports.
+fn other_format(raw: &[u8]) -> Option<&'static str> {
+    const FORMATS: [(&[u8], &str); 6] = [
+        (b"BZh", "bzip2-compressed: trailscan reads gzip or plain JSON; decompress it first (bunzip2)"),
+        (b"\xfd7zXZ\0", "xz-compressed: trailscan reads gzip or plain JSON; decompress it first (unxz)"),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed: trailscan reads gzip or plain JSON; decompress it first (unzstd)"),
+        (b"PK\x03\x04", "a zip archive: trailscan reads gzip or plain JSON; extract it first (unzip)"),
+        (b"\x04\x22\x4d\x18", "lz4-compressed: trailscan reads gzip or plain JSON; decompress it first (unlz4)"),
+        (b"PAR1", "Parquet (a Security Lake or Athena export?): trailscan reads CloudTrail JSON, not Parquet"),
+    ];
+    FORMATS.iter().find(|(magic, _)| raw.starts_with(magic)).map(|(_, what)| *what)
+}
+
 fn trim_start(b: &[u8]) -> &[u8] {
     let b = b.strip_prefix(b"\xef\xbb\xbf").unwrap_or(b);
     let i = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
@@ -198,7 +216,7 @@ pub fn decode_json(text: &[u8], scan: &mut Scan, sink: &mut dyn FnMut(&Record)) 
             scan.shape = Shape::LogExport;
             return decode_lines(body, scan, sink);
         }
-        Some(_) => return Err(DecodeError::NotJson),
+        Some(_) => return Err(other_format(text).map_or(DecodeError::NotJson, DecodeError::OtherFormat)),
     }
     if is_ndjson(body) {
         scan.shape = Shape::Ndjson;
@@ -594,6 +612,25 @@ pub(crate) mod tests {
         assert_eq!(names(b"").0.unwrap_err(), DecodeError::Empty);
         assert_eq!(names(b"  \n").0.unwrap_err(), DecodeError::Empty);
         assert_eq!(names(b"hello").0.unwrap_err(), DecodeError::NotJson);
+        // Another compression or Parquet is named, with what to do.
+        for (raw, says) in [
+            (
+                &b"BZh91AY&SY\x01"[..],
+                "bzip2-compressed: trailscan reads gzip or plain JSON; decompress it first (bunzip2)",
+            ),
+            (
+                b"\x28\xb5\x2f\xfd\x04",
+                "zstd-compressed: trailscan reads gzip or plain JSON; decompress it first (unzstd)",
+            ),
+            (b"PK\x03\x04\x14\x00", "a zip archive: trailscan reads gzip or plain JSON; extract it first (unzip)"),
+            (
+                b"PAR1\x15\x04",
+                "Parquet (a Security Lake or Athena export?): trailscan reads CloudTrail JSON, not Parquet",
+            ),
+        ] {
+            let e = names(raw).0.unwrap_err();
+            assert_eq!((e.to_string().as_str(), e.label()), (says, "other format"));
+        }
         assert!(matches!(names(br#"{"Records":[{"eventName":"A""#).0, Err(DecodeError::TruncatedJson(_))));
         assert!(matches!(names(br#"{"Records":[}"#).0, Err(DecodeError::InvalidJson(_))));
         // Unbalanced nesting is truncated JSON; balanced nesting, however deep, is skipped without recursion.
