@@ -67,7 +67,8 @@ pub enum Command {
     /// Findings: sessions and principals that the detection rules flag (credentials used from another
     /// network, role enumeration, untrusted outside accounts, long chains, first-seen assumptions, sensitive
     /// roles without MFA, privileged actions, bursts of denials, service roles assumed by people, console
-    /// sign-ins from session credentials, roles assuming themselves without a trust grant). Rules and
+    /// sign-ins from session credentials, roles assuming themselves without a trust grant, federation tokens
+    /// made by users). Rules and
     /// their settings ([detect] in trailscan.toml) are described in the README.
     Flags,
     /// Run a named report (an SQL file of queries/ or of --queries DIR) over the tables; --list names them.

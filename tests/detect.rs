@@ -430,6 +430,40 @@ fn self_assumption_through_implicit_trust() {
     );
 }
 
+/// GetFederationToken by an IAM user is flagged; GetSessionToken (the MFA-for-CLI routine) and a denied
+/// attempt are not.
+#[test]
+fn federation_tokens_made_by_users() {
+    let sts = |id: &str, name: &str, key: &str, denied: bool| {
+        let mut e =
+            as_call(call(id, T, "x", iam_user(ACCT, "dave", "AKIADAVE"), "203.0.113.10"), "sts.amazonaws.com", name);
+        e["requestParameters"] = json!({"name": "fed", "durationSeconds": 129600});
+        e["responseElements"] = json!({"credentials": {"accessKeyId": key, "expiration": "Nov 22, 2026, 10:00:00 PM"},
+            "federatedUser": {"arn": "arn:aws:sts::111122223333:federated-user/fed", "federatedUserId": "111122223333:fed"}});
+        if denied {
+            e["errorCode"] = json!("AccessDenied");
+            e["responseElements"] = json!(null);
+        }
+        e
+    };
+    let events = vec![
+        sts("f1", "GetFederationToken", "ASIAFED", false),
+        sts("f2", "GetFederationToken", "ASIAFED2", true),
+        sts("g1", "GetSessionToken", "ASIAGST", false),
+    ];
+    let w = workdir(&events);
+    let (rows, _) = flags_json(&w, &[]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["rule"], "federation-token-by-user");
+    assert_eq!(rows[0]["event_ids"], "f1");
+    assert_eq!(
+        rows[0]["summary"],
+        "arn:aws:iam::111122223333:user/dave made itself the federated session \
+         arn:aws:sts::111122223333:federated-user/fed with GetFederationToken: it lasts up to 36 h and outlives the \
+         access key that made it"
+    );
+}
+
 #[test]
 fn suppressions_and_allow_listed_networks() {
     let w = workdir(&stolen_lambda());
@@ -533,6 +567,23 @@ fn real_flaws2_stolen_lambda_credentials_are_flagged() {
     // The attacker's first call with the key: ListObjects, minutes after the function's own calls.
     assert_eq!(f["detected_at"], "2018-11-28T23:04:54Z");
     assert!(f["summary"].as_str().unwrap().contains("first used from 34.234.236.0/24"), "{f:#?}");
+}
+
+/// Stratus Red Team's persistence through GetFederationToken, as recorded: the federated session is flagged;
+/// TrailDiscover's denied attempts are not.
+#[test]
+fn real_stratus_federation_token_persistence_is_flagged() {
+    let Some(dir) = real_data("stratus-red-team") else { return };
+    let rows = real_flags(&dir.join("aws.persistence.sts-federation-token.json"));
+    let federated: Vec<&Value> = rows.iter().filter(|f| f["rule"] == "federation-token-by-user").collect();
+    assert_eq!(federated.len(), 1, "{rows:#?}");
+    assert_eq!(federated[0]["principal"], "arn:aws:iam::742491224508:user/stratus-red-team-user-federation-user");
+    assert_eq!(federated[0]["session_arn"], "arn:aws:sts::742491224508:federated-user/stratus_red_team");
+    assert_eq!(federated[0]["access_key_id"], "ASIASTJKC5GCM7ZE6LUP");
+    let Some(discover) = real_data("traildiscover") else { return };
+    for denied in ["GetFederationToken.json.cloudtrail", "SecurityTokenService-GetFederationToken.json.cloudtrail"] {
+        assert!(real_flags(&discover.join(denied)).iter().all(|f| f["rule"] != "federation-token-by-user"));
+    }
 }
 
 #[test]

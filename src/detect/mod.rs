@@ -83,9 +83,10 @@ pub const ACCESS_DENIED_BURST: &str = "access-denied-burst";
 pub const SERVICE_ROLE_USED_BY_HUMAN: &str = "service-role-used-by-human";
 pub const CONSOLE_SIGN_IN_FROM_CREDENTIALS: &str = "console-sign-in-from-credentials";
 pub const IMPLICIT_SELF_TRUST: &str = "implicit-self-trust";
+pub const FEDERATION_TOKEN_BY_USER: &str = "federation-token-by-user";
 
 /// Every rule: its id (what findings, suppressions and the `flags` column say) and severity.
-pub const RULES: [(&str, Severity); 11] = [
+pub const RULES: [(&str, Severity); 12] = [
     (CREDENTIALS_USED_ELSEWHERE, Severity::High),
     (ROLE_ENUMERATION, Severity::High),
     (UNTRUSTED_EXTERNAL_ACCOUNT, Severity::High),
@@ -97,6 +98,7 @@ pub const RULES: [(&str, Severity); 11] = [
     (SERVICE_ROLE_USED_BY_HUMAN, Severity::High),
     (CONSOLE_SIGN_IN_FROM_CREDENTIALS, Severity::Medium),
     (IMPLICIT_SELF_TRUST, Severity::Medium),
+    (FEDERATION_TOKEN_BY_USER, Severity::Medium),
 ];
 
 /// The severity of a rule id.
@@ -248,7 +250,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
     let input = Input { all: &sessions.sessions, sessions, settings };
     // The rules read the sessions and nothing else: they run side by side, and the sort below fixes the order.
     type Rule = fn(&Input) -> Vec<Finding>;
-    const RULES: [Rule; 10] = [
+    const RULES: [Rule; 11] = [
         elsewhere::credentials_used_elsewhere,
         bursts::role_enumeration,
         trust::untrusted_external_account,
@@ -259,6 +261,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
         trust::service_role_used_by_human,
         activity::console_sign_in_from_credentials,
         trust::implicit_self_trust,
+        trust::federation_token_by_user,
     ];
     use rayon::prelude::*;
     let (found, (first_seen, learned)) = rayon::join(

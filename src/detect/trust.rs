@@ -3,9 +3,9 @@
 //! never at inferred sessions, whose assumption is not in the input.
 
 use super::{
-    origin, push_id, role_key, session_finding, short_role, Baseline, Finding, Input, Origin, FIRST_SEEN_ASSUMPTION,
-    IMPLICIT_SELF_TRUST, LONG_ROLE_CHAIN, SENSITIVE_ROLE_WITHOUT_MFA, SERVICE_ROLE_USED_BY_HUMAN,
-    UNTRUSTED_EXTERNAL_ACCOUNT,
+    origin, push_id, role_key, session_finding, short_role, Baseline, Finding, Input, Origin, FEDERATION_TOKEN_BY_USER,
+    FIRST_SEEN_ASSUMPTION, IMPLICIT_SELF_TRUST, LONG_ROLE_CHAIN, SENSITIVE_ROLE_WITHOUT_MFA,
+    SERVICE_ROLE_USED_BY_HUMAN, UNTRUSTED_EXTERNAL_ACCOUNT,
 };
 use crate::correlate::Session;
 use crate::timefmt::format_rfc3339;
@@ -210,6 +210,29 @@ pub(super) fn implicit_self_trust(input: &Input) -> Vec<Finding> {
             short_role(s.assumption.role_arn.as_deref())
         );
         out.push(session_finding(input, IMPLICIT_SELF_TRUST, i, s.assumption.at, summary));
+    }
+    out
+}
+
+/// `federation-token-by-user`: an IAM user (or root) made itself a federated session with
+/// GetFederationToken. The session lasts up to 36 hours and survives the user's access key being deactivated,
+/// which makes it a known way to keep access (Stratus Red Team's persistence technique); identity brokers
+/// of the old kind do it routinely, and are suppressed by principal.
+pub(super) fn federation_token_by_user(input: &Input) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        let a = &s.assumption;
+        let by_user = a.caller.is("IAMUser") || a.caller.is("Root");
+        if !assumed(s) || a.kind != crate::extract::AssumeKind::GetFederationToken || !by_user {
+            continue;
+        }
+        let summary = format!(
+            "{} made itself the federated session {} with GetFederationToken: it lasts up to 36 h and outlives \
+             the access key that made it",
+            s.source_principal,
+            a.session_arn.as_deref().unwrap_or("(unnamed)")
+        );
+        out.push(session_finding(input, FEDERATION_TOKEN_BY_USER, i, a.at, summary));
     }
     out
 }
