@@ -165,15 +165,7 @@ fn merge(mut a: Output, b: Output) -> Output {
 }
 
 fn failed(obj: &ObjectRef, reason: String, label: &str) -> FileReport {
-    FileReport {
-        path: obj.display().into_owned(),
-        status: Status::Failed,
-        records: 0,
-        reason: Some(reason),
-        label: Some(label.to_owned()),
-        shape: None,
-        delivered: None,
-    }
+    FileReport::unread(obj.display().into_owned(), Status::Failed, reason, label)
 }
 
 /// One worker's reusable buffers.

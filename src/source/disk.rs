@@ -42,17 +42,7 @@ pub fn list(root: &Path, scope: &Scope, take: Take) -> Result<()> {
         let (mut follow, mut skipped) = (Vec::new(), Vec::new());
         for (link, real) in links {
             match walked.iter().find(|w| real.starts_with(w) || w.starts_with(&real)) {
-                Some(covered) => {
-                    let how = if real == *covered {
-                        "is read already".to_owned()
-                    } else if real.starts_with(covered) {
-                        format!("is read as part of {}", covered.display())
-                    } else {
-                        format!("holds {}, read already", covered.display())
-                    };
-                    let reason = format!("not followed: it leads to {}, which {how}", real.display());
-                    skipped.push(report(&link, super::Status::Skipped, reason, READ_BY_ANOTHER_PATH));
-                }
+                Some(covered) => skipped.push(read_by_another_path(&link, &real, covered)),
                 None => {
                     walked.push(real);
                     follow.push(link);
@@ -62,6 +52,20 @@ pub fn list(root: &Path, scope: &Scope, take: Take) -> Result<()> {
         walk.hand_over(Vec::new(), skipped);
         follow.par_iter().for_each(|f| walk.folder(f));
     }
+}
+
+/// The report of a `link` not followed: it leads to `real`, which is, is inside or holds `covered`, a folder
+/// the walk reads already.
+fn read_by_another_path(link: &Path, real: &Path, covered: &Path) -> FileReport {
+    let how = if real == covered {
+        "is read already".to_owned()
+    } else if real.starts_with(covered) {
+        format!("is read as part of {}", covered.display())
+    } else {
+        format!("holds {}, read already", covered.display())
+    };
+    let reason = format!("not followed: it leads to {}, which {how}", real.display());
+    report(link, super::Status::Skipped, reason, READ_BY_ANOTHER_PATH)
 }
 
 /// One source's walk: the scope, where listed files go, and the links to folders found and not yet
@@ -156,15 +160,7 @@ fn not_a_file(path: &Path) -> FileReport {
 }
 
 fn report(path: &Path, status: super::Status, reason: String, label: &str) -> FileReport {
-    FileReport {
-        path: path.display().to_string(),
-        status,
-        records: 0,
-        reason: Some(reason),
-        label: Some(label.into()),
-        shape: None,
-        delivered: None,
-    }
+    FileReport::unread(path.display().to_string(), status, reason, label)
 }
 
 fn push(path: &Path, meta: Option<&std::fs::Metadata>, objects: &mut Vec<ObjectRef>, skipped: &mut Vec<FileReport>) {

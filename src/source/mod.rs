@@ -175,15 +175,23 @@ impl FileReport {
     /// anything is read. `None` for a file to read.
     pub fn set_aside_by_name(path: &str, delivered: Option<i64>) -> Option<Self> {
         let label = not_event_log(path)?;
-        Some(FileReport {
-            path: path.to_owned(),
-            status: Status::Skipped,
+        let report =
+            FileReport::unread(path.to_owned(), Status::Skipped, format!("{label} file, not API events"), label);
+        Some(FileReport { delivered, ..report })
+    }
+
+    /// The report of an input none of whose records were read: skipped or failed, with the reason and its
+    /// [`label`](FileReport::label).
+    pub fn unread(path: String, status: Status, reason: String, label: &str) -> FileReport {
+        FileReport {
+            path,
+            status,
             records: 0,
-            reason: Some(format!("{label} file, not API events")),
+            reason: Some(reason),
             label: Some(label.to_owned()),
             shape: None,
-            delivered,
-        })
+            delivered: None,
+        }
     }
 }
 
