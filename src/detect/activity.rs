@@ -68,18 +68,18 @@ pub(super) fn console_sign_in_from_credentials(input: &Input) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, s) in input.all.iter().enumerate() {
         let act = &s.activity;
-        let mut sign_ins =
-            act.marks.iter().filter(|m| m.console_sign_in() && m.failure() == crate::extract::Failure::None);
-        let Some(first) = sign_ins.next() else { continue };
-        let times = 1 + sign_ins.clone().count();
+        let sign_ins: Vec<_> =
+            act.marks.iter().filter(|m| m.console_sign_in() && m.failure() == Failure::None).collect();
+        let Some(first) = sign_ins.first() else { continue };
         let who = session_named(s);
         let summary = format!(
-            "{who} (from {}) was turned into a console session {times} time(s) through GetSigninToken, \
+            "{who} (from {}) was turned into a console session {} time(s) through GetSigninToken, \
              not by the Identity Center portal",
-            s.origin_principal
+            s.origin_principal,
+            sign_ins.len()
         );
         let mut f = session_finding(input, CONSOLE_SIGN_IN_FROM_CREDENTIALS, i, first.at(), summary);
-        for m in std::iter::once(first).chain(sign_ins) {
+        for m in &sign_ins {
             f.cite(act, m);
         }
         out.push(f);

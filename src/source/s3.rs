@@ -230,7 +230,6 @@ async fn client_for(opts: &S3Options, region: Option<String>) -> aws_sdk_s3::Cli
     aws_sdk_s3::Client::from_conf(b.build())
 }
 
-/// What to do about common S3 errors.
 /// What reading a trail bucket needs, said when S3 refuses it.
 const READ_NEEDS: &str = "trailscan needs s3:ListBucket on the bucket, s3:GetObject on the objects, and \
                           kms:Decrypt on the trail's key if it is encrypted with KMS; see the README's IAM policy";
