@@ -574,6 +574,81 @@ fn generated_trail_twelve_hourly_equals_batch() {
     assert_eq!(findings(&w, "out"), findings(&w, "batch-out"));
 }
 
+/// A cross-account assumption whose role owner's copy (the caller shown only as an account of the
+/// organisation) is delivered before the caller's copy: the run that reads only the owner's copy does not
+/// judge the pair it shows (the account and the role) for `first-seen-assumption`; the run that reads the
+/// caller's copy judges the caller's pair, as one run over both does, and does not report again what the
+/// first run reported on the owner's copy.
+#[test]
+fn first_seen_waits_for_the_callers_copy_of_a_cross_account_assumption() {
+    const OWNER: &str = "444455556666";
+    let role = format!("arn:aws:iam::{OWNER}:role/Deploy");
+    let w = Workdir::new();
+    let put = |account: &str, name: &str, delivered: &str, events: &[Value]| {
+        let p = w.trail(&format!("logs/AWSLogs/{account}/CloudTrail/us-east-1/2026/11/20/{name}"), events);
+        stamp_delivery(&p, delivered);
+    };
+    let mut caller_copy = assume_role(
+        "caller-copy",
+        "2026-11-20T10:00:00Z",
+        iam_user(ACCT, "alice", "AKIAALICE"),
+        &role,
+        "alice",
+        "ASIAALICEX",
+        "2026-11-20T11:00:00Z",
+    );
+    caller_copy["sharedEventID"] = serde_json::json!("shared-1");
+    caller_copy["recipientAccountId"] = serde_json::json!(ACCT);
+    let mut owner_copy = caller_copy.clone();
+    owner_copy["eventID"] = serde_json::json!("owner-copy");
+    owner_copy["recipientAccountId"] = serde_json::json!(OWNER);
+    owner_copy["userIdentity"] =
+        serde_json::json!({"type": "AWSAccount", "principalId": "AIDAEXAMPLE", "accountId": ACCT});
+    let session =
+        role_session(&format!("arn:aws:sts::{OWNER}:assumed-role/Deploy/alice"), "ASIAALICEX", "2026-11-20T10:00:00Z");
+    let carol = iam_user(ACCT, "carol", "AKIACAROL");
+    // Read by the first run: the owner's copy and a call of the session, and account 111122223333's other activity.
+    let create_user = as_call(
+        call("o2", "2026-11-20T10:06:00Z", "CreateUser", session.clone(), "203.0.113.10"),
+        "iam.amazonaws.com",
+        "CreateUser",
+    );
+    put(
+        OWNER,
+        "owner.json.gz",
+        "2026-11-20T10:10:00Z",
+        &[owner_copy, call("o1", "2026-11-20T10:05:00Z", "ListBuckets", session, "203.0.113.10"), create_user],
+    );
+    let mut carols_call = call("c1", "2026-11-20T10:01:00Z", "ListBuckets", carol, "198.51.100.7");
+    carols_call["recipientAccountId"] = serde_json::json!(ACCT);
+    put(ACCT, "other.json.gz", "2026-11-20T10:10:00Z", &[carols_call]);
+    // The caller's copy, delivered after the first run's cut-off.
+    put(ACCT, "caller.json.gz", "2026-11-20T13:10:00Z", &[caller_copy]);
+
+    for cutoff in ["2026-11-20T12:00:00Z", "2026-11-20T18:00:00Z"] {
+        nightly(&w, "state", "out", cutoff, &[]);
+    }
+    nightly(&w, "batch-state", "batch-out", "2026-11-20T18:00:00Z", &[]);
+    let first_seen = |out: &str| -> Vec<String> {
+        findings(&w, out).into_iter().filter(|(rule, _)| rule == "first-seen-assumption").map(|(_, id)| id).collect()
+    };
+    assert_eq!(first_seen("out"), ["caller-copy"], "judged once, on the caller's pair");
+    // The session's CreateUser was reported by the first run, on the owner's copy (what it knew then); the
+    // second run, which reads the caller's copy, knows it is the same session and does not report it again.
+    let privileged = |out: &str| -> Vec<String> {
+        let rows = findings(&w, out).into_iter();
+        rows.filter(|(rule, _)| rule == "privileged-action-in-session").map(|(_, id)| id).collect()
+    };
+    assert_eq!(privileged("out"), ["owner-copy"]);
+    assert_eq!(privileged("batch-out"), ["caller-copy"]);
+    // The session itself, its flags column included, is the batch run's.
+    let (daily, batch) = (sessions(&w, "out"), sessions(&w, "batch-out"));
+    assert_eq!(daily.len(), 1);
+    assert_eq!(daily[0]["event_id"], "caller-copy");
+    assert_eq!(daily[0]["flags"], "first-seen-assumption;privileged-action-in-session");
+    assert_eq!(daily, batch);
+}
+
 /// A first run over a backlog larger than `--batch-size` reads it in passes of whole trail days, each
 /// committed as a run, and leaves the history that one pass over it all leaves.
 #[test]

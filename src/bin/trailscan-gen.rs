@@ -664,7 +664,7 @@ fn incident(g: &mut Gen, t: i64, rule: &str) {
             calls(g, acct, region, &actor, 3, 0.0);
         }
         "implicit-self-trust" => {
-            // A team role's session renews itself through the legacy implicit self-trust.
+            // A team role's session renews itself through the legacy implicit self-trust (role-juggling too).
             let actor = assumed(g, &person, &team, t, acct);
             let caller = g.identity(&actor);
             let key = g.rng.key("ASIA");

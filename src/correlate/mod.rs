@@ -54,6 +54,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// What nightly runs know the session by from one run to the next: the `sharedEventID` of a
+    /// cross-account assumption, which its copies share, and its event id otherwise. (The event id the session
+    /// shows is its caller's copy's, once that copy is read: a run that read only the role owner's copy shows
+    /// the owner's.)
+    pub fn run_key(&self) -> &str {
+        let a = &self.assumption;
+        a.shared_event_id.as_deref().unwrap_or(&a.event_id)
+    }
+
     /// The session's name for the `event_name` column: `SwitchRole` for console switches.
     pub fn event_name(&self) -> &'static str {
         if self.inferred {

@@ -84,9 +84,10 @@ pub const SERVICE_ROLE_USED_BY_HUMAN: &str = "service-role-used-by-human";
 pub const CONSOLE_SIGN_IN_FROM_CREDENTIALS: &str = "console-sign-in-from-credentials";
 pub const IMPLICIT_SELF_TRUST: &str = "implicit-self-trust";
 pub const FEDERATION_TOKEN_BY_USER: &str = "federation-token-by-user";
+pub const ROLE_JUGGLING: &str = "role-juggling";
 
 /// Every rule: its id (what findings, suppressions and the `flags` column say) and severity.
-pub const RULES: [(&str, Severity); 12] = [
+pub const RULES: [(&str, Severity); 13] = [
     (CREDENTIALS_USED_ELSEWHERE, Severity::High),
     (ROLE_ENUMERATION, Severity::High),
     (UNTRUSTED_EXTERNAL_ACCOUNT, Severity::High),
@@ -99,6 +100,7 @@ pub const RULES: [(&str, Severity); 12] = [
     (CONSOLE_SIGN_IN_FROM_CREDENTIALS, Severity::Medium),
     (IMPLICIT_SELF_TRUST, Severity::Medium),
     (FEDERATION_TOKEN_BY_USER, Severity::Medium),
+    (ROLE_JUGGLING, Severity::Medium),
 ];
 
 /// The severity of a rule id.
@@ -190,6 +192,13 @@ pub struct Baseline {
     /// is carried, and the next pass judges the pair, with any earlier assumption of it delivered late: so
     /// the finding names the pair's first assumption, as one pass over everything would.
     pub undecided_after: Option<i64>,
+    /// For every nightly run, its horizon: a pair first shown by a session known only from the role owner's
+    /// copy of a cross-account assumption (the caller shown as an account of the organisation, whose own
+    /// copy naming the caller is still to be read) and still open then is left undecided the same way. Its
+    /// pair names the account, not the caller; once the caller's copy is read, the run that reads it judges
+    /// the caller's pair, as one run over everything would. Should that copy never come, the pair is judged
+    /// when the session is final.
+    pub awaiting_copy_after: Option<i64>,
 }
 
 /// The outcome of a run of the rules.
@@ -250,7 +259,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
     let input = Input { all: &sessions.sessions, sessions, settings };
     // The rules read the sessions and nothing else: they run side by side, and the sort below fixes the order.
     type Rule = fn(&Input) -> Vec<Finding>;
-    const RULES: [Rule; 11] = [
+    const RULES: [Rule; 12] = [
         elsewhere::credentials_used_elsewhere,
         bursts::role_enumeration,
         trust::untrusted_external_account,
@@ -262,6 +271,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
         activity::console_sign_in_from_credentials,
         trust::implicit_self_trust,
         trust::federation_token_by_user,
+        trust::role_juggling,
     ];
     use rayon::prelude::*;
     let (found, (first_seen, learned)) = rayon::join(

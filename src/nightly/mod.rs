@@ -179,23 +179,21 @@ fn run_pass(
     messages::phase("correlated");
     let all = &sessions.sessions;
 
-    // A pass that another follows leaves the pairs of sessions still open to it (see `Baseline`).
+    // A pass that another follows leaves the pairs of sessions still open to it, and every pass those of open
+    // sessions whose caller's copy is still to be read (see `Baseline`).
     let undecided_after = (at == PassAt::Before).then_some(horizon);
-    let baseline = Baseline { pairs: std::mem::take(&mut st.baseline), undecided_after };
+    let baseline =
+        Baseline { pairs: std::mem::take(&mut st.baseline), undecided_after, awaiting_copy_after: Some(horizon) };
     let detection = detect::detect(&sessions, &cfg.detect, Some(&baseline));
     messages::phase("detected");
-    let new_findings: Vec<Finding> = detection
-        .findings
-        .iter()
-        .filter(|f| !st.reported.contains_key(&state::finding_key(f, &sessions)))
-        .cloned()
-        .collect();
+    let new_findings: Vec<Finding> =
+        detection.findings.iter().filter(|f| !st.has_reported(f, &sessions)).cloned().collect();
 
     // Which sessions are written where, and whose facts the next run needs.
     let mut finished: Vec<usize> = Vec::new();
     let mut open: Vec<usize> = Vec::new();
     for (i, s) in all.iter().enumerate() {
-        if st.finalized.contains_key(&s.assumption.event_id) {
+        if st.has_finalized(s) {
             continue;
         }
         if s.is_final(horizon) {
@@ -256,7 +254,7 @@ fn run_pass(
         .enumerate()
         .map(|(i, now)| {
             let mut rules: std::collections::BTreeSet<String> = now.into_iter().map(str::to_owned).collect();
-            if let Some(before) = st.flagged.get(&all[i].assumption.event_id) {
+            if let Some(before) = st.flagged_before(&all[i]) {
                 rules.extend(before.iter().cloned());
             }
             rules.into_iter().collect()
@@ -292,7 +290,7 @@ fn run_pass(
         }
     }
     for &i in &finished {
-        st.finalized.insert(all[i].assumption.event_id.clone(), all[i].assumption.at);
+        st.finalized.insert(all[i].run_key().to_owned(), all[i].assumption.at);
     }
     for f in &new_findings {
         st.reported.insert(state::finding_key(f, &sessions), f.detected_at);
@@ -301,7 +299,7 @@ fn run_pass(
     st.flagged = keep
         .iter()
         .filter(|&&i| !flags[i].is_empty())
-        .map(|&i| (all[i].assumption.event_id.clone(), flags[i].iter().cloned().collect()))
+        .map(|&i| (all[i].run_key().to_owned(), flags[i].iter().cloned().collect()))
         .collect();
     st.baseline = detection.baseline.pairs.clone();
     st.prune(horizon);

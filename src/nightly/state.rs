@@ -11,7 +11,7 @@
 //!
 //! The file is written through a temporary name and renamed: it is the run's commit, done last.
 
-use crate::correlate::Sessions;
+use crate::correlate::{Session, Sessions};
 use crate::extract::{Activity, ActivityKey, Assumption, ConsoleSwitch, Facts};
 use crate::source::layout::folder_day;
 use crate::write;
@@ -60,9 +60,9 @@ pub struct State {
     /// Findings already reported ([`finding_key`]) → when their evidence happened.
     pub reported: BTreeMap<String, i64>,
     /// The rules that flagged each carried session in any run so far (its `flags` column in the history),
-    /// by event id: a rule that fired while the session was open still names it once it is final.
+    /// by [`Session::run_key`]: a rule that fired while the session was open still names it once it is final.
     pub flagged: BTreeMap<String, BTreeSet<String>>,
-    /// Sessions already written to the history as final: event id → assumption time.
+    /// Sessions already written to the history as final: [`Session::run_key`] → assumption time.
     pub finalized: BTreeMap<String, i64>,
     /// The history files (relative to OUT) holding the open sessions of the last run.
     pub open_parts: Vec<String>,
@@ -178,12 +178,18 @@ fn trim(mut a: Activity, since: i64) -> Option<Activity> {
     Some(a)
 }
 
-/// The key a finding is reported under: its rule and session, or its rule, principal and time.
+/// The key a finding is reported under: its rule and session ([`Session::run_key`]), or its rule, principal
+/// and time.
 pub fn finding_key(f: &crate::detect::Finding, sessions: &Sessions) -> String {
     match f.session.and_then(|i| sessions.sessions.get(i)) {
-        Some(s) => format!("{}|{}", f.rule, s.assumption.event_id),
+        Some(s) => format!("{}|{}", f.rule, s.run_key()),
         None => format!("{}|{}|{}", f.rule, f.principal, f.detected_at),
     }
+}
+
+/// What a STATE written before [`Session::run_key`] knew `s` by, when that differs: its event id.
+fn legacy_key(s: &Session) -> Option<&str> {
+    Some(&*s.assumption.event_id).filter(|&id| id != s.run_key())
 }
 
 /// How STATE names an input: `s3://bucket/key`, or a local file's absolute path, so a run started from
@@ -200,6 +206,23 @@ impl State {
     pub fn has_read(&self, display: &str, size: u64) -> bool {
         let key = input_key(display);
         self.read.get(&key) == Some(&size) || self.undecodable.get(&key) == Some(&size)
+    }
+
+    /// Whether an earlier run reported this finding.
+    pub fn has_reported(&self, f: &crate::detect::Finding, sessions: &Sessions) -> bool {
+        let session = f.session.and_then(|i| sessions.sessions.get(i));
+        self.reported.contains_key(&finding_key(f, sessions))
+            || session.and_then(legacy_key).is_some_and(|id| self.reported.contains_key(&format!("{}|{id}", f.rule)))
+    }
+
+    /// The rules that flagged `s` in earlier runs.
+    pub fn flagged_before(&self, s: &Session) -> Option<&BTreeSet<String>> {
+        self.flagged.get(s.run_key()).or_else(|| legacy_key(s).and_then(|id| self.flagged.get(id)))
+    }
+
+    /// Whether an earlier run wrote `s` to the history as final.
+    pub fn has_finalized(&self, s: &Session) -> bool {
+        self.finalized.contains_key(s.run_key()) || legacy_key(s).is_some_and(|id| self.finalized.contains_key(id))
     }
 
     /// Forgets the inputs of trail date folders dated more than `relist` before the newest folder read: the
@@ -328,6 +351,49 @@ mod tests {
         let first_from = (Text::new(a2), (20, Action::new("s3.amazonaws.com", "GetObject"), id_hash("e2")));
         assert_eq!((t.ips.as_slice(), t.event_ids.len()), ([first_from].as_slice(), 1), "only what the calls use");
         assert_eq!(t.identity_type.as_deref(), Some("IAMUser"));
+    }
+
+    #[test]
+    fn a_cross_account_session_is_known_by_its_shared_event_id_and_by_its_event_id_before() {
+        use crate::detect::fixture::{sessions_of, user_session, ROLE_ADMIN, T0};
+        let mut s = user_session("owner-copy", T0, ROLE_ADMIN);
+        s.assumption.shared_event_id = Some("shared-1".into());
+        assert_eq!(s.run_key(), "shared-1");
+        let sessions = sessions_of(vec![s]);
+        let finding = crate::detect::Finding {
+            rule: "privileged-action-in-session",
+            severity: crate::detect::Severity::High,
+            detected_at: T0,
+            session: Some(0),
+            session_arn: None,
+            access_key_id: None,
+            principal: String::new(),
+            role_arn: None,
+            summary: String::new(),
+            event_ids: Vec::new(),
+            related_sessions: Vec::new(),
+            source_ips: Vec::new(),
+        };
+        assert_eq!(finding_key(&finding, &sessions), "privileged-action-in-session|shared-1");
+        let s = &sessions.sessions[0];
+        let mut now = State::default();
+        now.reported.insert("privileged-action-in-session|shared-1".into(), T0);
+        now.flagged.insert("shared-1".into(), BTreeSet::from(["privileged-action-in-session".to_owned()]));
+        now.finalized.insert("shared-1".into(), T0);
+        // A STATE written before run keys knew the session by the event id it showed.
+        let mut before = State::default();
+        before.reported.insert("privileged-action-in-session|owner-copy".into(), T0);
+        before.flagged.insert("owner-copy".into(), BTreeSet::from(["privileged-action-in-session".to_owned()]));
+        before.finalized.insert("owner-copy".into(), T0);
+        for st in [&now, &before] {
+            assert!(st.has_reported(&finding, &sessions));
+            assert!(st.flagged_before(s).is_some_and(|rules| rules.contains("privileged-action-in-session")));
+            assert!(st.has_finalized(s));
+        }
+        let empty = State::default();
+        assert!(
+            !empty.has_reported(&finding, &sessions) && empty.flagged_before(s).is_none() && !empty.has_finalized(s)
+        );
     }
 
     #[test]
