@@ -201,6 +201,20 @@ impl Gen {
     }
 
     fn identity(&self, a: &Actor) -> String {
+        if let Some(name) = a.arn.split(":federated-user/").nth(1) {
+            return format!(
+                r#"{{"type":"FederatedUser","principalId":"{}:{name}","arn":"{}","accountId":"{}","accessKeyId":"{}","sessionContext":{{"sessionIssuer":{{"type":"IAMUser","principalId":"AIDA{}","arn":"{}","accountId":"{}","userName":"{}"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{}","mfaAuthenticated":"false"}}}}}}"#,
+                a.account,
+                a.arn,
+                a.account,
+                a.key,
+                &a.key[4..],
+                a.issuer,
+                a.account,
+                a.issuer.rsplit('/').next().unwrap_or(""),
+                ts(a.created)
+            );
+        }
         let mut s = String::with_capacity(600);
         let _ = write!(
             s,
@@ -558,7 +572,7 @@ fn calls(g: &mut Gen, acct: usize, region: usize, a: &Actor, n: u64, data_share:
 }
 
 /// What the detections should find, one incident an hour in this order: the rule each one trips.
-const INCIDENTS: [&str; 10] = [
+const INCIDENTS: [&str; 11] = [
     "credentials-used-elsewhere",
     "role-enumeration",
     "untrusted-external-account",
@@ -569,6 +583,7 @@ const INCIDENTS: [&str; 10] = [
     "sensitive-role-without-mfa",
     "console-sign-in-from-credentials",
     "implicit-self-trust",
+    "federation-token-by-user",
 ];
 
 /// An account outside the organisation.
@@ -677,6 +692,31 @@ fn incident(g: &mut Gen, t: i64, rule: &str) {
             );
             let renewed = Actor::role_session(&team, &user, key, t + 1800, ip.clone(), ua);
             calls(g, acct, region, &renewed, 3, 0.0);
+        }
+        "federation-token-by-user" => {
+            // An IAM user makes itself a federated session that outlives its access key, then uses it.
+            let name = format!("{user}-fed");
+            let key = g.rng.key("ASIA");
+            let json = format!(
+                r#"{{"eventVersion":"1.08","userIdentity":{person},"eventTime":"{}","eventSource":"sts.amazonaws.com","eventName":"GetFederationToken","awsRegion":"us-east-1","sourceIPAddress":"{ip}","userAgent":"{ua}","requestParameters":{{"name":"{name}","durationSeconds":129600,"policy":"{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}]}}"}},"responseElements":{{"credentials":{{"accessKeyId":"{key}","sessionToken":"IQoJb3JpZ2luX2VjEXAMPLEx{}","expiration":"{}"}},"federatedUser":{{"federatedUserId":"{account}:{name}","arn":"arn:aws:sts::{account}:federated-user/{name}"}},"packedPolicySize":9}},"requestID":"{}","eventID":"{}","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{account}","eventCategory":"Management"}}"#,
+                ts(t),
+                "Q".repeat(300),
+                expiration(t + 129_600),
+                g.rng.uuid(),
+                g.rng.uuid()
+            );
+            g.record(acct, 0, t, json);
+            let actor = Actor {
+                account: account.clone(),
+                arn: format!("arn:aws:sts::{account}:federated-user/{name}"),
+                key,
+                created: t,
+                issuer: format!("arn:aws:iam::{account}:user/{user}"),
+                ip: ip.clone(),
+                ua,
+                console: false,
+            };
+            calls(g, acct, region, &actor, 3, 0.0);
         }
         "long-role-chain" => {
             // Three hops: a team role, a role in another account, and on from there.
