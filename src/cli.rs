@@ -68,8 +68,8 @@ pub enum Command {
     /// network, role enumeration, untrusted outside accounts, long chains, first-seen assumptions, sensitive
     /// roles without MFA, privileged actions, bursts of denials, service roles assumed by people, console
     /// sign-ins from session credentials, roles assuming themselves without a trust grant, federation tokens
-    /// made by users, roles renewed through their own chain). Rules and their settings ([detect] in
-    /// trailscan.toml) are described in the README.
+    /// made by users, roles renewed through their own chain, attack tools by their user agent). Rules and
+    /// their settings ([detect] in trailscan.toml) are described in the README.
     Flags,
     /// Run a named report (an SQL file of queries/ or of --queries DIR) over the tables; --list names them.
     ///

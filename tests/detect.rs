@@ -464,6 +464,55 @@ fn federation_tokens_made_by_users() {
     );
 }
 
+/// Calls whose user agent names an attack tool: TruffleHog checking an IAM user's key (a finding on the user)
+/// and the CLI on Kali Linux with a role session's key (a finding on the session). The same calls from an
+/// ordinary CLI are not flagged.
+#[test]
+fn attack_tool_user_agents() {
+    let with_agent = |mut e: Value, agent: &str| {
+        e["userAgent"] = json!(agent);
+        e
+    };
+    let identity = |id: &str, min: u32, who: Value| {
+        as_call(call(id, &at(min), "x", who, "203.0.113.10"), "sts.amazonaws.com", "GetCallerIdentity")
+    };
+    let alice = || role_session("arn:aws:sts::111122223333:assumed-role/Admin/alice", "ASIAS1", T);
+    let carol = || role_session("arn:aws:sts::111122223333:assumed-role/Admin/carol", "ASIAS2", T);
+    let kali = "aws-cli/2.15.0 Python/3.11.8 Linux/6.6.9-amd64-kali exe/x86_64.kali.2024 prompt/off";
+    let events = vec![
+        assume_role("s1", T, iam_user(ACCT, "alice", "AKIAALICE"), ROLE_ADMIN, "alice", "ASIAS1", EXPIRES),
+        assume_role("s2", T, iam_user(ACCT, "carol", "AKIACAROL"), ROLE_ADMIN, "carol", "ASIAS2", EXPIRES),
+        with_agent(identity("t1", 1, iam_user(ACCT, "bob", "AKIABOB")), "trufflehog/3.63.0"),
+        with_agent(identity("k1", 2, alice()), kali),
+        with_agent(call("k2", &at(3), "ListBuckets", alice(), "203.0.113.10"), kali),
+        identity("n1", 4, iam_user(ACCT, "dave", "AKIADAVE")),
+        identity("n2", 5, carol()),
+    ];
+    let w = workdir(&events);
+    let (rows, _) = flags_json(&w, &[]);
+    let found: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["principal"].as_str().unwrap(), f["event_ids"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("attack-tool-user-agent", "arn:aws:iam::111122223333:user/bob", "t1"),
+            ("attack-tool-user-agent", "arn:aws:iam::111122223333:user/alice", "s1;k1;k2"),
+        ],
+        "{rows:#?}"
+    );
+    assert_eq!(rows[0]["severity"], "high");
+    assert!(rows[0]["session_event_id"].is_null(), "a finding on the user, whose own key it is");
+    assert_eq!(rows[1]["session_arn"], "arn:aws:sts::111122223333:assumed-role/Admin/alice");
+    assert_eq!(
+        rows[1]["summary"],
+        "arn:aws:sts::111122223333:assumed-role/Admin/alice (from arn:aws:iam::111122223333:user/alice) was used by \
+         an attack tool (TruffleHog, or Kali, Parrot or Pentoo Linux, by its user agent) for 2 call(s): \
+         sts:GetCallerIdentity, s3:ListBuckets"
+    );
+}
+
 #[test]
 fn suppressions_and_allow_listed_networks() {
     let w = workdir(&stolen_lambda());
@@ -584,6 +633,17 @@ fn real_stratus_federation_token_persistence_is_flagged() {
     for denied in ["GetFederationToken.json.cloudtrail", "SecurityTokenService-GetFederationToken.json.cloudtrail"] {
         assert!(real_flags(&discover.join(denied)).iter().all(|f| f["rule"] != "federation-token-by-user"));
     }
+}
+
+/// Panther's TruffleHog test events: the user whose key TruffleHog checked is flagged, the one using the CLI
+/// is not.
+#[test]
+fn real_trufflehog_key_checks_are_flagged() {
+    let Some(dir) = real_data("panther-analysis") else { return };
+    let rows = real_flags(&dir.join("aws_sts_getcalleridentity_trufflehog.yml.tests.json"));
+    let tool: Vec<&Value> = rows.iter().filter(|f| f["rule"] == "attack-tool-user-agent").collect();
+    assert_eq!(tool.len(), 1, "{rows:#?}");
+    assert_eq!(tool[0]["principal"], "arn:aws:iam::123456789012:user/compromised-user");
 }
 
 #[test]

@@ -231,6 +231,39 @@ pub struct Sessions {
     pub accounts: Vec<String>,
     /// Sorted by address, then principal.
     pub user_addresses: Vec<UserAddress>,
+    /// Calls by an attack tool ([`Mark::attack_tool`](crate::extract::Mark::attack_tool)) made with an IAM
+    /// user's or root's own keys, which no session claims. Sorted by principal, then time and event id hash,
+    /// without duplicates.
+    pub user_tool_calls: Vec<UserToolCall>,
+}
+
+/// A call by an attack tool made with a user's own keys (see [`Sessions::user_tool_calls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserToolCall {
+    /// The user's (or root's) ARN.
+    pub principal: Box<str>,
+    pub at: i64,
+    /// The event id hash ([`Mark::id`](crate::extract::Mark::id)).
+    pub id: u64,
+    pub action: crate::intern::Action,
+    pub event_id: Option<Box<str>>,
+}
+
+/// The calls by an attack tool among a user's activity that no session claims.
+fn user_tool_calls<'a>(key: &'a ActivityKey, act: &'a Activity) -> impl Iterator<Item = UserToolCall> + 'a {
+    let principal = match (act.identity_type.as_deref(), key.arn.as_deref()) {
+        (Some("IAMUser" | "Root"), Some(arn)) => Some(arn),
+        _ => None,
+    };
+    principal.into_iter().flat_map(move |principal| {
+        act.marks.iter().filter(|m| m.attack_tool()).map(move |m| UserToolCall {
+            principal: principal.into(),
+            at: m.at(),
+            id: m.id,
+            action: m.action,
+            event_id: act.event_ids.get(m.id).map(Into::into),
+        })
+    })
 }
 
 /// Reconstructs sessions from everything extracted in a run.
@@ -323,15 +356,20 @@ pub fn correlate(facts: Facts) -> Sessions {
     drop(order);
     // Side by side: the calls no session claims gathered by user, and each session's calls gathered into it
     // (after its parent and chain depth are set, which need nothing gathered).
-    let ((user_addresses, unlinked_repeats), (linked_non_assumption, linked_repeats)) = rayon::join(
+    let ((user_addresses, user_tool_calls, unlinked_repeats), (linked_non_assumption, linked_repeats)) = rayon::join(
         || {
             let mut user_addresses = UserAddresses::default();
+            let mut tool_calls = Vec::new();
             let mut repeats = 0;
             for (key, act) in unlinked_entries.iter() {
                 user_addresses.add(key, act);
+                tool_calls.extend(user_tool_calls(key, act));
                 repeats += repeated_ids(&act.marks);
             }
-            (user_addresses, repeats)
+            tool_calls
+                .sort_unstable_by(|a: &UserToolCall, b| (&a.principal, a.at, a.id).cmp(&(&b.principal, b.at, b.id)));
+            tool_calls.dedup_by(|a, b| (&a.principal, a.id) == (&b.principal, b.id));
+            (user_addresses, tool_calls, repeats)
         },
         || {
             set_parents(&mut sessions, &parents);
@@ -363,7 +401,13 @@ pub fn correlate(facts: Facts) -> Sessions {
     stats.inferred_sessions = sessions.iter().filter(|s| s.inferred).count() as u64;
     stats.unlinked_events =
         stats.records.saturating_sub(stats.assumption_records).saturating_sub(linked_non_assumption);
-    Sessions { sessions, stats, accounts: accounts.into_iter().collect(), user_addresses: user_addresses.finish() }
+    Sessions {
+        sessions,
+        stats,
+        accounts: accounts.into_iter().collect(),
+        user_addresses: user_addresses.finish(),
+        user_tool_calls,
+    }
 }
 
 /// Every activity entry, sorted by key, the shares of a key read by several threads (see

@@ -15,10 +15,17 @@
 //! (GetSigninToken on the federation endpoint) by something other than the Identity Center portal: how
 //! aws_consoler and Pacu open a console from CLI or stolen keys. `aws-vault login` and in-house federation
 //! brokers do it too: suppress them by principal or role.
+//!
+//! `attack-tool-user-agent`: credentials used by an attack tool, as its user agent says
+//! ([`is_attack_tool`](crate::extract::is_attack_tool): TruffleHog checking keys it found, or the CLI or an
+//! SDK on Kali, Parrot or Pentoo Linux). A session's calls, and an IAM user's or root's calls with its own
+//! keys (a finding on the principal: TruffleHog mostly finds long-term keys). Failed calls count: the
+//! credentials are in the tool's hands either way. A user agent is the caller's to choose, so this finds
+//! the careless, not the careful; authorised penetration tests are suppressed by principal.
 
 use super::{
-    action_label, session_finding, session_named, Finding, Input, CONSOLE_SIGN_IN_FROM_CREDENTIALS,
-    PRIVILEGED_ACTION_IN_SESSION,
+    action_label, push_id, session_finding, session_named, severity_of, Finding, Input, ATTACK_TOOL_USER_AGENT,
+    CONSOLE_SIGN_IN_FROM_CREDENTIALS, PRIVILEGED_ACTION_IN_SESSION,
 };
 use crate::extract::Failure;
 
@@ -87,11 +94,121 @@ pub(super) fn console_sign_in_from_credentials(input: &Input) -> Vec<Finding> {
     out
 }
 
+/// The distinct actions of some calls, as `service:Action`, in the order first made.
+fn actions_of<'a>(actions: impl Iterator<Item = &'a crate::intern::Action>) -> String {
+    let mut labels: Vec<String> = Vec::new();
+    for a in actions {
+        let (source, name) = a.get();
+        let label = action_label(source, name);
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    labels.join(", ")
+}
+
+pub(super) fn attack_tool_user_agent(input: &Input) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, s) in input.all.iter().enumerate() {
+        let act = &s.activity;
+        let calls: Vec<_> = act.marks.iter().filter(|m| m.attack_tool()).collect();
+        let Some(first) = calls.first() else { continue };
+        let summary = format!(
+            "{} (from {}) was used by an attack tool (TruffleHog, or Kali, Parrot or Pentoo Linux, by its user \
+             agent) for {} call(s): {}",
+            session_named(s),
+            s.origin_principal,
+            calls.len(),
+            actions_of(calls.iter().map(|m| &m.action))
+        );
+        let mut f = session_finding(input, ATTACK_TOOL_USER_AGENT, i, first.at(), summary);
+        for m in &calls {
+            f.cite(act, m);
+        }
+        out.push(f);
+    }
+    for calls in input.sessions.user_tool_calls.chunk_by(|a, b| a.principal == b.principal) {
+        let first = &calls[0];
+        let summary = format!(
+            "{}'s own keys were used by an attack tool (TruffleHog, or Kali, Parrot or Pentoo Linux, by its user \
+             agent) for {} call(s): {}",
+            first.principal,
+            calls.len(),
+            actions_of(calls.iter().map(|c| &c.action))
+        );
+        let mut event_ids = Vec::new();
+        for c in calls {
+            push_id(&mut event_ids, c.event_id.as_deref());
+        }
+        out.push(Finding {
+            rule: ATTACK_TOOL_USER_AGENT,
+            severity: severity_of(ATTACK_TOOL_USER_AGENT),
+            detected_at: first.at,
+            session: None,
+            session_arn: None,
+            access_key_id: None,
+            principal: first.principal.to_string(),
+            role_arn: None,
+            summary,
+            event_ids,
+            related_sessions: Vec::new(),
+            source_ips: Vec::new(),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixture::*;
-    use super::super::{detect, Settings, PRIVILEGED_ACTION_IN_SESSION};
-    use crate::correlate::Session;
+    use super::super::{detect, Settings, ATTACK_TOOL_USER_AGENT, PRIVILEGED_ACTION_IN_SESSION};
+    use crate::correlate::{Session, UserToolCall};
+
+    #[test]
+    fn attack_tool_user_agent_cases() {
+        let admin = || user_session("a1", T0, ROLE_ADMIN);
+        let ip = "203.0.113.10";
+        let identity = call("c1", T0 + 10, ip).named("sts.amazonaws.com", "GetCallerIdentity");
+        let tooled = with_calls(
+            admin(),
+            &[identity.by_attack_tool(), call("c2", T0 + 20, ip), call("c3", T0 + 30, ip).by_attack_tool().denied()],
+        );
+        let mut sessions = sessions_of(vec![tooled, with_calls(admin(), &[identity])]);
+        let tool_call = |principal: &str, at: i64, id: u64, event_id: &str| UserToolCall {
+            principal: principal.into(),
+            at,
+            id,
+            action: crate::extract::Action::new("sts.amazonaws.com", "GetCallerIdentity"),
+            event_id: Some(event_id.into()),
+        };
+        sessions.user_tool_calls = vec![
+            tool_call(ALICE, T0 + 100, 1, "u1"),
+            tool_call(ALICE, T0 + 200, 2, "u2"),
+            tool_call("arn:aws:iam::111122223333:user/bob", T0 + 50, 3, "u3"),
+        ];
+        let d = detect(&sessions, &Settings::default(), None);
+        let found: Vec<_> = d
+            .findings
+            .iter()
+            .filter(|f| f.rule == ATTACK_TOOL_USER_AGENT)
+            .map(|f| (f.session, f.principal.as_str(), f.detected_at, f.event_ids.join(";")))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Some(0), ALICE, T0 + 10, "a1;c1;c3".to_owned()),
+                (None, "arn:aws:iam::111122223333:user/bob", T0 + 50, "u3".to_owned()),
+                (None, ALICE, T0 + 100, "u1;u2".to_owned()),
+            ],
+            "the session's two calls by the tool (a denied one too), each user's own, and not the other session"
+        );
+        let f = d.findings.iter().find(|f| f.rule == ATTACK_TOOL_USER_AGENT && f.session.is_none()).unwrap();
+        assert_eq!(
+            f.summary,
+            "arn:aws:iam::111122223333:user/bob's own keys were used by an attack tool (TruffleHog, or Kali, Parrot \
+             or Pentoo Linux, by its user agent) for 1 call(s): sts:GetCallerIdentity"
+        );
+    }
 
     #[test]
     fn privileged_action_in_session_cases() {

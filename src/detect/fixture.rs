@@ -147,6 +147,7 @@ pub struct Call<'a> {
     pub privileged: bool,
     pub by_aws: bool,
     pub console_sign_in: bool,
+    pub attack_tool: bool,
     /// Whether the event id was kept (notable calls).
     pub noted: bool,
 }
@@ -163,6 +164,7 @@ pub fn call<'a>(event_id: &'a str, at: i64, ip: &'a str) -> Call<'a> {
         privileged: false,
         by_aws: false,
         console_sign_in: false,
+        attack_tool: false,
         noted: true,
     }
 }
@@ -182,6 +184,9 @@ impl<'a> Call<'a> {
     }
     pub fn not_privileged(self) -> Self {
         Call { privileged: false, ..self }
+    }
+    pub fn by_attack_tool(self) -> Self {
+        Call { attack_tool: true, ..self }
     }
     pub fn unnoted(self) -> Self {
         Call { noted: false, ..self }
@@ -207,6 +212,7 @@ pub fn with_calls(mut s: Session, calls: &[Call]) -> Session {
             privileged: c.privileged,
             by_aws: c.by_aws,
             console_sign_in: c.console_sign_in,
+            attack_tool: c.attack_tool,
         }));
     }
     act.event_ids.settle();

@@ -85,9 +85,10 @@ pub const CONSOLE_SIGN_IN_FROM_CREDENTIALS: &str = "console-sign-in-from-credent
 pub const IMPLICIT_SELF_TRUST: &str = "implicit-self-trust";
 pub const FEDERATION_TOKEN_BY_USER: &str = "federation-token-by-user";
 pub const ROLE_JUGGLING: &str = "role-juggling";
+pub const ATTACK_TOOL_USER_AGENT: &str = "attack-tool-user-agent";
 
 /// Every rule: its id (what findings, suppressions and the `flags` column say) and severity.
-pub const RULES: [(&str, Severity); 13] = [
+pub const RULES: [(&str, Severity); 14] = [
     (CREDENTIALS_USED_ELSEWHERE, Severity::High),
     (ROLE_ENUMERATION, Severity::High),
     (UNTRUSTED_EXTERNAL_ACCOUNT, Severity::High),
@@ -101,6 +102,7 @@ pub const RULES: [(&str, Severity); 13] = [
     (IMPLICIT_SELF_TRUST, Severity::Medium),
     (FEDERATION_TOKEN_BY_USER, Severity::Medium),
     (ROLE_JUGGLING, Severity::Medium),
+    (ATTACK_TOOL_USER_AGENT, Severity::High),
 ];
 
 /// The severity of a rule id.
@@ -259,7 +261,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
     let input = Input { all: &sessions.sessions, sessions, settings };
     // The rules read the sessions and nothing else: they run side by side, and the sort below fixes the order.
     type Rule = fn(&Input) -> Vec<Finding>;
-    const RULES: [Rule; 12] = [
+    const RULES: [Rule; 13] = [
         elsewhere::credentials_used_elsewhere,
         bursts::role_enumeration,
         trust::untrusted_external_account,
@@ -272,6 +274,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
         trust::implicit_self_trust,
         trust::federation_token_by_user,
         trust::role_juggling,
+        activity::attack_tool_user_agent,
     ];
     use rayon::prelude::*;
     let (found, (first_seen, learned)) = rayon::join(

@@ -262,14 +262,19 @@ pub struct MarkFields {
     /// saved before it existed.
     #[serde(default)]
     pub console_sign_in: bool,
+    /// The call's user agent names an attack tool ([`is_attack_tool`]). Absent from marks saved before it
+    /// existed.
+    #[serde(default)]
+    pub attack_tool: bool,
 }
 
-/// The low bits of [`Mark::time_and_flags`] that hold the failure (two bits) and the four flags.
+/// The low bits of [`Mark::time_and_flags`] that hold the failure (two bits) and the five flags.
 const FLAG_BITS: u32 = 8;
 const IS_ASSUMPTION: i64 = 1 << 2;
 const PRIVILEGED: i64 = 1 << 3;
 const BY_AWS: i64 = 1 << 4;
 const CONSOLE_SIGN_IN: i64 = 1 << 5;
+const ATTACK_TOOL: i64 = 1 << 6;
 
 /// The times a [`Mark`] holds: ±2^55 seconds, a billion years either way. `eventTime` parses to far less
 /// (`timefmt` reads at most nine digits of year); anything beyond is held at the bound.
@@ -286,7 +291,8 @@ impl From<MarkFields> for Mark {
             | if f.is_assumption { IS_ASSUMPTION } else { 0 }
             | if f.privileged { PRIVILEGED } else { 0 }
             | if f.by_aws { BY_AWS } else { 0 }
-            | if f.console_sign_in { CONSOLE_SIGN_IN } else { 0 };
+            | if f.console_sign_in { CONSOLE_SIGN_IN } else { 0 }
+            | if f.attack_tool { ATTACK_TOOL } else { 0 };
         let at = f.at.clamp(*MARK_TIMES.start(), *MARK_TIMES.end());
         Mark { id: f.id, time_and_flags: (at << FLAG_BITS) | flags, action: f.action, ip: f.ip }
     }
@@ -304,6 +310,7 @@ impl From<Mark> for MarkFields {
             privileged: m.privileged(),
             by_aws: m.by_aws(),
             console_sign_in: m.console_sign_in(),
+            attack_tool: m.attack_tool(),
         }
     }
 }
@@ -340,6 +347,11 @@ impl Mark {
     /// See [`MarkFields::console_sign_in`].
     pub fn console_sign_in(&self) -> bool {
         self.time_and_flags & CONSOLE_SIGN_IN != 0
+    }
+
+    /// See [`MarkFields::attack_tool`].
+    pub fn attack_tool(&self) -> bool {
+        self.time_and_flags & ATTACK_TOOL != 0
     }
 }
 
@@ -400,6 +412,31 @@ fn is_console_sign_in(source: &str, name: &str, user_agent: Option<&str>) -> boo
     source == "signin.amazonaws.com"
         && name == "GetSigninToken"
         && !user_agent.is_some_and(|ua| ua.starts_with("Jersey/${project.version}"))
+}
+
+/// Whether a user agent names an attack tool: TruffleHog, which checks the keys it finds with
+/// GetCallerIdentity (`TruffleHog`, `trufflehog/3.63.0`), or a penetration-testing distribution as the
+/// operating system the CLI or an SDK reports (`Linux/6.6.9-amd64-kali`, `os/linux#6.5.0-kali3-amd64`,
+/// `md/distrib#kali.2024`): Kali, Parrot and Pentoo, which GuardDuty's PenTest findings name. Asked of every
+/// call, so a user agent without any of the names costs four searches and nothing more.
+pub fn is_attack_tool(user_agent: &str) -> bool {
+    use memchr::memmem::Finder;
+    static NAMES: std::sync::LazyLock<[Finder<'static>; 4]> = std::sync::LazyLock::new(|| {
+        [Finder::new(b"ruffle"), Finder::new(b"kali"), Finder::new(b"parrot"), Finder::new(b"pentoo")]
+    });
+    let [truffle, distributions @ ..] = &*NAMES;
+    let ua = user_agent.as_bytes();
+    if truffle.find(ua).is_some() && ua.windows(10).any(|w| w.eq_ignore_ascii_case(b"trufflehog")) {
+        return true;
+    }
+    if distributions.iter().all(|d| d.find(ua).is_none()) {
+        return false;
+    }
+    // Named by the operating system, not, say, by an application called `kalimba`.
+    user_agent.split(' ').any(|token| {
+        let os = ["Linux/", "linux/", "os/linux"].iter().any(|p| token.starts_with(p)) || token.contains("distrib");
+        os && distributions.iter().any(|d| d.find(token.as_bytes()).is_some())
+    })
 }
 
 /// Whether AWS made a call on the credentials' behalf rather than their holder (see [`Mark::by_aws`]).
@@ -639,12 +676,15 @@ impl Facts {
         let failure = Failure::of(r.error_code.get());
         let privileged = is_privileged_call(r, source, name);
         let console_sign_in = is_console_sign_in(source, name, r.user_agent.get());
-        let notable = failure != Failure::None || new_ip || is_assumption || privileged || console_sign_in;
+        let attack_tool = r.user_agent.get().is_some_and(is_attack_tool);
+        let notable =
+            failure != Failure::None || new_ip || is_assumption || privileged || console_sign_in || attack_tool;
         if let (true, Some(eid)) = (notable, r.event_id.get()) {
             act.event_ids.push(id, eid);
         }
         let by_aws = made_by_aws(r);
-        let mark = MarkFields { id, at, action, ip, failure, is_assumption, privileged, by_aws, console_sign_in };
+        let mark =
+            MarkFields { id, at, action, ip, failure, is_assumption, privileged, by_aws, console_sign_in, attack_tool };
         activity::push_snug(&mut act.marks, mark.into());
     }
 }
@@ -682,6 +722,32 @@ fn every_privileged_action_is_recognised() {
         }
     }
     assert!(!is_privileged("kms.amazonaws.com", "CreateUser"));
+}
+
+#[cfg(test)]
+#[test]
+fn attack_tools_are_told_by_their_user_agents() {
+    let tools = [
+        "TruffleHog",
+        "trufflehog/3.63.0",
+        "aws-cli/2.15.0 Python/3.11.8 Linux/6.6.9-amd64-kali exe/x86_64.kali.2024 prompt/off",
+        "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.5.0-kali3-amd64 md/arch#x86_64 lang/python#3.11.8",
+        "aws-cli/2.15.0 md/distrib#parrot.6.0 prompt/off",
+        "aws-sdk-go/1.44.0 (go1.21; linux; amd64) Linux/6.1.0-pentoo",
+    ];
+    for ua in tools {
+        assert!(is_attack_tool(ua), "{ua}");
+    }
+    let ordinary = [
+        "aws-cli/2.15.0 Python/3.11.8 Linux/5.15.0-1051-aws exe/x86_64.ubuntu.22 prompt/off",
+        "kalimba-uploader/1.0 Linux/5.15.0",
+        "console.amazonaws.com",
+        "AWS Internal",
+        "",
+    ];
+    for ua in ordinary {
+        assert!(!is_attack_tool(ua), "{ua}");
+    }
 }
 
 #[cfg(test)]
@@ -1048,10 +1114,11 @@ mod tests {
             privileged: false,
             by_aws: false,
             console_sign_in: false,
+            attack_tool: false,
         };
         for at in [0, -1, 1_700_000_000, -62_135_596_800, 253_402_300_799] {
             for failure in [Failure::None, Failure::Denied, Failure::Other] {
-                for flags in 0..16 {
+                for flags in 0..32 {
                     let f = MarkFields {
                         at,
                         failure,
@@ -1059,6 +1126,7 @@ mod tests {
                         privileged: flags & 2 != 0,
                         by_aws: flags & 4 != 0,
                         console_sign_in: flags & 8 != 0,
+                        attack_tool: flags & 16 != 0,
                         ..base
                     };
                     assert_eq!(MarkFields::from(Mark::from(f)), f);

@@ -304,6 +304,7 @@ mod tests {
             privileged: false,
             by_aws: false,
             console_sign_in: false,
+            attack_tool: false,
         })
     }
 
