@@ -201,33 +201,26 @@ impl Gen {
     }
 
     fn identity(&self, a: &Actor) -> String {
-        if let Some(name) = a.arn.split(":federated-user/").nth(1) {
-            return format!(
-                r#"{{"type":"FederatedUser","principalId":"{}:{name}","arn":"{}","accountId":"{}","accessKeyId":"{}","sessionContext":{{"sessionIssuer":{{"type":"IAMUser","principalId":"AIDA{}","arn":"{}","accountId":"{}","userName":"{}"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{}","mfaAuthenticated":"false"}}}}}}"#,
-                a.account,
-                a.arn,
-                a.account,
-                a.key,
-                &a.key[4..],
-                a.issuer,
-                a.account,
-                a.issuer.rsplit('/').next().unwrap_or(""),
-                ts(a.created)
-            );
-        }
+        // A federated user's calls name the IAM user that made the token as the issuer; a role session's, the role.
+        let issuer_name = a.issuer.rsplit('/').next().unwrap_or("");
+        let (kind, principal_id, issuer_kind, issuer_id) = match a.arn.split(":federated-user/").nth(1) {
+            Some(name) => ("FederatedUser", format!("{}:{name}", a.account), "IAMUser", format!("AIDA{}", &a.key[4..])),
+            None => (
+                "AssumedRole",
+                format!("AROA{}:{}", &a.key[4..], a.arn.rsplit('/').next().unwrap_or("")),
+                "Role",
+                format!("AROA{}", &a.key[4..]),
+            ),
+        };
         let mut s = String::with_capacity(600);
         let _ = write!(
             s,
-            r#"{{"type":"AssumedRole","principalId":"AROA{}:{}","arn":"{}","accountId":"{}","accessKeyId":"{}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA{}","arn":"{}","accountId":"{}","userName":"{}"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{}","mfaAuthenticated":"false"}}}}}}"#,
-            &a.key[4..],
-            a.arn.rsplit('/').next().unwrap_or(""),
+            r#"{{"type":"{kind}","principalId":"{principal_id}","arn":"{}","accountId":"{}","accessKeyId":"{}","sessionContext":{{"sessionIssuer":{{"type":"{issuer_kind}","principalId":"{issuer_id}","arn":"{}","accountId":"{}","userName":"{issuer_name}"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{}","mfaAuthenticated":"false"}}}}}}"#,
             a.arn,
             a.account,
             a.key,
-            &a.key[4..],
             a.issuer,
             a.account,
-            a.issuer.rsplit('/').next().unwrap_or(""),
             ts(a.created)
         );
         s

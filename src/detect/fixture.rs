@@ -1,5 +1,6 @@
 //! Test builders: sessions as literals, so each rule's tests read as tables of stories.
 
+use super::{detect, Baseline, Settings};
 use crate::correlate::{Session, SessionActivity, Sessions};
 use crate::extract::{id_hash, AssumeKind, Assumption, Caller, Failure, Mark, MarkFields};
 
@@ -225,4 +226,47 @@ pub fn sessions_of(sessions: Vec<Session>) -> Sessions {
     accounts.sort();
     accounts.dedup();
     Sessions { sessions, accounts, ..Sessions::default() }
+}
+
+/// Runs every rule and keeps `rule`'s findings as (session, detected at).
+pub fn fired(
+    rule: &str,
+    sessions: Vec<Session>,
+    settings: &Settings,
+    baseline: Option<&Baseline>,
+) -> Vec<(Option<usize>, i64)> {
+    detect(&sessions_of(sessions), settings, baseline)
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| (f.session, f.detected_at))
+        .collect()
+}
+
+/// Alice → App → Admin → BreakGlass (all with MFA), each hop made with the previous session's key.
+pub fn chain_of(n: usize) -> Vec<Session> {
+    let roles = [ROLE_APP, ROLE_ADMIN, ROLE_BREAKGLASS, "arn:aws:iam::111122223333:role/Deep"];
+    let mut all: Vec<Session> = Vec::new();
+    for (h, role) in roles.iter().enumerate().take(n) {
+        let mut s = if h == 0 {
+            user_session("h0", T0, role)
+        } else {
+            let p = &all[h - 1];
+            let mut c = role_session_caller(
+                p.assumption.session_arn.as_deref().unwrap(),
+                p.assumption.issued_key.as_deref().unwrap(),
+            );
+            c.issuer_arn = p.assumption.role_arn;
+            c.mfa_authenticated = true;
+            let mut s = session(assumption(&format!("h{h}"), T0 + h as i64 * 60, c, role, "hop"));
+            s.assumption.mfa = true;
+            s
+        };
+        s.assumption.source_ip = Some("203.0.113.10".into());
+        all.push(s);
+        if h > 0 {
+            chain(&mut all, h - 1, h);
+        }
+    }
+    all
 }

@@ -16,6 +16,7 @@
 
 mod activity;
 mod bursts;
+mod chains;
 mod elsewhere;
 mod trust;
 
@@ -265,7 +266,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
         elsewhere::credentials_used_elsewhere,
         bursts::role_enumeration,
         trust::untrusted_external_account,
-        trust::long_role_chain,
+        chains::long_role_chain,
         trust::sensitive_role_without_mfa,
         activity::privileged_action_in_session,
         bursts::access_denied_burst,
@@ -273,7 +274,7 @@ pub fn detect(sessions: &Sessions, settings: &Settings, baseline: Option<&Baseli
         activity::console_sign_in_from_credentials,
         trust::implicit_self_trust,
         trust::federation_token_by_user,
-        trust::role_juggling,
+        chains::role_juggling,
         activity::attack_tool_user_agent,
     ];
     use rayon::prelude::*;
