@@ -457,6 +457,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_rule_with_its_severity() {
+        let readme = include_str!("../../README.md");
+        let rows = readme.lines().filter(|l| RULES.iter().any(|(id, _)| l.starts_with(&format!("| `{id}` |"))));
+        assert_eq!(rows.count(), RULES.len(), "one row in the rule table per rule");
+        for (id, severity) in RULES {
+            let row = format!("| `{id}` | {} |", severity.name());
+            assert!(readme.lines().any(|l| l.starts_with(&row)), "README: no rule table row `{row}`");
+            assert!(readme.contains(&format!("**`{id}`.**")), "README: no paragraph on {id}");
+        }
+    }
+
+    #[test]
     fn role_keys_drop_paths_and_sessions() {
         for (arn, key) in [
             ("arn:aws:iam::1:role/service-role/level1", "arn:aws:iam::1:role/level1"),
