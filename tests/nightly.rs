@@ -649,6 +649,44 @@ fn first_seen_waits_for_the_callers_copy_of_a_cross_account_assumption() {
     assert_eq!(daily, batch);
 }
 
+/// An attack tool using an IAM user's own key is reported once for its day, though the activity nightly
+/// carries loses that day's first call before a later run (unclaimed activity is kept 36 hours before the
+/// horizon): the third run finds the day's second call first, and knows the finding.
+#[test]
+fn a_users_attack_tool_day_is_reported_once() {
+    let w = Workdir::new();
+    let truffle = |id: &str, time: &str| {
+        let mut e = as_call(
+            call(id, time, "x", iam_user(ACCT, "bob", "AKIABOB"), "198.51.100.9"),
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+        );
+        e["userAgent"] = serde_json::json!("trufflehog/3.63.0");
+        e
+    };
+    deliver(
+        &w,
+        "2026/11/20/t.json.gz",
+        "2026-11-20T16:10:00Z",
+        &[truffle("t1", "2026-11-20T10:00:00Z"), truffle("t2", "2026-11-20T16:00:00Z")],
+    );
+    let dave = iam_user(ACCT, "dave", "AKIADAVE");
+    for (id, time, delivered) in
+        [("d1", "2026-11-22T05:00:00Z", "2026-11-22T06:00:00Z"), ("d2", "2026-11-22T20:00:00Z", "2026-11-22T21:00:00Z")]
+    {
+        let file = format!("2026/11/22/{id}.json.gz");
+        deliver(&w, &file, delivered, &[call(id, time, "ListBuckets", dave.clone(), "198.51.100.7")]);
+    }
+    // The second run's horizon is 2026-11-22T00:00 (12 h of --late): it carries bob's activity from
+    // 2026-11-20T12:00 on, so the third run reads only his second call.
+    for cutoff in ["2026-11-21T00:00:00Z", "2026-11-22T12:00:00Z", "2026-11-23T00:00:00Z"] {
+        nightly(&w, "state", "out", cutoff, &[]);
+    }
+    let tool: Vec<(String, String)> =
+        findings(&w, "out").into_iter().filter(|(rule, _)| rule == "attack-tool-user-agent").collect();
+    assert_eq!(tool.len(), 1, "{tool:?}");
+}
+
 /// A first run over a backlog larger than `--batch-size` reads it in passes of whole trail days, each
 /// committed as a run, and leaves the history that one pass over it all leaves.
 #[test]

@@ -19,7 +19,7 @@
 //! `attack-tool-user-agent`: credentials used by an attack tool, as its user agent says
 //! ([`is_attack_tool`](crate::extract::is_attack_tool): TruffleHog checking keys it found, or the CLI or an
 //! SDK on Kali, Parrot or Pentoo Linux). A session's calls, and an IAM user's or root's calls with its own
-//! keys (a finding on the principal: TruffleHog mostly finds long-term keys). Failed calls count: the
+//! keys (a finding on the principal a UTC day: TruffleHog mostly finds long-term keys). Failed calls count: the
 //! credentials are in the tool's hands either way. A user agent is the caller's to choose, so this finds
 //! the careless, not the careful; authorised penetration tests are suppressed by principal.
 
@@ -127,13 +127,16 @@ pub(super) fn attack_tool_user_agent(input: &Input) -> Vec<Finding> {
         }
         out.push(f);
     }
-    for calls in input.sessions.user_tool_calls.chunk_by(|a, b| a.principal == b.principal) {
+    // Sorted by principal and time: each user's calls of one UTC day are together.
+    let day = |c: &crate::correlate::UserToolCall| c.at.div_euclid(86_400);
+    for calls in input.sessions.user_tool_calls.chunk_by(|a, b| a.principal == b.principal && day(a) == day(b)) {
         let first = &calls[0];
         let summary = format!(
             "{}'s own keys were used by an attack tool (TruffleHog, or Kali, Parrot or Pentoo Linux, by its user \
-             agent) for {} call(s): {}",
+             agent) for {} call(s) on {}: {}",
             first.principal,
             calls.len(),
+            &crate::timefmt::format_rfc3339(first.at)[..10],
             actions_of(calls.iter().map(|c| &c.action))
         );
         let mut event_ids = Vec::new();
@@ -184,6 +187,7 @@ mod tests {
         sessions.user_tool_calls = vec![
             tool_call(ALICE, T0 + 100, 1, "u1"),
             tool_call(ALICE, T0 + 200, 2, "u2"),
+            tool_call(ALICE, T0 + 86_400, 4, "u4"),
             tool_call("arn:aws:iam::111122223333:user/bob", T0 + 50, 3, "u3"),
         ];
         let d = detect(&sessions, &Settings::default(), None);
@@ -199,14 +203,15 @@ mod tests {
                 (Some(0), ALICE, T0 + 10, "a1;c1;c3".to_owned()),
                 (None, "arn:aws:iam::111122223333:user/bob", T0 + 50, "u3".to_owned()),
                 (None, ALICE, T0 + 100, "u1;u2".to_owned()),
+                (None, ALICE, T0 + 86_400, "u4".to_owned()),
             ],
-            "the session's two calls by the tool (a denied one too), each user's own, and not the other session"
+            "the session's two calls by the tool (a denied one too), each user's own a day, not the other session"
         );
         let f = d.findings.iter().find(|f| f.rule == ATTACK_TOOL_USER_AGENT && f.session.is_none()).unwrap();
         assert_eq!(
             f.summary,
             "arn:aws:iam::111122223333:user/bob's own keys were used by an attack tool (TruffleHog, or Kali, Parrot \
-             or Pentoo Linux, by its user agent) for 1 call(s): sts:GetCallerIdentity"
+             or Pentoo Linux, by its user agent) for 1 call(s) on 2026-11-20: sts:GetCallerIdentity"
         );
     }
 

@@ -88,6 +88,11 @@ pub const FEDERATION_TOKEN_BY_USER: &str = "federation-token-by-user";
 pub const ROLE_JUGGLING: &str = "role-juggling";
 pub const ATTACK_TOOL_USER_AGENT: &str = "attack-tool-user-agent";
 
+/// Rules that fire on a principal (no session) at most once a UTC day. Nightly knows their findings by the
+/// day of their first evidence, not its time: the activity it carries from run to run loses its oldest
+/// calls as time passes, which can move a day's first call later.
+pub const DAILY_PRINCIPAL_RULES: [&str; 1] = [ATTACK_TOOL_USER_AGENT];
+
 /// Every rule: its id (what findings, suppressions and the `flags` column say) and severity.
 pub const RULES: [(&str, Severity); 14] = [
     (CREDENTIALS_USED_ELSEWHERE, Severity::High),

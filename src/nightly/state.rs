@@ -179,10 +179,13 @@ fn trim(mut a: Activity, since: i64) -> Option<Activity> {
 }
 
 /// The key a finding is reported under: its rule and session ([`Session::run_key`]), or its rule, principal
-/// and time.
+/// and time (the day, for [`DAILY_PRINCIPAL_RULES`](crate::detect::DAILY_PRINCIPAL_RULES)).
 pub fn finding_key(f: &crate::detect::Finding, sessions: &Sessions) -> String {
     match f.session.and_then(|i| sessions.sessions.get(i)) {
         Some(s) => format!("{}|{}", f.rule, s.run_key()),
+        None if crate::detect::DAILY_PRINCIPAL_RULES.contains(&f.rule) => {
+            format!("{}|{}|day {}", f.rule, f.principal, f.detected_at.div_euclid(86_400))
+        }
         None => format!("{}|{}|{}", f.rule, f.principal, f.detected_at),
     }
 }
