@@ -249,13 +249,17 @@ pub struct UserToolCall {
     pub event_id: Option<Box<str>>,
 }
 
-/// The calls by an attack tool among a user's activity that no session claims.
-fn user_tool_calls<'a>(key: &'a ActivityKey, act: &'a Activity) -> impl Iterator<Item = UserToolCall> + 'a {
-    let principal = match (act.identity_type.as_deref(), key.arn.as_deref()) {
+/// The IAM user or root whose own keys made an activity no session claims, by its ARN.
+fn user_principal<'a>(key: &'a ActivityKey, act: &Activity) -> Option<&'a str> {
+    match (act.identity_type.as_deref(), key.arn.as_deref()) {
         (Some("IAMUser" | "Root"), Some(arn)) => Some(arn),
         _ => None,
-    };
-    principal.into_iter().flat_map(move |principal| {
+    }
+}
+
+/// The calls by an attack tool among a user's activity that no session claims.
+fn user_tool_calls<'a>(key: &'a ActivityKey, act: &'a Activity) -> impl Iterator<Item = UserToolCall> + 'a {
+    user_principal(key, act).into_iter().flat_map(move |principal| {
         act.marks.iter().filter(|m| m.attack_tool()).map(move |m| UserToolCall {
             principal: principal.into(),
             at: m.at(),
@@ -485,9 +489,7 @@ struct AddressUse {
 
 impl UserAddresses {
     fn add(&mut self, key: &ActivityKey, act: &Activity) {
-        let (Some("IAMUser" | "Root"), Some(principal)) = (act.identity_type.as_deref(), key.arn.as_deref()) else {
-            return;
-        };
+        let Some(principal) = user_principal(key, act) else { return };
         let mut calls = act.marks.iter().filter(|m| !m.by_aws() && !m.ip.as_str().is_empty()).peekable();
         if calls.peek().is_none() {
             return;

@@ -44,24 +44,17 @@ pub(super) fn privileged_action_in_session(input: &Input) -> Vec<Finding> {
         let act = &s.activity;
         let calls: Vec<_> = act.marks.iter().filter(|m| m.privileged() && m.failure() == Failure::None).collect();
         let Some(first) = calls.first() else { continue };
-        let mut actions: Vec<String> = Vec::new();
-        for m in &calls {
+        let actions = distinct(calls.iter().map(|m| {
             let (src, name) = act.action(m);
-            let mut label = action_label(src, name);
+            let label = action_label(src, name);
             if name == "PutEventSelectors" {
-                label.push_str(" (dropping management events)");
+                label + " (dropping management events)"
+            } else {
+                label
             }
-            if !actions.contains(&label) {
-                actions.push(label);
-            }
-        }
+        }));
         let who = session_named(s);
-        let summary = format!(
-            "{who} (from {}) made {} privileged call(s): {}",
-            s.origin_principal,
-            calls.len(),
-            actions.join(", ")
-        );
+        let summary = format!("{who} (from {}) made {} privileged call(s): {actions}", s.origin_principal, calls.len());
         let mut f = session_finding(input, PRIVILEGED_ACTION_IN_SESSION, i, first.at(), summary);
         for m in &calls {
             f.cite(act, m);
@@ -94,17 +87,23 @@ pub(super) fn console_sign_in_from_credentials(input: &Input) -> Vec<Finding> {
     out
 }
 
-/// The distinct actions of some calls, as `service:Action`, in the order first made.
-fn actions_of<'a>(actions: impl Iterator<Item = &'a crate::intern::Action>) -> String {
-    let mut labels: Vec<String> = Vec::new();
-    for a in actions {
-        let (source, name) = a.get();
-        let label = action_label(source, name);
-        if !labels.contains(&label) {
-            labels.push(label);
+/// Labels, each once, in the order first given, joined for a summary.
+fn distinct(labels: impl Iterator<Item = String>) -> String {
+    let mut kept: Vec<String> = Vec::new();
+    for label in labels {
+        if !kept.contains(&label) {
+            kept.push(label);
         }
     }
-    labels.join(", ")
+    kept.join(", ")
+}
+
+/// The distinct actions of some calls, as `service:Action`, in the order first made.
+fn actions_of<'a>(actions: impl Iterator<Item = &'a crate::intern::Action>) -> String {
+    distinct(actions.map(|a| {
+        let (source, name) = a.get();
+        action_label(source, name)
+    }))
 }
 
 pub(super) fn attack_tool_user_agent(input: &Input) -> Vec<Finding> {

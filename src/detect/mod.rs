@@ -195,18 +195,19 @@ impl Default for Settings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Baseline {
     pub pairs: BTreeSet<(String, String)>,
-    /// For a nightly pass that another pass of the same run follows, its horizon: a pair first shown by a
-    /// session still open then (credentials expiring after it) is neither reported nor learned. The session
-    /// is carried, and the next pass judges the pair, with any earlier assumption of it delivered late: so
-    /// the finding names the pair's first assumption, as one pass over everything would.
-    pub undecided_after: Option<i64>,
-    /// For every nightly run, its horizon: a pair first shown by a session known only from the role owner's
-    /// copy of a cross-account assumption (the caller shown as an account of the organisation, whose own
-    /// copy naming the caller is still to be read) and still open then is left undecided the same way. Its
-    /// pair names the account, not the caller; once the caller's copy is read, the run that reads it judges
-    /// the caller's pair, as one run over everything would. Should that copy never come, the pair is judged
-    /// when the session is final.
-    pub awaiting_copy_after: Option<i64>,
+    /// A nightly run's horizon. A pair first shown by a session still open then (credentials expiring after
+    /// it) is neither reported nor learned when either
+    /// - another pass of the same run follows ([`Baseline::pass_follows`]): the session is carried, and the
+    ///   next pass judges the pair, with any earlier assumption of it delivered late, so the finding names the
+    ///   pair's first assumption, as one pass over everything would; or
+    /// - the session is known only from the role owner's copy of a cross-account assumption (the caller shown
+    ///   as an account of the organisation, whose own copy naming the caller is still to be read): its pair
+    ///   names the account, not the caller; the run that reads the caller's copy judges the caller's pair, as
+    ///   one run over everything would. Should that copy never come, the pair is judged when the session is
+    ///   final.
+    pub horizon: Option<i64>,
+    /// Another pass of the same nightly run follows this one (see [`Baseline::horizon`]).
+    pub pass_follows: bool,
 }
 
 /// The outcome of a run of the rules.

@@ -118,10 +118,9 @@ pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> 
     (out, baseline)
 }
 
-/// Whether `first-seen-assumption` leaves the pair `s` shows for a later run (see [`Baseline`]).
+/// Whether `first-seen-assumption` leaves the pair `s` shows for a later run (see [`Baseline::horizon`]).
 fn undecided(input: &Input, b: &Baseline, s: &Session) -> bool {
-    let open_at = |horizon: Option<i64>| horizon.is_some_and(|h| !s.is_final(h));
-    open_at(b.undecided_after) || (open_at(b.awaiting_copy_after) && awaits_callers_copy(input, s))
+    b.horizon.is_some_and(|h| !s.is_final(h)) && (b.pass_follows || awaits_callers_copy(input, s))
 }
 
 /// Whether `s` is known only from the role owner's copy of a cross-account assumption made from an account of

@@ -181,9 +181,11 @@ fn run_pass(
 
     // A pass that another follows leaves the pairs of sessions still open to it, and every pass those of open
     // sessions whose caller's copy is still to be read (see `Baseline`).
-    let undecided_after = (at == PassAt::Before).then_some(horizon);
-    let baseline =
-        Baseline { pairs: std::mem::take(&mut st.baseline), undecided_after, awaiting_copy_after: Some(horizon) };
+    let baseline = Baseline {
+        pairs: std::mem::take(&mut st.baseline),
+        horizon: Some(horizon),
+        pass_follows: at == PassAt::Before,
+    };
     let detection = detect::detect(&sessions, &cfg.detect, Some(&baseline));
     messages::phase("detected");
     let new_findings: Vec<Finding> =

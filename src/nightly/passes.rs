@@ -9,7 +9,7 @@
 //! starts ([`Pass::files`]). Each pass is correlated, written and committed as a run of its own, with its
 //! cut-off at the end of its last day: what a nightly run at that midnight would have done, except that a
 //! pass before the last writes only the sessions it finishes (`nightly::PassAt`) and leaves
-//! `first-seen-assumption` for pairs of open sessions to the next (`detect::Baseline::undecided_after`).
+//! `first-seen-assumption` for pairs of open sessions to the next (`detect::Baseline::horizon`).
 //! Sessions still open are carried to the next pass as from one night to the next, so the history is the
 //! one a single pass over everything would write, and a backfill that stops halfway resumes where it
 //! stopped. Files outside the trail layout (no date folder) and the files set aside by name outside it join

@@ -182,7 +182,7 @@ fn trim(mut a: Activity, since: i64) -> Option<Activity> {
 /// and time (the day, for [`DAILY_PRINCIPAL_RULES`](crate::detect::DAILY_PRINCIPAL_RULES)).
 pub fn finding_key(f: &crate::detect::Finding, sessions: &Sessions) -> String {
     match f.session.and_then(|i| sessions.sessions.get(i)) {
-        Some(s) => format!("{}|{}", f.rule, s.run_key()),
+        Some(s) => session_finding_key(f.rule, s.run_key()),
         None if crate::detect::DAILY_PRINCIPAL_RULES.contains(&f.rule) => {
             format!("{}|{}|day {}", f.rule, f.principal, f.detected_at.div_euclid(86_400))
         }
@@ -190,9 +190,16 @@ pub fn finding_key(f: &crate::detect::Finding, sessions: &Sessions) -> String {
     }
 }
 
-/// What a STATE written before [`Session::run_key`] knew `s` by, when that differs: its event id.
-fn legacy_key(s: &Session) -> Option<&str> {
-    Some(&*s.assumption.event_id).filter(|&id| id != s.run_key())
+/// The key of a finding on the session known as `session_key`.
+fn session_finding_key(rule: &str, session_key: &str) -> String {
+    format!("{rule}|{session_key}")
+}
+
+/// What STATE may know `s` by: its [`Session::run_key`], then, when that differs, its event id, as a STATE
+/// written before run keys knew it.
+fn state_keys(s: &Session) -> impl Iterator<Item = &str> {
+    let legacy = Some(&*s.assumption.event_id).filter(|&id| id != s.run_key());
+    std::iter::once(s.run_key()).chain(legacy)
 }
 
 /// How STATE names an input: `s3://bucket/key`, or a local file's absolute path, so a run started from
@@ -213,19 +220,20 @@ impl State {
 
     /// Whether an earlier run reported this finding.
     pub fn has_reported(&self, f: &crate::detect::Finding, sessions: &Sessions) -> bool {
-        let session = f.session.and_then(|i| sessions.sessions.get(i));
-        self.reported.contains_key(&finding_key(f, sessions))
-            || session.and_then(legacy_key).is_some_and(|id| self.reported.contains_key(&format!("{}|{id}", f.rule)))
+        match f.session.and_then(|i| sessions.sessions.get(i)) {
+            Some(s) => state_keys(s).any(|k| self.reported.contains_key(&session_finding_key(f.rule, k))),
+            None => self.reported.contains_key(&finding_key(f, sessions)),
+        }
     }
 
     /// The rules that flagged `s` in earlier runs.
     pub fn flagged_before(&self, s: &Session) -> Option<&BTreeSet<String>> {
-        self.flagged.get(s.run_key()).or_else(|| legacy_key(s).and_then(|id| self.flagged.get(id)))
+        state_keys(s).find_map(|k| self.flagged.get(k))
     }
 
     /// Whether an earlier run wrote `s` to the history as final.
     pub fn has_finalized(&self, s: &Session) -> bool {
-        self.finalized.contains_key(s.run_key()) || legacy_key(s).is_some_and(|id| self.finalized.contains_key(id))
+        state_keys(s).any(|k| self.finalized.contains_key(k))
     }
 
     /// Forgets the inputs of trail date folders dated more than `relist` before the newest folder read: the
