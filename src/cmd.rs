@@ -283,21 +283,19 @@ fn flags(cfg: &Config) -> Result<ExitCode> {
     finish(status(cfg, &a, true, false), (a, df))
 }
 
-/// Finds the session an id names: an event id, an issued access key, or a session ARN.
+/// Finds the session an id names: the event id of the sessions table's `event_id` column, else that of a
+/// console switch, else an issued access key or a session ARN. The first that matches anything decides, so
+/// the id a listing shows always names its row, even when a forged log gives a switch the same id.
 fn resolve<'a>(all: &'a [Session], id: &str) -> Result<Option<&'a Session>> {
-    let by_event: Vec<&Session> = all
+    let tiers: [&dyn Fn(&Session) -> bool; 3] =
+        [&|s| s.assumption.event_id == id, &|s| s.switch.as_ref().is_some_and(|w| w.event_id == id), &|s| {
+            s.assumption.issued_key.as_deref() == Some(id) || s.assumption.session_arn.as_deref() == Some(id)
+        }];
+    let found: Vec<&Session> = tiers
         .iter()
-        .filter(|s| s.assumption.event_id == id || s.switch.as_ref().is_some_and(|w| w.event_id == id))
-        .collect();
-    let found: Vec<&Session> = if !by_event.is_empty() {
-        by_event
-    } else {
-        all.iter()
-            .filter(|s| {
-                s.assumption.issued_key.as_deref() == Some(id) || s.assumption.session_arn.as_deref() == Some(id)
-            })
-            .collect()
-    };
+        .map(|matches| all.iter().filter(|s| matches(s)).collect::<Vec<_>>())
+        .find(|found| !found.is_empty())
+        .unwrap_or_default();
     match found.len() {
         0 => Ok(None),
         1 => Ok(Some(found[0])),

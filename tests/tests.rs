@@ -3,6 +3,8 @@
 
 mod util;
 
+/// Hostile but well-formed values through every command: no panics, the same output at any thread count.
+mod adversarial;
 /// The benchmark corpus generator, smoke-run.
 mod corpus;
 /// The detections: `flags`, the flags column, --fail-on, --baseline-until, [detect] settings.

@@ -577,13 +577,24 @@ fn id_prefix(id: &str) -> u128 {
     u128::from_be_bytes(bytes)
 }
 
+/// Orders two records of one `eventID` by their whole content. Copies of a record delivered twice are
+/// equal; records that only share an id (a forged or broken log: CloudTrail's ids are unique) are kept or
+/// dropped the same way whichever file or thread read them first. Only ties come here, so the cost of
+/// serialising both is paid nearly never.
+fn by_content<T: serde::Serialize>(a: &T, b: &T) -> std::cmp::Ordering {
+    let text = |v: &T| serde_json::to_vec(v).unwrap_or_default();
+    text(a).cmp(&text(b))
+}
+
 /// De-duplicates assumption records by `eventID` and merges cross-account copies (same `sharedEventID`).
 fn merge_copies(assumptions: Vec<Box<Assumption>>) -> (Vec<Session>, u64) {
     // Sorted by the id hash each carries inline, so sorting rarely follows a pointer (sorting by the id
     // text missed the cache on both sides of every comparison). Equal ids have equal hashes and so end
     // up adjacent; nothing after this depends on the order of sessions (they are sorted once all are made).
     let mut assumptions: Vec<(u64, Box<Assumption>)> = assumptions.into_iter().map(|a| (a.hash, a)).collect();
-    assumptions.par_sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.event_id.cmp(&b.1.event_id)));
+    assumptions.par_sort_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| a.1.event_id.cmp(&b.1.event_id)).then_with(|| by_content(&a.1, &b.1))
+    });
     assumptions.dedup_by(|a, b| a.0 == b.0 && a.1.event_id == b.1.event_id);
 
     let (shared, single): (Vec<_>, Vec<_>) =
@@ -759,8 +770,9 @@ fn principal_of(a: &Assumption) -> String {
 /// Attaches each console `SwitchRole` to the AssumeRole of the same session ARN and second; a switch whose
 /// AssumeRole is not in the input becomes a session of its own.
 fn attach_switches(mut sessions: Vec<Session>, mut switches: Vec<ConsoleSwitch>) -> Vec<Session> {
-    switches.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
+    switches.sort_by(|a, b| (&a.event_id, a.at).cmp(&(&b.event_id, b.at)).then_with(|| by_content(a, b)));
     switches.dedup_by(|a, b| a.event_id == b.event_id);
+    switches.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
     if switches.is_empty() {
         return sessions;
     }
@@ -975,6 +987,35 @@ mod tests {
 
     fn counts(s: &Sessions) -> Vec<(String, usize)> {
         s.sessions.iter().map(|x| (x.assumption.event_id.clone(), x.activity.marks.len())).collect()
+    }
+
+    #[test]
+    fn records_sharing_an_event_id_keep_the_same_one_whatever_the_order() {
+        // Two assumptions and two console switches, each pair with one eventID and different contents (a
+        // forged or broken log): the same one of each is kept, whichever was read first.
+        let switch = |key: &str, at: &str| {
+            format!(
+                r#"{{"eventID":"sw","eventTime":"{at}","eventSource":"signin.amazonaws.com","eventName":"SwitchRole",
+                "userIdentity":{{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/{key}"}},
+                "responseElements":{{"SwitchRole":"Success"}},"additionalEventData":{{"SwitchFrom":"arn:aws:iam::1:user/u"}}}}"#
+            )
+        };
+        let records = [
+            assume("dup", "2026-11-20T10:00:00Z", USER, "first", "ASIAK1"),
+            assume("dup", "2026-11-20T10:00:00Z", USER, "second", "ASIAK2"),
+            switch("x", "2026-11-20T11:00:00Z"),
+            switch("y", "2026-11-20T11:30:00Z"),
+        ];
+        let kept = |order: &[usize]| {
+            let s = correlate(facts(&order.iter().map(|&i| records[i].clone()).collect::<Vec<_>>()));
+            s.sessions
+                .iter()
+                .map(|x| format!("{} {:?}", x.assumption.event_id, x.assumption.session_arn))
+                .collect::<Vec<_>>()
+        };
+        let forward = kept(&[0, 1, 2, 3]);
+        assert_eq!(forward.len(), 2, "one session per event id: {forward:?}");
+        assert_eq!(kept(&[1, 0, 3, 2]), forward);
     }
 
     #[test]
