@@ -254,19 +254,24 @@ fn record(r: &mut Rng, n: usize) -> Value {
     rec
 }
 
-/// One trail of `records` records over two accounts' folders.
-fn trail(seed: u64, records: usize) -> Workdir {
+/// `n` records drawn from the seed's sequence.
+fn records(seed: u64, n: usize) -> Vec<Value> {
     let mut r = Rng(seed);
+    (0..n).map(|i| record(&mut r, i)).collect()
+}
+
+/// Writes `recs` into `files` delivery files under `dir`, record `i` into file `i % files`.
+fn write_files(w: &Workdir, dir: &str, recs: &[Value], files: usize) {
+    for f in 0..files {
+        let part: Vec<&Value> = recs.iter().skip(f).step_by(files).collect();
+        w.write(&format!("{dir}/{f}/part.json"), json!({ "Records": part }).to_string());
+    }
+}
+
+/// One trail of `n` records in three files.
+fn trail(seed: u64, n: usize) -> Workdir {
     let w = Workdir::new();
-    let mut files: [Vec<Value>; 3] = Default::default();
-    for n in 0..records {
-        let rec = record(&mut r, n);
-        files[(r.next() % 3) as usize].push(rec);
-    }
-    for (i, recs) in files.into_iter().enumerate() {
-        let body = json!({ "Records": recs }).to_string();
-        w.write(&format!("logs/{}/f{i}.json", ["a", "b", "c"][i]), body);
-    }
+    write_files(&w, "logs", &records(seed, n), 3);
     w
 }
 
@@ -283,10 +288,10 @@ fn no_panic(run: &Run, seed: u64, what: &str) {
 
 #[test]
 fn hostile_values_never_panic_and_give_the_same_output_at_any_thread_count() {
-    // Seeds that once found a bug stay: 5 kept whichever of two assumptions forged with one eventID was read
-    // first; 86 gave a console switch forged with an assumption's eventID, and `session` could then name
-    // neither.
-    for seed in (0..24u64).chain([86]) {
+    // Found so far: two assumptions forged with one eventID, of which the one read first was kept (most
+    // seeds); a console switch forged with an assumption's eventID, so that `session` could name neither
+    // (now in `linking::console_switch_is_one_session_attributed_to_the_user`).
+    for seed in 0..24u64 {
         let w = trail(seed, 40 + (seed as usize % 4) * 60);
         let dir = w.path();
         let commands: &[&[&str]] = &[
@@ -321,7 +326,25 @@ fn hostile_values_never_panic_and_give_the_same_output_at_any_thread_count() {
         let nightly = ["nightly", "--source", "logs", "--state", "state", "--out", "out"];
         no_panic(&trailscan(dir, &nightly), seed, "nightly");
         let later = trail(seed + 1000, 30);
-        std::fs::rename(later.path().join("logs/a/f0.json"), dir.join("logs/a/later.json")).unwrap();
+        std::fs::rename(later.path().join("logs/0/part.json"), dir.join("logs/0/later.json")).unwrap();
         no_panic(&trailscan(dir, &nightly), seed, "nightly, second run");
+    }
+}
+
+#[test]
+fn the_same_records_in_other_files_and_another_order_give_the_same_answers() {
+    for seed in 0..16u64 {
+        let recs = records(seed, 40 + (seed as usize % 4) * 60);
+        let w = Workdir::new();
+        write_files(&w, "three", &recs, 3);
+        let reversed: Vec<Value> = recs.iter().rev().cloned().collect();
+        write_files(&w, "five", &reversed, 5);
+        for args in [["sessions", "-f", "csv"], ["flags", "-f", "json"], ["who-became-what", "-f", "csv"]] {
+            let what = args.join(" ");
+            let a = trailscan(w.path(), &[&args[..], &["-s", "three"]].concat());
+            let b = trailscan(w.path(), &[&args[..], &["-s", "five"]].concat());
+            no_panic(&a, seed, &what);
+            assert_eq!(a.stdout, b.stdout, "seed {seed}: `{what}` depends on the files the records came in");
+        }
     }
 }

@@ -320,6 +320,16 @@ fn console_switch_is_one_session_attributed_to_the_user() {
     assert_eq!(s["mfa"], true);
     assert_eq!(s["event_count"], 1);
     assert_eq!(s["chain_depth"], 1);
+    // `session` finds it by the switch's event id too; but an id in the event_id column names its own row
+    // first, even when a forged record gives it to another session's switch as well.
+    let timeline = w.run(&["session", "sw", "-s", ".", "-f", "csv"]);
+    assert_eq!((timeline.code, timeline.stdout.matches("CreateUser").count()), (0, 1), "{}", timeline.stderr);
+    let forged =
+        assume_role("sw", "2026-11-20T10:00:00Z", iam_user("1", "eve", "AKIAEVE"), ROLE, "eve", "ASIAEVE", "x");
+    w.trail("forged.json.gz", &[forged]);
+    let timeline = w.run(&["session", "sw", "-s", ".", "-f", "csv"]);
+    assert_eq!(timeline.code, 0, "{}", timeline.stderr);
+    assert!(timeline.stdout.contains("AKIAEVE") && !timeline.stdout.contains("CreateUser"), "{}", timeline.stdout);
 
     // Only the SwitchRole was logged (the AssumeRole went to another trail): still a session.
     let alone = Workdir::new();
