@@ -923,7 +923,24 @@ fn finish_activity(act: Activity) -> (SessionActivity, u64) {
         marks.dedup_by_key(|m| m.id);
         marks.sort_unstable_by_key(listed);
     }
+    event_ids.retain_for(&cited_calls(&marks));
     (SessionActivity { event_ids, marks, instance_credentials }, repeats)
+}
+
+/// The id hashes, sorted, of the calls whose event ids are kept whatever order the files were read in: the
+/// notable calls ([`Mark::is_notable`]) and the first call from each address. Reading keeps the id of every
+/// call that was the first from its address when read, which depends on the order; findings that cite "the
+/// first call from an address with an id" must not.
+fn cited_calls(marks: &[Mark]) -> Vec<u64> {
+    let mut addresses: hashbrown::HashSet<Text> = hashbrown::HashSet::new();
+    let mut cited: Vec<u64> = Vec::new();
+    for m in marks {
+        if addresses.insert(m.ip) || m.is_notable() {
+            cited.push(m.id);
+        }
+    }
+    cited.sort_unstable();
+    cited
 }
 
 /// How many calls repeat the event id of an earlier one (nearly never more than none: only duplicate
@@ -987,6 +1004,23 @@ mod tests {
 
     fn counts(s: &Sessions) -> Vec<(String, usize)> {
         s.sessions.iter().map(|x| (x.assumption.event_id.clone(), x.activity.marks.len())).collect()
+    }
+
+    #[test]
+    fn the_event_ids_kept_do_not_depend_on_the_order_calls_were_read() {
+        // Two calls from one address: read later-first, the later one was the first from its address when
+        // read, and reading kept its id too. Findings cite "the first call from an address whose id was
+        // kept", so the kept ids must be the same either way: the earliest call's.
+        let t0 = "2026-11-20T10:00:00Z";
+        let early = used("early", "2026-11-20T10:01:00Z", "s", "ASIAK1", t0);
+        let late = used("late", "2026-11-20T10:02:00Z", "s", "ASIAK1", t0);
+        let kept = |records: &[String]| {
+            let s = correlate(facts(records));
+            let act = &s.sessions[0].activity;
+            act.marks.iter().map(|m| act.event_id(m).map(str::to_owned)).collect::<Vec<_>>()
+        };
+        assert_eq!(kept(&[early.clone(), late.clone()]), [Some("early".to_owned()), None]);
+        assert_eq!(kept(&[late, early]), [Some("early".to_owned()), None]);
     }
 
     #[test]

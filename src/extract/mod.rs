@@ -353,6 +353,17 @@ impl Mark {
     pub fn attack_tool(&self) -> bool {
         self.time_and_flags & ATTACK_TOOL != 0
     }
+
+    /// A call that findings may cite whatever else the session did (failed, an assumption, privileged, a
+    /// console sign-in, by an attack tool): its event id is always kept. Of the others, only the first call
+    /// from each address keeps its id.
+    pub fn is_notable(&self) -> bool {
+        self.failure() != Failure::None
+            || self.is_assumption()
+            || self.privileged()
+            || self.console_sign_in()
+            || self.attack_tool()
+    }
 }
 
 impl std::fmt::Debug for Mark {
@@ -677,15 +688,14 @@ impl Facts {
         let privileged = is_privileged_call(r, source, name);
         let console_sign_in = is_console_sign_in(source, name, r.user_agent.get());
         let attack_tool = r.user_agent.get().is_some_and(is_attack_tool);
-        let notable =
-            failure != Failure::None || new_ip || is_assumption || privileged || console_sign_in || attack_tool;
-        if let (true, Some(eid)) = (notable, r.event_id.get()) {
+        let by_aws = made_by_aws(r);
+        let mark: Mark =
+            MarkFields { id, at, action, ip, failure, is_assumption, privileged, by_aws, console_sign_in, attack_tool }
+                .into();
+        if let (true, Some(eid)) = (new_ip || mark.is_notable(), r.event_id.get()) {
             act.event_ids.push(id, eid);
         }
-        let by_aws = made_by_aws(r);
-        let mark =
-            MarkFields { id, at, action, ip, failure, is_assumption, privileged, by_aws, console_sign_in, attack_tool };
-        activity::push_snug(&mut act.marks, mark.into());
+        activity::push_snug(&mut act.marks, mark);
     }
 }
 
