@@ -932,10 +932,25 @@ fn finish_activity(act: Activity) -> (SessionActivity, u64) {
 /// call that was the first from its address when read, which depends on the order; findings that cite "the
 /// first call from an address with an id" must not.
 fn cited_calls(marks: &[Mark]) -> Vec<u64> {
-    let mut addresses: hashbrown::HashSet<Text> = hashbrown::HashSet::new();
+    // Nearly every session calls from a handful of addresses: a list searched in order, until it is long.
+    let mut few: Vec<Text> = Vec::new();
+    let mut many: hashbrown::HashSet<Text> = hashbrown::HashSet::new();
+    let mut first_from = |ip: Text| {
+        if few.len() < 16 {
+            let new = !few.contains(&ip);
+            if new {
+                few.push(ip);
+            }
+            return new;
+        }
+        if many.is_empty() {
+            many.extend(few.iter().copied());
+        }
+        many.insert(ip)
+    };
     let mut cited: Vec<u64> = Vec::new();
     for m in marks {
-        if addresses.insert(m.ip) || m.is_notable() {
+        if first_from(m.ip) || m.is_notable() {
             cited.push(m.id);
         }
     }
@@ -1021,6 +1036,38 @@ mod tests {
         };
         assert_eq!(kept(&[early.clone(), late.clone()]), [Some("early".to_owned()), None]);
         assert_eq!(kept(&[late, early]), [Some("early".to_owned()), None]);
+    }
+
+    #[test]
+    fn the_first_call_from_each_of_many_addresses_is_cited() {
+        use crate::extract::{Failure, MarkFields};
+        let action = crate::intern::Action::new("s3.amazonaws.com", "GetObject");
+        // 40 calls in time order from 20 addresses in turn (past the short list's 16), one of the later
+        // ones denied.
+        let marks: Vec<Mark> = (0..40u64)
+            .map(|i| {
+                let ip = Text::new(&format!("198.51.100.{}", i % 20));
+                let failure = if i == 33 { Failure::Denied } else { Failure::None };
+                let (is_assumption, privileged, by_aws, console_sign_in, attack_tool) =
+                    (false, false, false, false, false);
+                let at = i as i64;
+                MarkFields {
+                    id: i,
+                    at,
+                    action,
+                    ip,
+                    failure,
+                    is_assumption,
+                    privileged,
+                    by_aws,
+                    console_sign_in,
+                    attack_tool,
+                }
+                .into()
+            })
+            .collect();
+        let expected: Vec<u64> = (0..20).chain([33]).collect();
+        assert_eq!(cited_calls(&marks), expected);
     }
 
     #[test]
