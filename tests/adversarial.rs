@@ -336,12 +336,39 @@ fn hostile_values_never_panic_and_give_the_same_output_at_any_thread_count() {
             let read = |threads: &str| std::fs::read(dir.join(format!("bundle{threads}")).join(table)).unwrap();
             assert!(read("1") == read("2"), "seed {seed}: the bundle's {table} differs between 1 and 2 threads");
         }
-        // Twice: the second run reloads what the first carried in STATE, with a file delivered since.
-        let nightly = ["nightly", "--source", "logs", "--state", "state", "--out", "out"];
-        no_panic(&trailscan(dir, &nightly), seed, "nightly");
+        // Twice at each thread count: the second run reloads what the first carried in STATE, with a file
+        // delivered since. STATE and every table and finding written are the same at either count.
+        let nightly = |threads: &str, until: &str, what: &str| {
+            let (state, out) = (format!("state{threads}"), format!("out{threads}"));
+            let args = ["--source", "logs", "--state", &state, "--out", &out, "--threads", threads, "--until", until];
+            no_panic(&trailscan(dir, &[&["nightly"][..], &args].concat()), seed, what);
+        };
+        for threads in ["1", "2"] {
+            nightly(threads, "2030-01-01T00:00:00Z", "nightly");
+        }
         let later = trail(seed + 1000, 30);
         std::fs::rename(later.path().join("logs/0/part.json"), dir.join("logs/0/later.json")).unwrap();
-        no_panic(&trailscan(dir, &nightly), seed, "nightly, second run");
+        for threads in ["1", "2"] {
+            nightly(threads, "2030-01-02T00:00:00Z", "nightly, second run");
+        }
+        assert!(
+            std::fs::read(dir.join("state1/state.json.gz")).unwrap()
+                == std::fs::read(dir.join("state2/state.json.gz")).unwrap(),
+            "seed {seed}: nightly's STATE differs between 1 and 2 threads"
+        );
+        let written = |threads: &str| -> Vec<(String, Vec<u8>)> {
+            let out = dir.join(format!("out{threads}"));
+            let mut files: Vec<(String, Vec<u8>)> = crate::util::files_under(&out)
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "csv" || e == "ndjson"))
+                .map(|p| (p.strip_prefix(&out).unwrap().display().to_string(), std::fs::read(&p).unwrap()))
+                .collect();
+            files.sort();
+            files
+        };
+        let one = written("1");
+        assert!(one.len() > 4, "seed {seed}: nightly wrote {one:?}");
+        assert!(one == written("2"), "seed {seed}: nightly's output differs between 1 and 2 threads");
     }
 }
 

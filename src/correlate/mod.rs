@@ -581,7 +581,7 @@ fn id_prefix(id: &str) -> u128 {
 /// equal; records that only share an id (a forged or broken log: CloudTrail's ids are unique) are kept or
 /// dropped the same way whichever file or thread read them first. Only ties come here, so the cost of
 /// serialising both is paid nearly never.
-fn by_content<T: serde::Serialize>(a: &T, b: &T) -> std::cmp::Ordering {
+pub(crate) fn by_content<T: serde::Serialize>(a: &T, b: &T) -> std::cmp::Ordering {
     let text = |v: &T| serde_json::to_vec(v).unwrap_or_default();
     text(a).cmp(&text(b))
 }

@@ -11,7 +11,7 @@
 //!
 //! The file is written through a temporary name and renamed: it is the run's commit, done last.
 
-use crate::correlate::{Session, Sessions};
+use crate::correlate::{by_content, Session, Sessions};
 use crate::extract::{Activity, ActivityKey, Assumption, ConsoleSwitch, Facts};
 use crate::source::layout::folder_day;
 use crate::write;
@@ -137,16 +137,16 @@ pub fn carry(all: Carried, sessions: &Sessions, keep: &[usize], horizon: i64) ->
         keys.extend(s.linked_keys.iter());
     }
     let claimed: HashSet<&ActivityKey> = sessions.sessions.iter().flat_map(|s| s.linked_keys.iter()).collect();
-    let assumptions = all
+    let mut assumptions: Vec<Box<Assumption>> = all
         .assumptions
         .into_iter()
         .filter(|a| {
             event_ids.contains(a.event_id.as_str()) || a.shared_event_id.as_deref().is_some_and(|s| shared.contains(s))
         })
         .collect();
-    let switches = all.switches.into_iter().filter(|s| event_ids.contains(s.event_id.as_str())).collect();
-    let activity = all
-        .activity
+    let mut switches: Vec<ConsoleSwitch> =
+        all.switches.into_iter().filter(|s| event_ids.contains(s.event_id.as_str())).collect();
+    let activity = merged_by_key(all.activity)
         .into_iter()
         .filter_map(|(k, a)| {
             if keys.contains(&k) {
@@ -157,8 +157,31 @@ pub fn carry(all: Carried, sessions: &Sessions, keep: &[usize], horizon: i64) ->
                 None
             }
         })
+        .map(|(k, mut a)| {
+            a.marks.sort_unstable();
+            a.event_ids.settle();
+            (k, a)
+        })
         .collect();
+    // In an order of their own, not the threads': the same input gives the same STATE.
+    assumptions.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)).then_with(|| by_content(a, b)));
+    switches.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)).then_with(|| by_content(a, b)));
     Carried { assumptions, switches, activity, accounts: all.accounts }
+}
+
+/// One activity per key, in key order. A key read by several threads was copied once per thread, each copy
+/// with its share of the calls and identity fields settled over that share alone: merged, trimming and the
+/// identity fields see all of the key's calls, as they do when one thread read them all.
+fn merged_by_key(mut entries: Vec<(ActivityKey, Activity)>) -> Vec<(ActivityKey, Activity)> {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut merged: Vec<(ActivityKey, Activity)> = Vec::with_capacity(entries.len());
+    for (key, act) in entries {
+        match merged.last_mut() {
+            Some((last, same)) if *last == key => same.absorb(act),
+            _ => merged.push((key, act)),
+        }
+    }
+    merged
 }
 
 /// The calls of an activity at or after `since`, or `None` when there are none.
@@ -343,6 +366,35 @@ mod tests {
         let cited: Vec<(i64, Option<&str>)> = act.marks.iter().map(|m| (m.at(), act.event_ids.get(m.id))).collect();
         assert_eq!(cited, vec![(1, Some("e1")), (2, Some("e2"))], "each call still cites its own event id");
         assert!(facts.ids.is_empty(), "calls are counted by their marks, as when read");
+    }
+
+    #[test]
+    fn a_key_read_by_two_threads_is_carried_as_one_thread_would_carry_it() {
+        // The key's older call, which trimming drops, said the credentials were a role session's; its newer
+        // call says otherwise. Read by one thread, the activity settles on the smaller value over both calls
+        // and keeps it when the old call is trimmed; read by two, each share settled alone, and the old
+        // share was dropped whole with what it knew.
+        let key = ActivityKey::new(Some("ASIAK1"), None, None).unwrap();
+        let since = 10_000;
+        let share = |at: i64, event_id: &str, kind: &str| {
+            let mut act = Activity::default();
+            act.marks = vec![mark(event_id, at, "ListBuckets", "198.51.100.1")];
+            act.event_ids = EventIds::settled(&[event_id]);
+            act.identity_type = Some(kind.into());
+            act.rebuild_addresses();
+            act
+        };
+        let carried = |shares: Vec<Activity>| {
+            let all =
+                Carried { activity: shares.into_iter().map(|a| (key.clone(), a)).collect(), ..Carried::default() };
+            let out = carry(all, &Sessions::default(), &[], since + UNCLAIMED_KEEP);
+            out.activity.iter().map(|(_, a)| (a.identity_type.map(|t| t.as_str()), a.marks.len())).collect::<Vec<_>>()
+        };
+        let mut one_thread = share(since - 1, "old", "AssumedRole");
+        one_thread.absorb(share(since + 1, "new", "IAMUser"));
+        assert_eq!(carried(vec![one_thread]), [(Some("AssumedRole"), 1)]);
+        let two_threads = vec![share(since - 1, "old", "AssumedRole"), share(since + 1, "new", "IAMUser")];
+        assert_eq!(carried(two_threads), [(Some("AssumedRole"), 1)]);
     }
 
     #[test]
