@@ -274,10 +274,29 @@ fn write_files(w: &Workdir, dir: &str, recs: &[Value], files: usize) {
     }
 }
 
-/// One trail of `n` records in three files.
+/// One trail of `n` records in three files, beside files that cannot be read whole: a truncated gzip, a
+/// digest, broken JSON, and a delivery with one huge record among good ones.
 fn trail(seed: u64, n: usize) -> Workdir {
     let w = Workdir::new();
-    write_files(&w, "logs", &records(seed, n), 3);
+    let recs = records(seed, n);
+    write_files(&w, "logs", &recs, 3);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, json!({ "Records": recs[..recs.len().min(5)] }).to_string().as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    w.write("logs/bad/truncated.json.gz", &gz[..gz.len() / 2]);
+    w.write(
+        "logs/bad/111122223333_CloudTrail-Digest_us-east-1_x.json",
+        r#"{"digestStartTime":"2026-11-20T10:00:00Z","logFiles":[]}"#,
+    );
+    w.write("logs/bad/broken.json", r#"{"Records":[{"eventID":"x","eventTime":"2026-11-20T10:00:00Z"},"#);
+    let mut huge = recs[0].clone();
+    huge["eventID"] = json!("huge");
+    huge["eventTime"] = json!("2026-11-20T10:00:00Z");
+    huge["requestParameters"] = json!({ "policy": "x".repeat(1 << 20) });
+    let mut small = huge.clone();
+    small["eventID"] = json!("small");
+    small["requestParameters"] = json!(null);
+    w.write("logs/bad/huge.json", json!({ "Records": [huge, small] }).to_string());
     w
 }
 
@@ -311,6 +330,8 @@ fn hostile_values_never_panic_and_give_the_same_output_at_any_thread_count() {
             let what = args.join(" ");
             let one = trailscan(dir, &[args, &["--threads", "1"][..]].concat());
             no_panic(&one, seed, &what);
+            let files = "4 read, 1 skipped (1 CloudTrail digest), 2 failed (1 truncated JSON, 1 truncated gzip)";
+            assert!(one.stderr.contains(files), "seed {seed}: `{what}` did not name the bad files:\n{}", one.stderr);
             let two = trailscan(dir, &[args, &["--threads", "2"][..]].concat());
             no_panic(&two, seed, &what);
             assert_eq!(one.stdout, two.stdout, "seed {seed}: `{what}` differs between 1 and 2 threads");
