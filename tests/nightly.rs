@@ -6,7 +6,8 @@
 //! at the last cut-off.
 
 use crate::util::{
-    as_call, assume_role, call, files_under, iam_user, role_session, trailscan, trailscan_env, tree_bytes, Run, Workdir,
+    as_call, assume_role, call, denied_assume_role, files_under, iam_user, role_session, trailscan, trailscan_env,
+    tree_bytes, Run, Workdir,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -789,4 +790,33 @@ fn generated_backlog_in_passes_equals_one_pass() {
         f.into_iter().filter(|(rule, _)| rule != "first-seen-assumption").collect()
     };
     assert_eq!(others(findings(&w, "out")), others(findings(&w, "nightly-out")));
+}
+
+/// A burst of denied assumptions that a cut-off splits (a scan for roles from 23:54 to 00:05, the night's
+/// run at midnight reading only its first part) is reported once, by the run that has read enough of it
+/// (the first run when its part is already a burst, else the second), as one run over all of it reports it.
+#[test]
+fn a_role_enumeration_burst_split_by_a_cut_off_is_reported_once() {
+    for before_midnight in [6, 10] {
+        let w = Workdir::new();
+        let caller = iam_user(ACCT, "mallory", "AKIAMALLORY");
+        let denial = |n: usize, at: String| {
+            denied_assume_role(&format!("deny-{n}"), &at, caller.clone(), &format!("arn:aws:iam::{ACCT}:role/Guess{n}"))
+        };
+        let before: Vec<Value> =
+            (0..before_midnight).map(|n| denial(n, format!("2026-11-20T23:54:{:02}Z", n * 5))).collect();
+        let after: Vec<Value> =
+            (before_midnight..14).map(|n| denial(n, format!("2026-11-21T00:0{}:00Z", n - before_midnight))).collect();
+        deliver(&w, "2026/11/20/a_CloudTrail_us-east-1_20261120T2359Z_a.json.gz", "2026-11-20T23:59:00Z", &before);
+        deliver(&w, "2026/11/21/b_CloudTrail_us-east-1_20261121T0009Z_b.json.gz", "2026-11-21T00:09:00Z", &after);
+        let first = nightly(&w, "state", "out", "2026-11-21T00:00:00Z", &[]);
+        assert_eq!(first.stdout.contains("new findings: 1 "), before_midnight >= 10, "{}", first.stdout);
+        nightly(&w, "state", "out", "2026-11-22T00:00:00Z", &[]);
+        nightly(&w, "batch-state", "batch-out", "2026-11-22T00:00:00Z", &[]);
+        let enumeration = |out: &str| -> Vec<(String, String)> {
+            findings(&w, out).into_iter().filter(|(rule, _)| rule == "role-enumeration").collect()
+        };
+        assert_eq!(enumeration("batch-out").len(), 1, "one run over it all: {:?}", findings(&w, "batch-out"));
+        assert_eq!(enumeration("out"), enumeration("batch-out"), "{before_midnight} denials before midnight");
+    }
 }
