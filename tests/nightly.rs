@@ -820,3 +820,46 @@ fn a_role_enumeration_burst_split_by_a_cut_off_is_reported_once() {
         assert_eq!(enumeration("out"), enumeration("batch-out"), "{before_midnight} denials before midnight");
     }
 }
+
+/// A chained hop read before the hop that issued its caller's credentials (delivered hours late): the run
+/// that reads only the later hop leaves its `first-seen-assumption` pair to the run that reads the earlier
+/// one, whose finding names the chain's origin, as one run over both does.
+#[test]
+fn first_seen_waits_for_the_earlier_hop_of_a_chain() {
+    let w = Workdir::new();
+    let first_hop = assume_role(
+        "first-hop",
+        "2026-11-20T10:00:00Z",
+        iam_user(ACCT, "alice", "AKIAALICE"),
+        ROLE_A,
+        "alice",
+        "ASIAFIRST",
+        "2026-11-20T11:00:00Z",
+    );
+    let caller =
+        role_session(&format!("arn:aws:sts::{ACCT}:assumed-role/RoleA/alice"), "ASIAFIRST", "2026-11-20T10:00:00Z");
+    let second_hop = assume_role(
+        "second-hop",
+        "2026-11-20T10:05:00Z",
+        caller,
+        ROLE_B,
+        "alice",
+        "ASIASECOND",
+        "2026-11-20T11:05:00Z",
+    );
+    deliver(&w, "2026/11/20/b_CloudTrail_us-east-1_20261120T1010Z_b.json.gz", "2026-11-20T10:10:00Z", &[second_hop]);
+    deliver(&w, "2026/11/20/a_CloudTrail_us-east-1_20261120T1200Z_a.json.gz", "2026-11-20T12:00:00Z", &[first_hop]);
+    nightly(&w, "state", "out", "2026-11-20T11:00:00Z", &[]);
+    nightly(&w, "state", "out", "2026-11-20T13:00:00Z", &[]);
+    nightly(&w, "batch-state", "batch-out", "2026-11-20T13:00:00Z", &[]);
+    let first_seen = |out: &str| -> Vec<(String, String)> {
+        let sql = "SELECT session_event_id, principal FROM flags WHERE rule = 'first-seen-assumption' ORDER BY 1";
+        let rows = history_json(&w, &["query", "--history", out, sql, "--format", "json"]);
+        rows.iter()
+            .map(|r| (r["session_event_id"].as_str().unwrap().into(), r["principal"].as_str().unwrap().into()))
+            .collect()
+    };
+    let alice = format!("arn:aws:iam::{ACCT}:user/alice");
+    assert_eq!(first_seen("batch-out"), [("first-hop".to_owned(), alice.clone()), ("second-hop".to_owned(), alice)]);
+    assert_eq!(first_seen("out"), first_seen("batch-out"));
+}

@@ -196,7 +196,7 @@ impl Default for Settings {
 pub struct Baseline {
     pub pairs: BTreeSet<(String, String)>,
     /// A nightly run's horizon. A pair first shown by a session still open then (credentials expiring after
-    /// it) is neither reported nor learned when either
+    /// it) is neither reported nor learned when
     /// - another pass of the same run follows ([`Baseline::pass_follows`]): the session is carried, and the
     ///   next pass judges the pair, with any earlier assumption of it delivered late, so the finding names the
     ///   pair's first assumption, as one pass over everything would; or
@@ -204,7 +204,10 @@ pub struct Baseline {
     ///   as an account of the organisation, whose own copy naming the caller is still to be read): its pair
     ///   names the account, not the caller; the run that reads the caller's copy judges the caller's pair, as
     ///   one run over everything would. Should that copy never come, the pair is judged when the session is
-    ///   final.
+    ///   final; or
+    /// - the session is a chained hop whose caller's own assumption, in an account whose logs are read, is
+    ///   still to be read (delivered late): the finding names the chain's origin, which that hop brings. Here
+    ///   too, should it never come, the pair is judged when the session is final.
     pub horizon: Option<i64>,
     /// Another pass of the same nightly run follows this one (see [`Baseline::horizon`]).
     pub pass_follows: bool,

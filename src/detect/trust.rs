@@ -120,7 +120,17 @@ pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> 
 
 /// Whether `first-seen-assumption` leaves the pair `s` shows for a later run (see [`Baseline::horizon`]).
 fn undecided(input: &Input, b: &Baseline, s: &Session) -> bool {
-    b.horizon.is_some_and(|h| !s.is_final(h)) && (b.pass_follows || awaits_callers_copy(input, s))
+    b.horizon.is_some_and(|h| !s.is_final(h))
+        && (b.pass_follows || awaits_callers_copy(input, s) || awaits_earlier_hop(input, s))
+}
+
+/// Whether `s` is a chained hop whose earlier hop is not read yet: its caller is a role session of an account
+/// whose logs are read, and no assumption read issued that session. The finding names the chain's origin,
+/// which that hop brings, as one run over everything would.
+fn awaits_earlier_hop(input: &Input, s: &Session) -> bool {
+    s.assumption.caller.is("AssumedRole")
+        && s.parent.is_none_or(|p| input.all[p].inferred)
+        && s.caller_account().is_some_and(|a| input.sessions.accounts.binary_search_by(|x| x.as_str().cmp(a)).is_ok())
 }
 
 /// Whether `s` is known only from the role owner's copy of a cross-account assumption made from an account of
