@@ -863,3 +863,41 @@ fn first_seen_waits_for_the_earlier_hop_of_a_chain() {
     assert_eq!(first_seen("batch-out"), [("first-hop".to_owned(), alice.clone()), ("second-hop".to_owned(), alice)]);
     assert_eq!(first_seen("out"), first_seen("batch-out"));
 }
+
+/// A backlog read in passes reports a finding that a session's own calls decide as one pass does, even
+/// when the session's first privileged call is delivered late, in the next day's folder: the pass of the
+/// first day, which another follows, leaves the finding on the still open session to the next pass.
+#[test]
+fn a_pass_leaves_findings_on_open_sessions_to_the_next_pass() {
+    let w = Workdir::new();
+    let user = iam_user(ACCT, "alice", "AKIAALICE");
+    let session =
+        role_session(&format!("arn:aws:sts::{ACCT}:assumed-role/RoleA/alice"), "ASIAA", "2026-11-20T23:30:00Z");
+    let assumed = assume_role("a1", "2026-11-20T23:30:00Z", user, ROLE_A, "alice", "ASIAA", "2026-11-21T00:30:00Z");
+    let create = |id: &str, at: &str| {
+        as_call(call(id, at, "CreateUser", session.clone(), "203.0.113.10"), "iam.amazonaws.com", "CreateUser")
+    };
+    deliver(
+        &w,
+        "2026/11/20/a_CloudTrail_us-east-1_20261120T2355Z_a.json.gz",
+        "2026-11-20T23:55:00Z",
+        &[assumed, create("c2", "2026-11-20T23:50:00Z")],
+    );
+    deliver(
+        &w,
+        "2026/11/21/b_CloudTrail_us-east-1_20261121T0030Z_b.json.gz",
+        "2026-11-21T00:30:00Z",
+        &[create("c1", "2026-11-20T23:40:00Z")],
+    );
+    nightly(&w, "state", "out", CUTOFFS[2], &["--batch-size", "1"]);
+    nightly(&w, "batch-state", "batch-out", CUTOFFS[2], &[]);
+    let privileged = |out: &str| -> Vec<(String, String)> {
+        let sql = "SELECT session_event_id, detected_at FROM flags WHERE rule = 'privileged-action-in-session'";
+        let rows = history_json(&w, &["query", "--history", out, sql, "--format", "json"]);
+        rows.iter()
+            .map(|r| (r["session_event_id"].as_str().unwrap().into(), r["detected_at"].as_str().unwrap().into()))
+            .collect()
+    };
+    assert_eq!(privileged("batch-out"), [("a1".to_owned(), "2026-11-20T23:40:00Z".to_owned())]);
+    assert_eq!(privileged("out"), privileged("batch-out"));
+}

@@ -93,6 +93,13 @@ pub const ATTACK_TOOL_USER_AGENT: &str = "attack-tool-user-agent";
 /// calls as time passes, which can move a day's first call later.
 pub const DAILY_PRINCIPAL_RULES: [&str; 1] = [ATTACK_TOOL_USER_AGENT];
 
+/// Rules whose findings on a session its own calls decide: a call delivered later can move a finding's
+/// evidence (its time, its counts, the events it cites). A nightly pass that another follows leaves their
+/// findings on sessions still open to the next pass, which carries such a session whole, so that a backlog
+/// read in passes reports them as one pass would.
+pub const OWN_CALL_RULES: [&str; 4] =
+    [PRIVILEGED_ACTION_IN_SESSION, ACCESS_DENIED_BURST, CONSOLE_SIGN_IN_FROM_CREDENTIALS, ATTACK_TOOL_USER_AGENT];
+
 /// Every rule: its id (what findings, suppressions and the `flags` column say) and severity.
 pub const RULES: [(&str, Severity); 14] = [
     (CREDENTIALS_USED_ELSEWHERE, Severity::High),

@@ -34,7 +34,7 @@ pub mod state;
 
 use crate::bundle;
 use crate::config::{Config, Format, Nightly};
-use crate::correlate::{correlate, Sessions};
+use crate::correlate::{correlate, Session, Sessions};
 use crate::detect::{self, Baseline, Detection, Finding, Severity};
 use crate::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::extract::TimeWindow;
@@ -188,8 +188,13 @@ fn run_pass(
     };
     let detection = detect::detect(&sessions, &cfg.detect, Some(&baseline));
     messages::phase("detected");
-    let new_findings: Vec<Finding> =
-        detection.findings.iter().filter(|f| !st.has_reported(f, &sessions)).cloned().collect();
+    let new_findings: Vec<Finding> = detection
+        .findings
+        .iter()
+        .filter(|f| !st.has_reported(f, &sessions))
+        .filter(|f| !(at == PassAt::Before && left_to_next_pass(f, all, horizon)))
+        .cloned()
+        .collect();
 
     // Which sessions are written where, and whose facts the next run needs.
     let mut finished: Vec<usize> = Vec::new();
@@ -425,4 +430,10 @@ impl TableParts for RunTables<'_> {
             self.sources.part(name, range)
         }
     }
+}
+
+/// Whether a pass that another follows leaves `f` to that pass: a finding that its session's own calls
+/// decide, on a session still open, which the next pass carries whole (see [`detect::OWN_CALL_RULES`]).
+fn left_to_next_pass(f: &Finding, all: &[Session], horizon: i64) -> bool {
+    detect::OWN_CALL_RULES.contains(&f.rule) && f.session.is_some_and(|i| !all[i].is_final(horizon))
 }
