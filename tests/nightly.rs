@@ -822,10 +822,11 @@ fn a_role_enumeration_burst_split_by_a_cut_off_is_reported_once() {
 }
 
 /// A chained hop read before the hop that issued its caller's credentials (delivered hours late): the run
-/// that reads only the later hop leaves its `first-seen-assumption` pair to the run that reads the earlier
-/// one, whose finding names the chain's origin, as one run over both does.
+/// that reads only the later hop leaves its findings (its `first-seen-assumption` pair, the privileged call
+/// its session made) to the run that reads the earlier one, whose findings name the chain's origin, as one
+/// run over both does.
 #[test]
-fn first_seen_waits_for_the_earlier_hop_of_a_chain() {
+fn findings_on_a_chained_hop_wait_for_its_earlier_hop() {
     let w = Workdir::new();
     let first_hop = assume_role(
         "first-hop",
@@ -847,21 +848,38 @@ fn first_seen_waits_for_the_earlier_hop_of_a_chain() {
         "ASIASECOND",
         "2026-11-20T11:05:00Z",
     );
-    deliver(&w, "2026/11/20/b_CloudTrail_us-east-1_20261120T1010Z_b.json.gz", "2026-11-20T10:10:00Z", &[second_hop]);
+    let in_second =
+        role_session(&format!("arn:aws:sts::{ACCT}:assumed-role/RoleB/alice"), "ASIASECOND", "2026-11-20T10:05:00Z");
+    let create = as_call(
+        call("create", "2026-11-20T10:06:00Z", "CreateUser", in_second, "203.0.113.10"),
+        "iam.amazonaws.com",
+        "CreateUser",
+    );
+    deliver(
+        &w,
+        "2026/11/20/b_CloudTrail_us-east-1_20261120T1010Z_b.json.gz",
+        "2026-11-20T10:10:00Z",
+        &[second_hop, create],
+    );
     deliver(&w, "2026/11/20/a_CloudTrail_us-east-1_20261120T1200Z_a.json.gz", "2026-11-20T12:00:00Z", &[first_hop]);
     nightly(&w, "state", "out", "2026-11-20T11:00:00Z", &[]);
     nightly(&w, "state", "out", "2026-11-20T13:00:00Z", &[]);
     nightly(&w, "batch-state", "batch-out", "2026-11-20T13:00:00Z", &[]);
-    let first_seen = |out: &str| -> Vec<(String, String)> {
-        let sql = "SELECT session_event_id, principal FROM flags WHERE rule = 'first-seen-assumption' ORDER BY 1";
+    let found = |out: &str| -> Vec<(String, String, String)> {
+        let sql = "SELECT rule, session_event_id, principal FROM flags ORDER BY 1, 2";
         let rows = history_json(&w, &["query", "--history", out, sql, "--format", "json"]);
-        rows.iter()
-            .map(|r| (r["session_event_id"].as_str().unwrap().into(), r["principal"].as_str().unwrap().into()))
-            .collect()
+        let text = |r: &Value, c: &str| r[c].as_str().unwrap().to_owned();
+        rows.iter().map(|r| (text(r, "rule"), text(r, "session_event_id"), text(r, "principal"))).collect()
     };
     let alice = format!("arn:aws:iam::{ACCT}:user/alice");
-    assert_eq!(first_seen("batch-out"), [("first-hop".to_owned(), alice.clone()), ("second-hop".to_owned(), alice)]);
-    assert_eq!(first_seen("out"), first_seen("batch-out"));
+    let expected = [
+        ("first-seen-assumption", "first-hop"),
+        ("first-seen-assumption", "second-hop"),
+        ("privileged-action-in-session", "second-hop"),
+    ]
+    .map(|(rule, id)| (rule.to_owned(), id.to_owned(), alice.clone()));
+    assert_eq!(found("batch-out"), expected);
+    assert_eq!(found("out"), found("batch-out"));
 }
 
 /// A backlog read in passes reports a finding that a session's own calls decide as one pass does, even

@@ -20,6 +20,8 @@ mod chains;
 mod elsewhere;
 mod trust;
 
+pub use trust::awaits_earlier_hop;
+
 use crate::correlate::{Session, Sessions};
 use crate::net::{AwsRanges, Cidr, Granularity};
 use crate::pattern::Pattern;
@@ -99,6 +101,23 @@ pub const DAILY_PRINCIPAL_RULES: [&str; 1] = [ATTACK_TOOL_USER_AGENT];
 /// read in passes reports them as one pass would.
 pub const OWN_CALL_RULES: [&str; 4] =
     [PRIVILEGED_ACTION_IN_SESSION, ACCESS_DENIED_BURST, CONSOLE_SIGN_IN_FROM_CREDENTIALS, ATTACK_TOOL_USER_AGENT];
+
+/// Rules whose findings on a session the session alone decides (its assumption, its calls, its chain), so
+/// that a later run that carries it whole finds them again. Nightly leaves their findings on an open session
+/// that awaits its chain's earlier hop ([`awaits_earlier_hop`]) to the run that reads that hop, whose
+/// findings name the chain's origin.
+pub const SESSION_RULES: [&str; 10] = [
+    PRIVILEGED_ACTION_IN_SESSION,
+    ACCESS_DENIED_BURST,
+    CONSOLE_SIGN_IN_FROM_CREDENTIALS,
+    ATTACK_TOOL_USER_AGENT,
+    IMPLICIT_SELF_TRUST,
+    FEDERATION_TOKEN_BY_USER,
+    LONG_ROLE_CHAIN,
+    ROLE_JUGGLING,
+    SENSITIVE_ROLE_WITHOUT_MFA,
+    UNTRUSTED_EXTERNAL_ACCOUNT,
+];
 
 /// Every rule: its id (what findings, suppressions and the `flags` column say) and severity.
 pub const RULES: [(&str, Severity); 14] = [

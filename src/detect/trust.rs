@@ -7,7 +7,7 @@ use super::{
     FIRST_SEEN_ASSUMPTION, IMPLICIT_SELF_TRUST, SENSITIVE_ROLE_WITHOUT_MFA, SERVICE_ROLE_USED_BY_HUMAN,
     UNTRUSTED_EXTERNAL_ACCOUNT,
 };
-use crate::correlate::Session;
+use crate::correlate::{Session, Sessions};
 use crate::timefmt::format_rfc3339;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -121,16 +121,16 @@ pub(super) fn first_seen_assumption(input: &Input, prior: Option<&Baseline>) -> 
 /// Whether `first-seen-assumption` leaves the pair `s` shows for a later run (see [`Baseline::horizon`]).
 fn undecided(input: &Input, b: &Baseline, s: &Session) -> bool {
     b.horizon.is_some_and(|h| !s.is_final(h))
-        && (b.pass_follows || awaits_callers_copy(input, s) || awaits_earlier_hop(input, s))
+        && (b.pass_follows || awaits_callers_copy(input, s) || awaits_earlier_hop(input.sessions, s))
 }
 
 /// Whether `s` is a chained hop whose earlier hop is not read yet: its caller is a role session of an account
 /// whose logs are read, and no assumption read issued that session. The finding names the chain's origin,
 /// which that hop brings, as one run over everything would.
-fn awaits_earlier_hop(input: &Input, s: &Session) -> bool {
+pub fn awaits_earlier_hop(sessions: &Sessions, s: &Session) -> bool {
     s.assumption.caller.is("AssumedRole")
-        && s.parent.is_none_or(|p| input.all[p].inferred)
-        && s.caller_account().is_some_and(|a| input.sessions.accounts.binary_search_by(|x| x.as_str().cmp(a)).is_ok())
+        && s.parent.is_none_or(|p| sessions.sessions[p].inferred)
+        && s.caller_account().is_some_and(|a| sessions.accounts.binary_search_by(|x| x.as_str().cmp(a)).is_ok())
 }
 
 /// Whether `s` is known only from the role owner's copy of a cross-account assumption made from an account of

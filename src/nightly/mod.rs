@@ -34,7 +34,7 @@ pub mod state;
 
 use crate::bundle;
 use crate::config::{Config, Format, Nightly};
-use crate::correlate::{correlate, Session, Sessions};
+use crate::correlate::{correlate, Sessions};
 use crate::detect::{self, Baseline, Detection, Finding, Severity};
 use crate::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::extract::TimeWindow;
@@ -192,7 +192,7 @@ fn run_pass(
         .findings
         .iter()
         .filter(|f| !st.has_reported(f, &sessions))
-        .filter(|f| !(at == PassAt::Before && left_to_next_pass(f, all, horizon)))
+        .filter(|f| !left_for_later(f, &sessions, horizon, at == PassAt::Before))
         .cloned()
         .collect();
 
@@ -432,8 +432,15 @@ impl TableParts for RunTables<'_> {
     }
 }
 
-/// Whether a pass that another follows leaves `f` to that pass: a finding that its session's own calls
-/// decide, on a session still open, which the next pass carries whole (see [`detect::OWN_CALL_RULES`]).
-fn left_to_next_pass(f: &Finding, all: &[Session], horizon: i64) -> bool {
-    detect::OWN_CALL_RULES.contains(&f.rule) && f.session.is_some_and(|i| !all[i].is_final(horizon))
+/// Whether this run leaves `f` to a later run (or pass) that will know more of its session, which is still
+/// open and so carried whole: when another pass of this run follows and the session's own calls decide the
+/// finding ([`detect::OWN_CALL_RULES`]: a call delivered late moves its evidence), or when the session awaits
+/// its chain's earlier hop and the session alone decides the finding ([`detect::SESSION_RULES`]: that hop
+/// names the chain's origin).
+fn left_for_later(f: &Finding, sessions: &Sessions, horizon: i64, pass_follows: bool) -> bool {
+    let Some(s) = f.session.and_then(|i| sessions.sessions.get(i)).filter(|s| !s.is_final(horizon)) else {
+        return false;
+    };
+    (pass_follows && detect::OWN_CALL_RULES.contains(&f.rule))
+        || (detect::SESSION_RULES.contains(&f.rule) && detect::awaits_earlier_hop(sessions, s))
 }
