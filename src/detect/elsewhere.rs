@@ -167,20 +167,29 @@ fn person_near<'a>(uses: &PersonUses<'a>, at: i64) -> Option<(&'a str, Option<&'
 
 pub(super) fn credentials_used_elsewhere(input: &Input) -> Vec<Finding> {
     use rayon::prelude::*;
-    // Built once, by the first session that needs it (only workload sessions do).
-    let people = std::sync::OnceLock::new();
-    input.all.par_iter().enumerate().filter_map(|(i, s)| used_elsewhere(input, &people, i, s)).collect()
+    // Only workload sessions compare their addresses with people's, which are built once, here, when some
+    // session needs them. Not lazily inside the loop below: the build runs on the same pool, and a worker
+    // waiting for its part of the build could be handed another session that waited for the build too, a
+    // deadlock (seen at 4 threads).
+    let needed = input.all.iter().any(|s| looked_at(s) && workload(s).is_some());
+    let people = needed.then(|| PersonAddresses::new(input));
+    input.all.par_iter().enumerate().filter_map(|(i, s)| used_elsewhere(input, people.as_ref(), i, s)).collect()
+}
+
+/// Whether the rule looks at `s`: credentials that were issued and used.
+fn looked_at(s: &Session) -> bool {
+    s.assumption.success() && !s.activity.marks.is_empty()
 }
 
 /// The finding for one session, if its credentials were used elsewhere.
 fn used_elsewhere<'a>(
     input: &Input<'a>,
-    people: &std::sync::OnceLock<PersonAddresses<'a>>,
+    people: Option<&PersonAddresses<'a>>,
     i: usize,
     s: &Session,
 ) -> Option<Finding> {
     let settings = input.settings;
-    if !s.assumption.success() || s.activity.marks.is_empty() {
+    if !looked_at(s) {
         return None;
     }
     let act = &s.activity;
@@ -195,7 +204,7 @@ fn used_elsewhere<'a>(
         Some(ip) => (settings.networks.network(ip), "assumed from"),
         None => (settings.networks.network(first_ip), "first used from"),
     };
-    let people = workload.map(|_| people.get_or_init(|| PersonAddresses::new(input)));
+    let people = workload.and(people);
     // Every address that is not the session's, with its first call and why.
     let mut away: Vec<(IpAddr, &Mark, Why)> = Vec::new();
     // The session's own addresses where no person called from: no later call can change their answer.
@@ -587,5 +596,36 @@ mod tests {
         {
             assert_eq!(super::is_instance_id(name), ok, "{name}");
         }
+    }
+
+    #[test]
+    fn workload_sessions_looked_at_side_by_side_never_wait_on_each_other() {
+        // People's addresses are built for the first workload session that needs them, on the pool that
+        // looks at the sessions side by side. Built lazily inside that loop, a worker waiting on its own
+        // build could be handed another workload session, which then waited on the same build: a deadlock
+        // (seen at 4 threads on the real data). Many workload and people sessions, many times, many threads.
+        let mut all = Vec::new();
+        let ids: Vec<String> = (0..40).map(|n| format!("x{n}")).collect();
+        let ips: Vec<String> = (0..40).map(|n| format!("198.51.100.{n}")).collect();
+        for i in 0..3000 {
+            let s = if i % 16 == 0 {
+                service_session(&format!("w{i}"), T0, "lambda.amazonaws.com", ROLE_LAMBDA, "fn")
+            } else {
+                user_session(&format!("p{i}"), T0, ROLE_ADMIN)
+            };
+            let calls: Vec<Call> = (0..40).map(|n| call(&ids[n], T0 + 60 * n as i64, &ips[n])).collect();
+            all.push(with_calls(s, &calls));
+        }
+        let sessions = sessions_of(all);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(16).build().unwrap();
+            for _ in 0..20 {
+                pool.install(|| detect(&sessions, &Settings::default(), None));
+            }
+            done.send(()).unwrap();
+        });
+        let waited = finished.recv_timeout(std::time::Duration::from_secs(90));
+        assert!(waited.is_ok(), "detection deadlocked");
     }
 }
