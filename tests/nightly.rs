@@ -833,26 +833,15 @@ fn a_role_enumeration_burst_split_by_a_cut_off_is_reported_once() {
 #[test]
 fn findings_on_a_chained_hop_wait_for_its_earlier_hop() {
     let w = Workdir::new();
-    let first_hop = assume_role(
-        "first-hop",
-        "2026-11-20T10:00:00Z",
-        iam_user(ACCT, "alice", "AKIAALICE"),
-        ROLE_A,
-        "alice",
-        "ASIAFIRST",
-        "2026-11-20T11:00:00Z",
-    );
+    // Alice's session of `role`, assumed at `at` (HH:MM on the day) with `caller` and lasting an hour.
+    let hop = |id: &str, at: &str, caller: Value, role: &str, key: &str| {
+        let expires = format!("2026-11-20T{}:{}:00Z", at[..2].parse::<u8>().unwrap() + 1, &at[3..]);
+        assume_role(id, &format!("2026-11-20T{at}:00Z"), caller, role, "alice", key, &expires)
+    };
+    let first_hop = hop("first-hop", "10:00", iam_user(ACCT, "alice", "AKIAALICE"), ROLE_A, "ASIAFIRST");
     let caller =
         role_session(&format!("arn:aws:sts::{ACCT}:assumed-role/RoleA/alice"), "ASIAFIRST", "2026-11-20T10:00:00Z");
-    let second_hop = assume_role(
-        "second-hop",
-        "2026-11-20T10:05:00Z",
-        caller,
-        ROLE_B,
-        "alice",
-        "ASIASECOND",
-        "2026-11-20T11:05:00Z",
-    );
+    let second_hop = hop("second-hop", "10:05", caller, ROLE_B, "ASIASECOND");
     let in_second =
         role_session(&format!("arn:aws:sts::{ACCT}:assumed-role/RoleB/alice"), "ASIASECOND", "2026-11-20T10:05:00Z");
     let create = as_call(

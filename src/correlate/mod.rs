@@ -16,7 +16,8 @@
 //! record was delivered in, or whether a session's first use was delivered before its AssumeRole.
 
 use crate::extract::{
-    Activity, ActivityKey, ActivityMap, AssumeKind, Assumption, Caller, ConsoleSwitch, EventIds, Facts, Mark,
+    merge_shares, Activity, ActivityKey, ActivityMap, AssumeKind, Assumption, Caller, ConsoleSwitch, EventIds, Facts,
+    Mark,
 };
 use crate::intern::Text;
 use rayon::prelude::*;
@@ -237,6 +238,13 @@ pub struct Sessions {
     pub user_tool_calls: Vec<UserToolCall>,
 }
 
+impl Sessions {
+    /// Whether `account` is one whose logs were read.
+    pub fn reads_logs_of(&self, account: &str) -> bool {
+        self.accounts.binary_search_by(|a| a.as_str().cmp(account)).is_ok()
+    }
+}
+
 /// A call by an attack tool made with a user's own keys (see [`Sessions::user_tool_calls`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserToolCall {
@@ -415,9 +423,8 @@ pub fn correlate(facts: Facts) -> Sessions {
 }
 
 /// Every activity entry, sorted by key, the shares of a key read by several threads (see
-/// [`Facts::more_activity`]) merged into one. Their merge order does not show in any output: marks are put
-/// in order by [`finish_activity`], event ids are found by hash (settled here), and the identity fields
-/// settle on the same value in any order.
+/// [`Facts::more_activity`]) merged into one ([`merge_shares`]); marks are put in order by
+/// [`finish_activity`], event ids are found by hash (settled here).
 fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(ActivityKey, Box<Activity>)> {
     let mut keyed: Vec<(ActivityKey, Box<Activity>)> =
         Vec::with_capacity(activity.len() + more.iter().map(|m| m.len()).sum::<usize>());
@@ -425,14 +432,7 @@ fn sorted_activity(activity: ActivityMap, more: Vec<ActivityMap>) -> Vec<(Activi
     for map in more {
         keyed.extend(map);
     }
-    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    keyed.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
-        if same {
-            kept.1.absorb(std::mem::take(&mut *later.1));
-        }
-        same
-    });
+    merge_shares(&mut keyed);
     keyed.par_iter_mut().for_each(|(_, act)| act.event_ids.settle());
     keyed
 }

@@ -24,7 +24,7 @@
 //! the careless, not the careful; authorised penetration tests are suppressed by principal.
 
 use super::{
-    action_label, push_id, session_finding, session_named, severity_of, Finding, Input, ATTACK_TOOL_USER_AGENT,
+    action_label, principal_finding, push_id, session_finding, session_named, Finding, Input, ATTACK_TOOL_USER_AGENT,
     CONSOLE_SIGN_IN_FROM_CREDENTIALS, PRIVILEGED_ACTION_IN_SESSION,
 };
 use crate::extract::Failure;
@@ -138,24 +138,11 @@ pub(super) fn attack_tool_user_agent(input: &Input) -> Vec<Finding> {
             &crate::timefmt::format_rfc3339(first.at)[..10],
             actions_of(calls.iter().map(|c| &c.action))
         );
-        let mut event_ids = Vec::new();
+        let mut f = principal_finding(ATTACK_TOOL_USER_AGENT, &first.principal, first.at, summary);
         for c in calls {
-            push_id(&mut event_ids, c.event_id.as_deref());
+            push_id(&mut f.event_ids, c.event_id.as_deref());
         }
-        out.push(Finding {
-            rule: ATTACK_TOOL_USER_AGENT,
-            severity: severity_of(ATTACK_TOOL_USER_AGENT),
-            detected_at: first.at,
-            session: None,
-            session_arn: None,
-            access_key_id: None,
-            principal: first.principal.to_string(),
-            role_arn: None,
-            summary,
-            event_ids,
-            related_sessions: Vec::new(),
-            source_ips: Vec::new(),
-        });
+        out.push(f);
     }
     out
 }

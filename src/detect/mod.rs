@@ -467,6 +467,24 @@ fn session_finding(input: &Input, rule: &'static str, i: usize, detected_at: i64
     }
 }
 
+/// A finding on a principal rather than a session (`principal`'s own keys, say).
+fn principal_finding(rule: &'static str, principal: &str, detected_at: i64, summary: String) -> Finding {
+    Finding {
+        rule,
+        severity: severity_of(rule),
+        detected_at,
+        session: None,
+        session_arn: None,
+        access_key_id: None,
+        principal: principal.to_owned(),
+        role_arn: None,
+        summary,
+        event_ids: Vec::new(),
+        related_sessions: Vec::new(),
+        source_ips: Vec::new(),
+    }
+}
+
 /// Durations in summaries: `45s`, `4m12s`, `2h05m`.
 fn duration(secs: i64) -> String {
     match secs {

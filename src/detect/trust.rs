@@ -11,7 +11,7 @@ use crate::correlate::{Session, Sessions};
 use crate::timefmt::format_rfc3339;
 use rayon::prelude::*;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// A successful assumption read in the input (not an inferred session).
 pub(super) fn assumed(s: &Session) -> bool {
@@ -22,7 +22,6 @@ pub(super) fn assumed(s: &Session) -> bool {
 /// (the organisation) nor in `trusted_accounts`. Only cross-account assumptions are judged, so input
 /// without `recipientAccountId` cannot make every assumption look foreign.
 pub(super) fn untrusted_external_account(input: &Input) -> Vec<Finding> {
-    let org: BTreeSet<&str> = input.sessions.accounts.iter().map(String::as_str).collect();
     let trusted = &input.settings.trusted_accounts;
     let mut out = Vec::new();
     for (i, s) in input.all.iter().enumerate() {
@@ -30,7 +29,7 @@ pub(super) fn untrusted_external_account(input: &Input) -> Vec<Finding> {
             continue;
         }
         let Some(account) = s.caller_account() else { continue };
-        if org.contains(account) || trusted.contains(account) {
+        if input.sessions.reads_logs_of(account) || trusted.contains(account) {
             continue;
         }
         let summary = format!(
@@ -39,7 +38,7 @@ pub(super) fn untrusted_external_account(input: &Input) -> Vec<Finding> {
             short_role(s.assumption.role_arn.as_deref()),
             s.role_account().unwrap_or("?"),
             s.source_principal,
-            org.len()
+            input.sessions.accounts.len()
         );
         let mut f = session_finding(input, UNTRUSTED_EXTERNAL_ACCOUNT, i, s.assumption.at, summary);
         f.source_ips.extend(s.source_ip().filter(|ip| crate::net::parse_ip(ip).is_some()).map(str::to_owned));
@@ -130,7 +129,7 @@ fn undecided(input: &Input, b: &Baseline, s: &Session) -> bool {
 pub fn awaits_earlier_hop(sessions: &Sessions, s: &Session) -> bool {
     s.assumption.caller.is("AssumedRole")
         && s.parent.is_none_or(|p| sessions.sessions[p].inferred)
-        && s.caller_account().is_some_and(|a| sessions.accounts.binary_search_by(|x| x.as_str().cmp(a)).is_ok())
+        && s.caller_account().is_some_and(|a| sessions.reads_logs_of(a))
 }
 
 /// Whether `s` is known only from the role owner's copy of a cross-account assumption made from an account of
@@ -138,7 +137,7 @@ pub fn awaits_earlier_hop(sessions: &Sessions, s: &Session) -> bool {
 fn awaits_callers_copy(input: &Input, s: &Session) -> bool {
     s.assumption.caller.is("AWSAccount")
         && s.cross_account()
-        && s.caller_account().is_some_and(|a| input.sessions.accounts.binary_search_by(|x| x.as_str().cmp(a)).is_ok())
+        && s.caller_account().is_some_and(|a| input.sessions.reads_logs_of(a))
 }
 
 /// `sensitive-role-without-mfa`: a role matching `sensitive_roles` assumed without MFA by a chain that an

@@ -206,6 +206,22 @@ impl Activity {
     }
 }
 
+/// Puts activity entries in key order and merges the shares of a key that several threads read (each with
+/// its part of the calls, and identity fields settled over that part) into one, as if one thread had read
+/// them all. The order the shares merge in shows nowhere: calls are put in order and event ids settled
+/// after, and the identity fields settle on the same value in any order.
+pub fn merge_shares<A: std::borrow::BorrowMut<Activity> + Send>(entries: &mut Vec<(ActivityKey, A)>) {
+    use rayon::prelude::*;
+    entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1.borrow_mut().absorb(std::mem::take(later.1.borrow_mut()));
+        }
+        same
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ mod activity;
 mod event_ids;
 use crate::record::Record;
 use crate::timefmt;
-pub use activity::{Activity, ActivityMap, CallOrder};
+pub use activity::{merge_shares, Activity, ActivityMap, CallOrder};
 pub use event_ids::EventIds;
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};

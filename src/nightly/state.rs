@@ -12,7 +12,7 @@
 //! The file is written through a temporary name and renamed: it is the run's commit, done last.
 
 use crate::correlate::{by_content, Session, Sessions};
-use crate::extract::{Activity, ActivityKey, Assumption, ConsoleSwitch, Facts};
+use crate::extract::{merge_shares, Activity, ActivityKey, Assumption, ConsoleSwitch, Facts};
 use crate::source::layout::folder_day;
 use crate::write;
 use anyhow::{bail, Context, Result};
@@ -146,17 +146,17 @@ pub fn carry(all: Carried, sessions: &Sessions, keep: &[usize], horizon: i64) ->
         .collect();
     let mut switches: Vec<ConsoleSwitch> =
         all.switches.into_iter().filter(|s| event_ids.contains(s.event_id.as_str())).collect();
-    let activity = merged_by_key(all.activity)
+    // The activity of kept sessions, and recent activity no session claims. A key read by several threads
+    // was copied once per thread: its shares merge first, so that trimming and the identity fields see all of
+    // its calls, as when one thread read them all.
+    let mut activity: Vec<(ActivityKey, Activity)> =
+        all.activity.into_iter().filter(|(k, _)| keys.contains(k) || !claimed.contains(k)).collect();
+    merge_shares(&mut activity);
+    let activity = activity
         .into_iter()
-        .filter_map(|(k, a)| {
-            if keys.contains(&k) {
-                Some((k, a))
-            } else if !claimed.contains(&k) {
-                trim(a, horizon - UNCLAIMED_KEEP).map(|a| (k, a))
-            } else {
-                None
-            }
-        })
+        .filter_map(
+            |(k, a)| if keys.contains(&k) { Some((k, a)) } else { trim(a, horizon - UNCLAIMED_KEEP).map(|a| (k, a)) },
+        )
         .map(|(k, mut a)| {
             a.marks.sort_unstable();
             a.event_ids.settle();
@@ -167,21 +167,6 @@ pub fn carry(all: Carried, sessions: &Sessions, keep: &[usize], horizon: i64) ->
     assumptions.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)).then_with(|| by_content(a, b)));
     switches.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)).then_with(|| by_content(a, b)));
     Carried { assumptions, switches, activity, accounts: all.accounts }
-}
-
-/// One activity per key, in key order. A key read by several threads was copied once per thread, each copy
-/// with its share of the calls and identity fields settled over that share alone: merged, trimming and the
-/// identity fields see all of the key's calls, as they do when one thread read them all.
-fn merged_by_key(mut entries: Vec<(ActivityKey, Activity)>) -> Vec<(ActivityKey, Activity)> {
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut merged: Vec<(ActivityKey, Activity)> = Vec::with_capacity(entries.len());
-    for (key, act) in entries {
-        match merged.last_mut() {
-            Some((last, same)) if *last == key => same.absorb(act),
-            _ => merged.push((key, act)),
-        }
-    }
-    merged
 }
 
 /// The calls of an activity at or after `since`, or `None` when there are none.
