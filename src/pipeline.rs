@@ -175,6 +175,7 @@ struct Worker {
     /// The bytes of the file being read, at the front; all of it initialised, and only ever grown (up to
     /// a limit), so that reading a file clears no memory.
     raw: Vec<u8>,
+    opener: crate::source::open::Opener,
 }
 
 /// Reads what is left of `file` into the front of `buf`, sized for the `listed` bytes and one more to
@@ -214,7 +215,7 @@ impl Worker {
             return 0;
         };
         let mut raw = std::mem::take(&mut self.raw);
-        let read = std::fs::File::open(path).and_then(|mut f| read_whole(&mut f, obj.size, &mut raw));
+        let read = self.opener.open(path).and_then(|mut f| read_whole(&mut f, obj.size, &mut raw));
         let records = match read {
             Ok(len) => self.process_bytes(obj, &raw[..len], window, retain, out),
             Err(e) => {

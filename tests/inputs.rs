@@ -327,3 +327,30 @@ fn output_file_and_closed_pipes() {
     let err = std::fs::read_to_string(w.path().join("err.txt")).unwrap();
     assert!(!err.contains("error"), "{err}");
 }
+
+/// Reading a trail is looking at evidence: it must not change the files' access times, which an
+/// investigation may rely on and which the first read of a freshly synced trail would otherwise write
+/// back to disk for every file (the disk here is mounted `relatime`, which updates an access time older
+/// than the file's last change).
+#[cfg(target_os = "linux")]
+#[test]
+fn reading_a_trail_leaves_its_files_access_times_as_they_were() {
+    use std::time::{Duration, SystemTime};
+    let w = Workdir::new();
+    let files = [
+        w.trail("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/a.json.gz", &story()),
+        w.trail("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/b.json.gz", &story()[1..]),
+        w.trail("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/c.json.gz", &story()[..1]),
+    ];
+    let long_ago = SystemTime::now() - Duration::from_secs(30 * 86400);
+    for f in &files {
+        let file = std::fs::File::options().write(true).open(f).unwrap();
+        file.set_times(std::fs::FileTimes::new().set_accessed(long_ago)).unwrap();
+    }
+    let r = sessions_csv(&w);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    for f in &files {
+        assert_eq!(std::fs::metadata(f).unwrap().accessed().unwrap(), long_ago, "{}", f.display());
+    }
+}

@@ -6,6 +6,7 @@ pub mod aws_error;
 pub mod disk;
 pub mod layout;
 pub mod lookup;
+pub mod open;
 pub mod s3;
 
 use std::borrow::Cow;
